@@ -1,0 +1,58 @@
+# Riskgate — every target sets up what it needs itself (virtual environment, pinned dependencies, layer).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAYER_STAMP := layers/build/.stamp
+# jsii (under aws-cdk-lib) warns loudly about the Node.js version on every start; the warning is not ours to fix here.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: run test lint typecheck unit synth layer bench deploy clean fmt
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+## The local stack: moto server, API on http://127.0.0.1:$${RISKGATE_PORT:-8000}, stream poller.
+run: $(STAMP)
+	$(PY) -m riskgate_local
+
+## Lint, type-check and the whole test suite (unit, moto integration, local stack end to end, CDK).
+test: $(STAMP) $(LAYER_STAMP) lint typecheck
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+fmt: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+## Third-party dependencies for Lambda (arm64 wheels, no Docker); rebuilt only when its inputs change.
+layer $(LAYER_STAMP): $(STAMP) layers/requirements.txt requirements/lock.txt layers/build.py
+	$(PY) layers/build.py
+
+## Writes cdk.out/ without Docker; same app as `cdk synth` (cdk.json).
+synth: $(STAMP) $(LAYER_STAMP)
+	CDK_OUTDIR=cdk.out $(PY) infra/app.py
+
+## Ingest the largest fixture and measure handler cold starts; figures go to docs/performance.md.
+bench: $(STAMP)
+	$(PY) tests/bench/run.py
+
+## Needs AWS credentials and the CDK CLI (npx fetches it).
+deploy: synth
+	npx --yes aws-cdk@2 deploy --app cdk.out
+
+clean:
+	rm -rf $(VENV) cdk.out layers/build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Riskgate: container images' findings, security status and CI verdicts."""

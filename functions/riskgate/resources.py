@@ -1,0 +1,106 @@
+"""The AWS resources the code depends on, described once.
+
+The CDK stack (`infra/`), the local stack (`make run`) and the tests all build their table, indexes,
+stream filter and public routes from these definitions, so they cannot drift apart.
+Plain data only: importing this module costs nothing and needs neither boto3 nor CDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    keys: KeySchema
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    keys: KeySchema
+    indexes: tuple[IndexSpec, ...]
+    ttl_attribute: str
+    stream_view_type: str = "NEW_AND_OLD_IMAGES"
+    # Every key attribute is a string in this design.
+    attribute_types: dict[str, str] = field(default_factory=dict)
+
+    def key_attributes(self) -> list[str]:
+        names = [self.keys.partition_key, self.keys.sort_key]
+        for index in self.indexes:
+            names += [index.keys.partition_key, index.keys.sort_key]
+        return list(dict.fromkeys(names))
+
+    def create_table_kwargs(self, table_name: str) -> dict[str, Any]:
+        """Arguments for DynamoDB CreateTable (boto3), as the local stack and tests create the table."""
+        return {
+            "TableName": table_name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": "S"} for name in self.key_attributes()
+            ],
+            "KeySchema": [
+                {"AttributeName": self.keys.partition_key, "KeyType": "HASH"},
+                {"AttributeName": self.keys.sort_key, "KeyType": "RANGE"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.keys.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": index.keys.sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in self.indexes
+            ],
+            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": self.stream_view_type},
+        }
+
+
+# One table, overloaded generic keys (see docs/architecture.md for the item types and access patterns).
+# CloudFormation adds at most one GSI per stack update, so the indexes the design needs are declared
+# up front even where an index has no reader yet.
+TABLE = TableSpec(
+    keys=KeySchema("pk", "sk"),
+    indexes=(
+        IndexSpec("gsi1", KeySchema("gsi1pk", "gsi1sk")),
+        IndexSpec("gsi2", KeySchema("gsi2pk", "gsi2sk")),
+        IndexSpec("gsi3", KeySchema("gsi3pk", "gsi3sk")),
+    ),
+    ttl_attribute="expires_at_epoch",
+)
+
+# Only image summary items (pk IMAGE#…, sk META) concern the evaluator; Lambda filters the stream with
+# this pattern on AWS and the local poller applies the same pattern.
+EVALUATOR_STREAM_FILTER: dict[str, Any] = {
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "IMAGE#"}]}, "sk": {"S": ["META"]}}}
+}
+
+# Handlers, as Lambda names them ("module.function").
+API_HANDLER = "riskgate.handlers.api.handler"
+AUTHORIZER_HANDLER = "riskgate.handlers.authorizer.handler"
+EVALUATOR_HANDLER = "riskgate.handlers.evaluator.handler"
+
+# Routes that answer without a token (no authorizer on them in API Gateway).
+PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/v1/health"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/docs"),
+)
+
+# What API Gateway answers itself when the authorizer refuses a request, in the API's error shape.
+GATEWAY_ERROR_BODIES: dict[int, dict[str, Any]] = {
+    401: {"error": {"code": "unauthorized", "message": "missing or invalid bearer token", "details": []}},
+    403: {"error": {"code": "forbidden", "message": "not permitted", "details": []}},
+}
+
+# API Gateway's own limit on a request body; the handler enforces its own, smaller, limit on reports.
+GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024

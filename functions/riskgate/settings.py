@@ -1,0 +1,28 @@
+"""Settings: one typed object, read from the environment once. The only reader of os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    # Optional: where the evaluator announces status changes (the notifier subscribes later).
+    events_topic_arn: str | None
+    # The largest report accepted, decompressed and as sent (API Gateway and Lambda cap the latter too).
+    max_report_bytes: int
+    # Base URL of the API as callers see it; used for links in responses. Empty: relative links.
+    public_base_url: str
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings(
+        table_name=os.environ.get("RISKGATE_TABLE_NAME", "riskgate"),
+        events_topic_arn=os.environ.get("RISKGATE_EVENTS_TOPIC_ARN") or None,
+        max_report_bytes=int(os.environ.get("RISKGATE_MAX_REPORT_BYTES", str(32 * 1024 * 1024))),
+        public_base_url=os.environ.get("RISKGATE_PUBLIC_BASE_URL", "").rstrip("/"),
+    )
