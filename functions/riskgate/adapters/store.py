@@ -1,0 +1,602 @@
+"""The DynamoDB store: the only module that knows item shapes and speaks to the table.
+
+Keys and item types are described in docs/architecture.md. Every access is a key lookup or a Query;
+nothing here scans the table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from riskgate.auth.tokens import hash_token
+from riskgate.domain.errors import MalformedInput
+from riskgate.domain.findings import Finding, FindingKind, Severity
+from riskgate.domain.images import ImageRef
+from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
+from riskgate.resources import TABLE
+from riskgate.settings import get_settings
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+BATCH_WRITE_SIZE = 25  # DynamoDB's limit per BatchWriteItem
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class StoredScan:
+    """What saving a scan did: whether it became the image's current scan."""
+
+    scan_id: str
+    image_id: str
+    became_current: bool
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(_plain(value)) for key, value in values.items() if value is not None}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers are Decimals; nested dicts/lists are converted recursively."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _native(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_native(v) for v in value)
+    return value
+
+
+def encode_page_token(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None) -> dict[str, Any] | None:
+    """An opaque `next_token` back into DynamoDB's ExclusiveStartKey; anything odd is a 400."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise MalformedInput("next_token is not a token this API issued") from error
+    allowed = set(TABLE.key_attributes())
+    valid = (
+        isinstance(key, dict)
+        and key
+        and all(
+            name in allowed and isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
+            for name, value in key.items()
+        )
+    )
+    if not valid:
+        raise MalformedInput("next_token is not a token this API issued")
+    return key
+
+
+def image_pk(image_id: str) -> str:
+    return f"IMAGE#{image_id}"
+
+
+def finding_sort_key(finding: Finding) -> str:
+    return f"F#{finding.kind.value}#{finding.severity.rank}{finding.severity.value}#{finding.key}"
+
+
+def finding_prefix(kind: FindingKind | None, severity: Severity | None) -> str:
+    if kind is None:
+        return "F#"
+    if severity is None:
+        return f"F#{kind.value}#"
+    return f"F#{kind.value}#{severity.rank}{severity.value}#"
+
+
+def finding_to_record(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind.value,
+        "finding_id": finding.finding_id,
+        "severity": finding.severity.value,
+        "title": finding.title,
+        "package": finding.package,
+        "installed_version": finding.installed_version,
+        "fixed_version": finding.fixed_version,
+        "fixable": finding.fixable,
+        "location": finding.location,
+        "cvss_score": finding.cvss_score,
+        "fix_state": finding.fix_state,
+        "detail": finding.detail,
+    }
+
+
+def finding_from_record(record: dict[str, Any]) -> Finding:
+    return Finding(
+        kind=FindingKind(record["kind"]),
+        finding_id=record["finding_id"],
+        severity=Severity(record["severity"]),
+        title=record.get("title"),
+        package=record.get("package"),
+        installed_version=record.get("installed_version"),
+        fixed_version=record.get("fixed_version"),
+        location=record.get("location"),
+        cvss_score=record.get("cvss_score"),
+        fix_state=record.get("fix_state"),
+        detail=record.get("detail"),
+    )
+
+
+_KEY_ATTRIBUTES = frozenset(TABLE.key_attributes()) | {"item_type"}
+
+
+def public_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without its storage keys."""
+    return {key: value for key, value in item.items() if key not in _KEY_ATTRIBUTES}
+
+
+class Store:
+    """Riskgate's table. `client` is a boto3 DynamoDB client; created lazily when not given."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    # --- tokens and users -------------------------------------------------------------------------
+
+    def ensure_admin_token(self, secret: str, name: str = "bootstrap") -> str:
+        """The user `admin` (administrator on global) and a token for it; safe to repeat."""
+        now = _now_iso()
+        user = {
+            "pk": "USER#admin",
+            "sk": "META",
+            "item_type": "user",
+            "id": "admin",
+            "name": "admin",
+            "kind": "person",
+            "enabled": True,
+            "role_bindings": [{"role": "administrator", "scope": GLOBAL_SCOPE}],
+            "created_at": now,
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(user),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return self.put_token(user_id="admin", secret=secret, name=name)
+
+    def put_token(self, user_id: str, secret: str, name: str, expires_at: str | None = None) -> str:
+        token_hash = hash_token(secret)
+        token_id = "tok-" + token_hash[:16]
+        self.client.put_item(
+            TableName=self.table_name,
+            Item=_to_item(
+                {
+                    "pk": f"TOKEN#{token_hash}",
+                    "sk": "TOKEN",
+                    "item_type": "token",
+                    "id": token_id,
+                    "user_id": user_id,
+                    "name": name,
+                    "created_at": _now_iso(),
+                    "expires_at": expires_at,
+                }
+            ),
+        )
+        return token_id
+
+    def principal_for_token(self, secret: str, now_iso: str | None = None) -> Principal | None:
+        """Who holds this token, or None when it is unknown, expired, or its user is gone or disabled."""
+        token = self._get(f"TOKEN#{hash_token(secret)}", "TOKEN")
+        if token is None:
+            return None
+        expires_at = token.get("expires_at")
+        if expires_at and expires_at <= (now_iso or _now_iso()):
+            return None
+        user = self._get(f"USER#{token['user_id']}", "META")
+        if user is None or not user.get("enabled", True):
+            return None
+        bindings = tuple(
+            RoleBinding(role=b["role"], scope=b.get("scope", GLOBAL_SCOPE)) for b in user.get("role_bindings", [])
+        )
+        return Principal(user_id=user["id"], token_id=token["id"], role_bindings=bindings)
+
+    # --- scans ------------------------------------------------------------------------------------
+
+    def save_scan(
+        self,
+        *,
+        scan: dict[str, Any],
+        image: ImageRef,
+        findings: list[Finding],
+        image_summary: dict[str, Any],
+    ) -> StoredScan:
+        """Store a scan so that readers see the image's old findings or the new ones, never a mix.
+
+        1. The findings go under the new scan's own partition (invisible: nothing points there yet).
+        2. One transaction writes the scan record, points the image summary at the new scan — only if
+           no newer scan got there first — and moves the tag pointer.
+        """
+        scan_id = scan["scan_id"]
+        image_id = image.image_id
+        self._write_findings(scan_id, image_id, findings)
+
+        scan_item = {
+            "pk": image_pk(image_id),
+            "sk": f"SCAN#{scan['received_at']}#{scan_id}",
+            "item_type": "scan",
+            "image_id": image_id,
+            **scan,
+        }
+        order = f"{scan['received_at']}#{scan_id}"
+        summary_values = {
+            "registry": image.registry,
+            "repository": image.repository,
+            "digest": image.digest,
+            "current_scan_id": scan_id,
+            "current_scan_order": order,
+            "last_scan_at": scan["received_at"],
+            **image_summary,
+        }
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":order": order, ":one": 1, ":zero": 0, ":now": scan["received_at"]}
+        sets = [
+            "item_type = :item_type",
+            "image_id = :image_id",
+            "gsi1pk = :gsi1pk",
+            "gsi1sk = :gsi1sk",
+            "gsi2pk = :gsi2pk",
+            "gsi2sk = :gsi2sk",
+            "scan_count = if_not_exists(scan_count, :zero) + :one",
+            "first_seen_at = if_not_exists(first_seen_at, :now)",
+        ]
+        values.update(
+            {
+                ":item_type": "image",
+                ":image_id": image_id,
+                ":gsi1pk": f"REPO#{image.repository}",
+                ":gsi1sk": f"{image.registry}#{image_id}",
+                ":gsi2pk": "IMAGES",
+                ":gsi2sk": f"{image.registry}#{image.repository}#{image_id}",
+            }
+        )
+        removes: list[str] = []
+        for index, (field, value) in enumerate(summary_values.items()):
+            names[f"#f{index}"] = field
+            if value is None:
+                removes.append(f"#f{index}")
+            else:
+                values[f":v{index}"] = value
+                sets.append(f"#f{index} = :v{index}")
+        update = "SET " + ", ".join(sets)
+        if image.tag:
+            update += " ADD tags :tag"
+            values[":tag"] = {image.tag}
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
+
+        transact: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": _to_item(scan_item)}},
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _to_item({"pk": image_pk(image_id), "sk": "META"}),
+                    "UpdateExpression": update,
+                    "ConditionExpression": "attribute_not_exists(pk) OR current_scan_order < :order",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {k: _serializer.serialize(_plain(v)) for k, v in values.items()},
+                }
+            },
+        ]
+        if image.tag:
+            transact.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _to_item(
+                            {
+                                "pk": f"REF#{image.name}:{image.tag}",
+                                "sk": "REF",
+                                "item_type": "tag",
+                                "image_id": image_id,
+                                "updated_at": scan["received_at"],
+                            }
+                        ),
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=transact)
+        except ClientError as error:
+            if not _condition_failed_at(error, 1):
+                raise
+            # A newer scan of this image was stored meanwhile: keep ours as history only.
+            self.client.put_item(TableName=self.table_name, Item=_to_item(scan_item))
+            return StoredScan(scan_id=scan_id, image_id=image_id, became_current=False)
+        return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
+
+    def _write_findings(self, scan_id: str, image_id: str, findings: list[Finding]) -> None:
+        requests = []
+        for finding in findings:
+            item = {
+                "pk": f"SCAN#{scan_id}",
+                "sk": finding_sort_key(finding),
+                "item_type": "finding",
+                "scan_id": scan_id,
+                "image_id": image_id,
+                **finding_to_record(finding),
+            }
+            if finding.kind is FindingKind.VULNERABILITY:
+                item["gsi1pk"] = f"VULN#{finding.finding_id}"
+                item["gsi1sk"] = f"{image_id}#{scan_id}#{finding.key}"
+            requests.append({"PutRequest": {"Item": _to_item(item)}})
+        for start in range(0, len(requests), BATCH_WRITE_SIZE):
+            self._batch_write(requests[start : start + BATCH_WRITE_SIZE])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self.table_name: requests}
+        for attempt in range(8):
+            response = self.client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError("DynamoDB left findings unprocessed after retries")
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def get_image(self, image_id: str) -> dict[str, Any] | None:
+        return self._get(image_pk(image_id), "META")
+
+    def image_for_tag(self, image: ImageRef) -> str | None:
+        pointer = self._get(f"REF#{image.name}:{image.tag}", "REF")
+        return pointer["image_id"] if pointer else None
+
+    def list_images(
+        self, registry: str | None, repository: str | None, limit: int, next_token: str | None
+    ) -> Page:
+        if repository:
+            key = {"index": "gsi1", "pk": ("gsi1pk", f"REPO#{repository}")}
+            prefix = ("gsi1sk", f"{registry}#") if registry else None
+        else:
+            key = {"index": "gsi2", "pk": ("gsi2pk", "IMAGES")}
+            prefix = ("gsi2sk", f"{registry}#") if registry else None
+        return self._query_page(
+            index=str(key["index"]),
+            partition=key["pk"],  # type: ignore[arg-type]
+            prefix=prefix,
+            limit=limit,
+            next_token=next_token,
+        )
+
+    def list_scans(self, image_id: str, limit: int, next_token: str | None) -> Page:
+        return self._query_page(
+            index=None,
+            partition=("pk", image_pk(image_id)),
+            prefix=("sk", "SCAN#"),
+            limit=limit,
+            next_token=next_token,
+            newest_first=True,
+        )
+
+    def list_findings(
+        self,
+        scan_id: str,
+        kind: FindingKind | None,
+        severity: Severity | None,
+        fixable: bool | None,
+        limit: int,
+        next_token: str | None,
+    ) -> Page:
+        filters = None
+        if fixable is not None:
+            filters = ("fixable", fixable)
+        return self._query_page(
+            index=None,
+            partition=("pk", f"SCAN#{scan_id}"),
+            prefix=("sk", finding_prefix(kind, severity)),
+            limit=limit,
+            next_token=next_token,
+            equals_filter=filters,
+        )
+
+    def iter_findings(self, scan_id: str) -> Iterator[Finding]:
+        """Every finding of a scan, page by page."""
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": f"SCAN#{scan_id}"}},
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield finding_from_record(_from_item(item))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def vulnerability_occurrences(self, vulnerability_id: str, limit: int, next_token: str | None) -> Page:
+        """Findings of this vulnerability in each image's *current* scan, with the image's summary."""
+        page = self._query_page(
+            index="gsi1",
+            partition=("gsi1pk", f"VULN#{vulnerability_id}"),
+            prefix=None,
+            limit=limit,
+            next_token=next_token,
+        )
+        images = self.get_images({item["image_id"] for item in page.items})
+        current = [
+            {"finding": item, "image": images[item["image_id"]]}
+            for item in page.items
+            if item["image_id"] in images and images[item["image_id"]].get("current_scan_id") == item["scan_id"]
+        ]
+        return Page(items=current, next_token=page.next_token)
+
+    def get_images(self, image_ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = sorted(image_ids)
+        for start in range(0, len(ids), 100):
+            keys = [_to_item({"pk": image_pk(i), "sk": "META"}) for i in ids[start : start + 100]]
+            pending: dict[str, Any] = {self.table_name: {"Keys": keys}}
+            attempt = 0
+            while pending:
+                response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    image = _from_item(item)
+                    found[image["image_id"]] = image
+                pending = response.get("UnprocessedKeys") or {}
+                if pending:
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+                    attempt += 1
+        return found
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    def store_evaluation(
+        self, image_id: str, scan_id: str, status: str, verdict: dict[str, Any], evaluated_at: str
+    ) -> bool:
+        """Record the evaluator's verdict; False when a newer scan replaced the evaluated one."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_to_item({"pk": image_pk(image_id), "sk": "META"}),
+                UpdateExpression=(
+                    "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at"
+                ),
+                ConditionExpression="current_scan_id = :scan",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    k: _serializer.serialize(_plain(v))
+                    for k, v in {
+                        ":status": status,
+                        ":verdict": verdict,
+                        ":scan": scan_id,
+                        ":at": evaluated_at,
+                    }.items()
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_to_item({"pk": pk, "sk": sk}), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def _query_page(
+        self,
+        *,
+        index: str | None,
+        partition: tuple[str, str],
+        prefix: tuple[str, str] | None,
+        limit: int,
+        next_token: str | None,
+        newest_first: bool = False,
+        equals_filter: tuple[str, Any] | None = None,
+    ) -> Page:
+        names = {"#pk": partition[0]}
+        values: dict[str, Any] = {":pk": partition[1]}
+        condition = "#pk = :pk"
+        if prefix:
+            names["#sk"] = prefix[0]
+            values[":prefix"] = prefix[1]
+            condition += " AND begins_with(#sk, :prefix)"
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+            "ScanIndexForward": not newest_first,
+        }
+        if equals_filter:
+            names["#filter"] = equals_filter[0]
+            values[":filter"] = equals_filter[1]
+            kwargs["FilterExpression"] = "#filter = :filter"
+        kwargs["ExpressionAttributeValues"] = {k: _serializer.serialize(v) for k, v in values.items()}
+        if index:
+            kwargs["IndexName"] = index
+        start = decode_page_token(next_token)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            response = self.client.query(**kwargs)
+        except ClientError as error:
+            if start and error.response["Error"]["Code"] == "ValidationException":
+                raise MalformedInput("next_token does not belong to this list") from error
+            raise
+        items = [public_fields(_from_item(item)) for item in response.get("Items", [])]
+        return Page(items=items, next_token=encode_page_token(response.get("LastEvaluatedKey")))
+
+
+def _condition_failed_at(error: ClientError, position: int) -> bool:
+    """Whether a cancelled transaction failed on the condition of the item at `position`."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons") or []
+    if len(reasons) > position:
+        return reasons[position].get("Code") == "ConditionalCheckFailed"
+    # Some implementations only say so in the message.
+    return "ConditionalCheckFailed" in error.response["Error"].get("Message", "")
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@cache
+def default_store() -> Store:
+    """The store of the configured table, created once per execution environment on first use."""
+    return Store(get_settings().table_name)

@@ -1,0 +1,54 @@
+"""The one place that turns errors into HTTP responses, in the API's error shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from riskgate.domain.errors import (
+    Conflict,
+    InvalidInput,
+    MalformedInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RiskgateError,
+    Unauthenticated,
+)
+
+STATUS_BY_ERROR: dict[type[RiskgateError], int] = {
+    MalformedInput: 400,
+    Unauthenticated: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    InvalidInput: 422,
+}
+
+
+def status_for(error: RiskgateError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 500
+
+
+def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def response_for(error: RiskgateError) -> Response:
+    return error_response(status_for(error), error.code, error.message, error.details)
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """Powertools/pydantic validation errors as `{"location", "message"}` items naming the field."""
+    details = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        details.append({"location": ".".join(location), "message": error.get("msg", "invalid")})
+    return details

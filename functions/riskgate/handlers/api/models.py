@@ -1,0 +1,155 @@
+"""API output models: the OpenAPI document is generated from these and the routes' signatures."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SeverityCounts(BaseModel):
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    negligible: int = 0
+    unknown: int = 0
+
+
+class Counts(BaseModel):
+    vulnerabilities: SeverityCounts
+    sensitive_data: int
+    misconfigurations: int
+    malware: int
+
+
+class FindingSummary(BaseModel):
+    kind: str
+    id: str
+    severity: str
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
+    location: str | None = None
+
+
+class VerdictReason(BaseModel):
+    policy_id: str
+    policy_name: str
+    condition: str = Field(description="The condition that failed")
+    findings: list[FindingSummary] = Field(description="The findings that made it fail, most severe first")
+    findings_total: int
+
+
+class Verdict(BaseModel):
+    status: Literal["compliant", "non_compliant"]
+    block: bool = Field(description="Whether a CI pipeline should fail the build")
+    reasons: list[VerdictReason]
+
+
+class ImageReference(BaseModel):
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    reference: str
+
+
+class ScanAccepted(BaseModel):
+    scan_id: str
+    image_id: str
+    image: ImageReference
+    format: str = Field(description="trivy, trivy-legacy, grype or cyclonedx")
+    scanner: str | None
+    scanner_version: str | None
+    received_at: str
+    counts: Counts
+    verdict: Verdict
+    current: bool = Field(description="False when a newer scan of the image was stored first")
+
+
+class Image(BaseModel):
+    id: str
+    registry: str
+    repository: str
+    tags: list[str]
+    digest: str | None
+    status: Literal["compliant", "non_compliant", "not_scanned"]
+    counts: Counts | None
+    verdict: Verdict | None
+    current_scan_id: str | None
+    scan_count: int
+    first_seen_at: str | None
+    last_scan_at: str | None
+    evaluated_at: str | None = Field(description="When the stream evaluator last recomputed the status")
+    evaluated_scan_id: str | None
+
+
+class Finding(BaseModel):
+    kind: Literal["vulnerability", "malware", "sensitive_data", "misconfiguration"]
+    id: str = Field(description="Vulnerability id, secret rule id or check id")
+    vulnerability_id: str | None = None
+    rule_id: str | None = None
+    severity: str
+    title: str | None
+    package: str | None
+    installed_version: str | None
+    fixed_version: str | None
+    fixable: bool
+    location: str | None
+    cvss_score: float | None
+    fix_state: str | None
+
+
+class Scan(BaseModel):
+    scan_id: str
+    image_id: str
+    image_reference: str
+    format: str
+    scanner: str | None
+    scanner_version: str | None
+    report_created_at: str | None
+    received_at: str
+    submitted_by: str
+    finding_count: int
+    counts: Counts
+    verdict: Verdict
+
+
+class AffectedImage(BaseModel):
+    image_id: str
+    registry: str
+    repository: str
+    tags: list[str]
+    digest: str | None
+    status: str
+    package: str | None
+    installed_version: str | None
+    fixed_version: str | None
+    fixable: bool
+    location: str | None
+    severity: str
+
+
+class ImagePage(BaseModel):
+    items: list[Image]
+    next_token: str | None
+
+
+class FindingPage(BaseModel):
+    items: list[Finding]
+    next_token: str | None
+
+
+class ScanPage(BaseModel):
+    items: list[Scan]
+    next_token: str | None
+
+
+class AffectedImagePage(BaseModel):
+    items: list[AffectedImage]
+    next_token: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

@@ -1,0 +1,166 @@
+"""Reading images, their findings and scans, and which images carry a vulnerability."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from riskgate.domain.errors import NotFound
+from riskgate.domain.findings import FindingKind, Severity
+from riskgate.domain.permissions import Permission
+from riskgate.handlers.api import models
+from riskgate.adapters.store import default_store
+from riskgate.handlers.api.security import secured_route
+
+router = Router()
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+NextToken = Annotated[str | None, Query(description="Opaque token from the previous page")]
+KindName = Literal["vulnerability", "malware", "sensitive_data", "misconfiguration"]
+SeverityName = Literal["critical", "high", "medium", "low", "negligible", "unknown"]
+ImageId = Annotated[str, Path(pattern=r"^img-[0-9a-f]{20}$", description="Image id")]
+
+
+def image_view(item: dict[str, Any]) -> models.Image:
+    return models.Image(
+        id=item["image_id"],
+        registry=item["registry"],
+        repository=item["repository"],
+        tags=sorted(item.get("tags") or []),
+        digest=item.get("digest"),
+        status=item.get("status", "not_scanned"),
+        counts=item.get("counts"),
+        verdict=item.get("verdict"),
+        current_scan_id=item.get("current_scan_id"),
+        scan_count=item.get("scan_count", 0),
+        first_seen_at=item.get("first_seen_at"),
+        last_scan_at=item.get("last_scan_at"),
+        evaluated_at=item.get("evaluated_at"),
+        evaluated_scan_id=item.get("evaluated_scan_id"),
+    )
+
+
+def finding_view(item: dict[str, Any]) -> models.Finding:
+    is_vulnerability = item["kind"] == FindingKind.VULNERABILITY.value
+    return models.Finding(
+        kind=item["kind"],
+        id=item["finding_id"],
+        vulnerability_id=item["finding_id"] if is_vulnerability else None,
+        rule_id=None if is_vulnerability else item["finding_id"],
+        severity=item["severity"],
+        title=item.get("title"),
+        package=item.get("package"),
+        installed_version=item.get("installed_version"),
+        fixed_version=item.get("fixed_version"),
+        fixable=bool(item.get("fixable")),
+        location=item.get("location"),
+        cvss_score=item.get("cvss_score"),
+        fix_state=item.get("fix_state"),
+    )
+
+
+def _image_or_404(image_id: str) -> dict[str, Any]:
+    image = default_store().get_image(image_id)
+    if image is None:
+        raise NotFound(f"image {image_id} not found")
+    return image
+
+
+@secured_route(router, "GET", "/v1/images", Permission.IMAGES_READ, tags=["images"], summary="List images")
+def list_images(
+    registry: Annotated[str | None, Query(description="e.g. docker.io")] = None,
+    repository: Annotated[str | None, Query(description="e.g. library/alpine")] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> models.ImagePage:
+    page = default_store().list_images(registry, repository, limit, next_token)
+    return models.ImagePage(items=[image_view(i) for i in page.items], next_token=page.next_token)
+
+
+@secured_route(
+    router, "GET", "/v1/images/<image_id>", Permission.IMAGES_READ, tags=["images"], summary="Get an image"
+)
+def get_image(image_id: ImageId) -> models.Image:
+    return image_view(_image_or_404(image_id))
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/images/<image_id>/findings",
+    Permission.IMAGES_READ,
+    tags=["images"],
+    summary="The image's current findings, most severe first",
+)
+def list_findings(
+    image_id: ImageId,
+    kind: Annotated[KindName | None, Query()] = None,
+    severity: Annotated[SeverityName | None, Query()] = None,
+    fixable: Annotated[bool | None, Query(description="Only findings with (true) or without a fix")] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> models.FindingPage:
+    image = _image_or_404(image_id)
+    # Severity without kind means vulnerabilities: the only kind whose severity people filter by.
+    finding_kind = FindingKind(kind) if kind else (FindingKind.VULNERABILITY if severity else None)
+    page = default_store().list_findings(
+        image["current_scan_id"],
+        finding_kind,
+        Severity(severity) if severity else None,
+        fixable,
+        limit,
+        next_token,
+    )
+    return models.FindingPage(items=[finding_view(i) for i in page.items], next_token=page.next_token)
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/images/<image_id>/scans",
+    Permission.IMAGES_READ,
+    tags=["images"],
+    summary="The image's scans, newest first",
+)
+def list_scans(image_id: ImageId, limit: Limit = 50, next_token: NextToken = None) -> models.ScanPage:
+    _image_or_404(image_id)
+    page = default_store().list_scans(image_id, limit, next_token)
+    return models.ScanPage(
+        items=[models.Scan.model_validate(item) for item in page.items], next_token=page.next_token
+    )
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/vulnerabilities/<vulnerability_id>/images",
+    Permission.IMAGES_READ,
+    tags=["vulnerabilities"],
+    summary="Every image whose current scan has this vulnerability, with package and fixed version",
+)
+def images_with_vulnerability(
+    vulnerability_id: Annotated[str, Path(min_length=1, max_length=200)],
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> models.AffectedImagePage:
+    page = default_store().vulnerability_occurrences(vulnerability_id, limit, next_token)
+    items = [
+        models.AffectedImage(
+            image_id=row["image"]["image_id"],
+            registry=row["image"]["registry"],
+            repository=row["image"]["repository"],
+            tags=sorted(row["image"].get("tags") or []),
+            digest=row["image"].get("digest"),
+            status=row["image"].get("status", "not_scanned"),
+            package=row["finding"].get("package"),
+            installed_version=row["finding"].get("installed_version"),
+            fixed_version=row["finding"].get("fixed_version"),
+            fixable=bool(row["finding"].get("fixable")),
+            location=row["finding"].get("location"),
+            severity=row["finding"]["severity"],
+        )
+        for row in page.items
+    ]
+    return models.AffectedImagePage(items=items, next_token=page.next_token)

@@ -1,0 +1,78 @@
+"""Every route declares the permission it needs; one decorator registers the route and enforces it.
+
+The permission is also written into the route's OpenAPI operation (`x-riskgate-permission`), which is
+how a test proves that no route exists without one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from riskgate.domain.errors import PermissionDenied, Unauthenticated
+from riskgate.domain.permissions import GLOBAL_SCOPE, Permission, Principal, RoleBinding
+from riskgate.resources import PUBLIC_ROUTES
+
+PERMISSION_EXTENSION = "x-riskgate-permission"
+PUBLIC_EXTENSION = "x-riskgate-public"
+BEARER = [{"bearerAuth": []}]
+
+
+def principal_from_event(raw_event: dict[str, Any]) -> Principal:
+    """The caller as the authorizer described it in `requestContext.authorizer`."""
+    context = (raw_event.get("requestContext") or {}).get("authorizer") or {}
+    user_id = context.get("user_id") or context.get("principalId")
+    if not user_id:
+        # Only reachable if a route were deployed without the authorizer: fail closed.
+        raise Unauthenticated("missing or invalid bearer token")
+    try:
+        bindings = json.loads(context.get("role_bindings") or "[]")
+        role_bindings = tuple(RoleBinding(b["role"], b.get("scope", GLOBAL_SCOPE)) for b in bindings)
+    except (ValueError, TypeError, KeyError) as error:
+        raise Unauthenticated("malformed authorizer context") from error
+    return Principal(user_id=user_id, token_id=context.get("token_id", ""), role_bindings=role_bindings)
+
+
+def _requires(permission: Permission) -> Callable[..., Any]:
+    def middleware(app: Any, next_middleware: NextMiddleware) -> Any:
+        principal = principal_from_event(app.current_event.raw_event)
+        if not principal.can(permission):
+            raise PermissionDenied(f"this action needs the permission {permission.value}")
+        app.append_context(principal=principal)
+        return next_middleware(app)
+
+    return middleware
+
+
+def secured_route(
+    router: Router, method: str, path: str, permission: Permission, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `method path` needing `permission`."""
+    return router.route(
+        path,
+        method,
+        middlewares=[_requires(permission)],
+        security=BEARER,
+        openapi_extensions={PERMISSION_EXTENSION: permission.value},
+        **options,
+    )
+
+
+def public_route(
+    router: Router, method: str, path: str, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route that answers without a token; it must be listed in resources.PUBLIC_ROUTES."""
+    if (method, path) not in PUBLIC_ROUTES:
+        raise ValueError(f"{method} {path} is not a public route in riskgate.resources.PUBLIC_ROUTES")
+    return router.route(path, method, openapi_extensions={PUBLIC_EXTENSION: True}, **options)
+
+
+def current_principal(router: Router) -> Principal:
+    principal = router.context.get("principal")
+    if principal is None:
+        raise Unauthenticated("missing or invalid bearer token")
+    return principal  # type: ignore[no-any-return]

@@ -1,0 +1,59 @@
+"""The Lambda authorizer: bearer token → the caller's identity and role bindings. Wiring only.
+
+The policy allows the whole API because API Gateway caches it per token for every route; each route
+then checks its own permission against the bindings passed in the context.
+Tokens never reach the logs: the event is not logged and only the token's id is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from riskgate.adapters.store import default_store
+from riskgate.auth.tokens import bearer_secret, looks_like_token
+
+logger = Logger()
+tracer = Tracer()
+
+# API Gateway turns exactly this message into a 401 (its UNAUTHORIZED gateway response).
+UNAUTHORIZED = "Unauthorized"
+
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_source(data_class=APIGatewayAuthorizerRequestEvent)
+def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
+    secret = bearer_secret(event.headers.get("authorization") or event.headers.get("Authorization"))
+    principal = default_store().principal_for_token(secret) if secret and looks_like_token(secret) else None
+    if principal is None:
+        logger.info("authentication failed", source_ip=event.request_context.identity.source_ip)
+        raise Exception(UNAUTHORIZED)  # noqa: TRY002 - API Gateway's contract for a 401
+
+    arn = event.parsed_arn
+    response = APIGatewayAuthorizerResponse(
+        principal_id=principal.user_id,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context={
+            "user_id": principal.user_id,
+            "token_id": principal.token_id,
+            "role_bindings": json.dumps(
+                [{"role": b.role, "scope": b.scope} for b in principal.role_bindings], separators=(",", ":")
+            ),
+        },
+    )
+    response.allow_all_routes()
+    logger.info("authenticated", user_id=principal.user_id, token_id=principal.token_id)
+    return response.asdict()

@@ -1,0 +1,46 @@
+"""The stream evaluator: image summaries whose findings changed → status recomputed. Wiring only.
+
+Partial batch failures are reported, so one bad record is retried (and bisected) alone instead of
+blocking the shard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from riskgate.adapters.store import default_store
+from riskgate.services.evaluation import evaluate_image, image_to_evaluate
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+
+@tracer.capture_method
+def record_handler(record: DynamoDBRecord) -> None:
+    image_id = image_to_evaluate(record.dynamodb.new_image if record.dynamodb else None)
+    if image_id is None:
+        return
+    evaluation = evaluate_image(default_store(), image_id)
+    if evaluation is not None:
+        logger.info(
+            "image evaluated",
+            image_id=evaluation.image_id,
+            scan_id=evaluation.scan_id,
+            status=evaluation.status,
+            stored=evaluation.stored,
+        )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

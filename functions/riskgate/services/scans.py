@@ -1,0 +1,104 @@
+"""Receiving a scanner report: decode, parse, judge, store. The store is passed in (a port)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from riskgate.adapters.store import StoredScan
+from riskgate.domain.errors import MissingImage
+from riskgate.domain.evaluation import Verdict, evaluate
+from riskgate.domain.findings import Finding
+from riskgate.domain.images import ImageRef, parse_image_reference
+from riskgate.domain.parsers import ParsedReport, decode_report, parse_report
+
+
+class ScanStore(Protocol):
+    def save_scan(
+        self,
+        *,
+        scan: dict[str, Any],
+        image: ImageRef,
+        findings: list[Finding],
+        image_summary: dict[str, Any],
+    ) -> StoredScan: ...
+
+
+@dataclass(frozen=True)
+class ReceivedScan:
+    scan_id: str
+    image: ImageRef
+    report: ParsedReport
+    verdict: Verdict
+    received_at: str
+    became_current: bool
+
+
+def resolve_image(report_image: ImageRef | None, image_param: str | None) -> ImageRef:
+    """The image a report is about: the `image` parameter overrides the name the report carries.
+
+    The report's digest is kept when the parameter names none: it describes what was scanned.
+    """
+    if image_param:
+        given = parse_image_reference(image_param)
+        if given.digest or report_image is None or report_image.digest is None:
+            return given
+        return ImageRef(given.registry, given.repository, given.tag, report_image.digest)
+    if report_image is None:
+        raise MissingImage(
+            "the report does not name the image it scanned: pass ?image=registry/repository:tag",
+            details=[{"field": "image", "issue": "missing"}],
+        )
+    return report_image
+
+
+def now_iso() -> str:
+    """UTC with microseconds, so that scans received in the same second still sort by arrival."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def receive_scan(
+    store: ScanStore,
+    body: bytes,
+    *,
+    content_encoding: str | None,
+    image_param: str | None,
+    max_report_bytes: int,
+    submitted_by: str,
+) -> ReceivedScan:
+    document = decode_report(body, content_encoding, max_report_bytes)
+    report = parse_report(document)
+    image = resolve_image(report.image, image_param)
+    verdict = evaluate(report.findings)
+    counts = report.counts.as_dict()
+    received_at = now_iso()
+    scan_id = "scan-" + uuid.uuid4().hex[:20]
+    scan = {
+        "scan_id": scan_id,
+        "format": report.format,
+        "scanner": report.scanner,
+        "scanner_version": report.scanner_version,
+        "report_created_at": report.created_at,
+        "received_at": received_at,
+        "submitted_by": submitted_by,
+        "image_reference": image.reference,
+        "finding_count": len(report.findings),
+        "counts": counts,
+        "verdict": verdict.as_dict(),
+    }
+    stored = store.save_scan(
+        scan=scan,
+        image=image,
+        findings=report.findings,
+        image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict()},
+    )
+    return ReceivedScan(
+        scan_id=scan_id,
+        image=image,
+        report=report,
+        verdict=verdict,
+        received_at=received_at,
+        became_current=stored.became_current,
+    )

@@ -1,0 +1,125 @@
+"""The AWS side of the local stack: an in-process moto server and the resources the CDK stack declares."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from riskgate.resources import TABLE
+
+REGION = "us-east-1"
+# moto's default account: every ARN moto hands out carries it, so the local ARNs we build do too.
+ACCOUNT_ID = "123456789012"
+
+logger = logging.getLogger(__name__)
+
+
+class MotoServer:
+    """moto's threaded server on a loopback port; every boto3 client in this process talks to it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        # verbose=False: moto would otherwise print its start-up banner on stdout.
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._endpoint_url: str | None = None
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self._endpoint_url = f"http://{host}:{port}"
+        return self._endpoint_url
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint_url is None:
+            raise RuntimeError("the moto server is not running")
+        return self._endpoint_url
+
+    def stop(self) -> None:
+        if self._endpoint_url is not None:
+            self._server.stop()
+            self._endpoint_url = None
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """Variables that point every boto3 client of this process at moto, with fake credentials.
+
+    boto3 reads AWS_ENDPOINT_URL for every service, so the handlers need no local-only code path.
+    The credentials are set even when real ones exist: the local stack must never reach AWS.
+    """
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any credentials
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+class EnvironmentPatch:
+    """Sets variables in os.environ and puts the previous values back, so an in-process stack
+    (in tests) leaves the environment as it found it."""
+
+    def __init__(self) -> None:
+        self._previous: dict[str, str | None] = {}
+
+    def set(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._previous.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def unset(self, *names: str) -> None:
+        for name in names:
+            self._previous.setdefault(name, os.environ.get(name))
+            os.environ.pop(name, None)
+
+    def restore(self) -> None:
+        for name, value in self._previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._previous.clear()
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    table_name: str
+    stream_arn: str
+    events_topic_arn: str
+    evaluator_failure_queue_url: str
+
+
+def create_resources(name_prefix: str) -> LocalResources:
+    """Create the table (from the same definition as the CDK stack), the events topic and the queue
+    that stands for the evaluator's on-failure destination. Needs aws_environment() in os.environ."""
+    table_name = f"{name_prefix}-table"
+    dynamodb = boto3.client("dynamodb")
+    created = dynamodb.create_table(**TABLE.create_table_kwargs(table_name))
+    dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+    dynamodb.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE.ttl_attribute},
+    )
+    topic_arn = boto3.client("sns").create_topic(Name=f"{name_prefix}-events")["TopicArn"]
+    queue_url = boto3.client("sqs").create_queue(QueueName=f"{name_prefix}-evaluator-failures")["QueueUrl"]
+    resources = LocalResources(
+        table_name=table_name,
+        stream_arn=created["TableDescription"]["LatestStreamArn"],
+        events_topic_arn=topic_arn,
+        evaluator_failure_queue_url=queue_url,
+    )
+    logger.info("local resources created: %s", resources)
+    return resources
+
+
+def send_to_queue(queue_url: str, message: Mapping[str, Any]) -> None:
+    boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(message, default=str))

@@ -1,0 +1,91 @@
+"""The Lambda authorizer against a moto table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from riskgate.adapters.store import Store
+from riskgate.auth.tokens import generate_token, hash_token
+from riskgate.handlers.authorizer import handler
+from tests.support.events import FakeLambdaContext
+
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api/GET/v1/images"
+
+
+def authorizer_event(authorization: str | None) -> dict[str, Any]:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return {
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "resource": "/v1/{proxy+}",
+        "path": "/v1/images",
+        "httpMethod": "GET",
+        "headers": headers,
+        "queryStringParameters": {},
+        "pathParameters": {"proxy": "images"},
+        "stageVariables": {},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdef1234",
+            "stage": "api",
+            "requestId": "r-1",
+            "identity": {"sourceIp": "203.0.113.9"},
+            "resourcePath": "/v1/{proxy+}",
+            "httpMethod": "GET",
+            "path": "/api/v1/images",
+        },
+    }
+
+
+def test_admin_token_is_allowed_with_its_bindings_in_the_context(store: Store) -> None:
+    secret = generate_token()
+    store.ensure_admin_token(secret)
+    response = handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
+    assert response["principalId"] == "admin"
+    statement = response["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api/*/*"]
+    assert json.loads(response["context"]["role_bindings"]) == [{"role": "administrator", "scope": "global"}]
+    assert secret not in json.dumps(response)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer rg_unknownunknownunknownunknown", "Bearer not-a-token"],
+)
+def test_missing_or_wrong_token_is_unauthorized(store: Store, authorization: str | None) -> None:
+    store.ensure_admin_token(generate_token())
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler(authorizer_event(authorization), FakeLambdaContext())
+
+
+def test_expired_token_and_disabled_user_are_unauthorized(store: Store, dynamodb: Any) -> None:
+    secret = generate_token()
+    store.ensure_admin_token(generate_token())
+    store.put_token("admin", secret, "old", expires_at="2000-01-01T00:00:00Z")
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
+
+    fresh = generate_token()
+    store.put_token("admin", fresh, "fresh")
+    assert handler(authorizer_event(f"Bearer {fresh}"), FakeLambdaContext())["principalId"] == "admin"
+    dynamodb.update_item(
+        TableName=store.table_name,
+        Key={"pk": {"S": "USER#admin"}, "sk": {"S": "META"}},
+        UpdateExpression="SET enabled = :f",
+        ExpressionAttributeValues={":f": {"BOOL": False}},
+    )
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler(authorizer_event(f"Bearer {fresh}"), FakeLambdaContext())
+
+
+def test_only_the_hash_is_stored(store: Store, dynamodb: Any) -> None:
+    secret = generate_token()
+    store.ensure_admin_token(secret)
+    item = dynamodb.get_item(
+        TableName=store.table_name, Key={"pk": {"S": f"TOKEN#{hash_token(secret)}"}, "sk": {"S": "TOKEN"}}
+    )["Item"]
+    assert secret not in json.dumps(item)
