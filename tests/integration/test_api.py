@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.events import FakeLambdaContext, api_event, response_json
 
 from riskgate.handlers.api import handler
 from riskgate.handlers.api.app import app, openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION, PUBLIC_EXTENSION
 from riskgate.resources import PUBLIC_ROUTES
-from tests.support.events import FakeLambdaContext, api_event, response_json
 
 CONTEXT = FakeLambdaContext()
 
@@ -20,7 +20,10 @@ CRITICAL_TRIVY = {
     "SchemaVersion": 2,
     "ArtifactName": "ghcr.io/acme/shop:1.4",
     "ArtifactType": "container_image",
-    "Metadata": {"RepoTags": ["ghcr.io/acme/shop:1.4"], "RepoDigests": ["ghcr.io/acme/shop@sha256:" + "a" * 64]},
+    "Metadata": {
+        "RepoTags": ["ghcr.io/acme/shop:1.4"],
+        "RepoDigests": ["ghcr.io/acme/shop@sha256:" + "a" * 64],
+    },
     "Results": [
         {
             "Target": "ghcr.io/acme/shop:1.4 (debian 12.5)",
@@ -44,7 +47,10 @@ CRITICAL_TRIVY = {
         }
     ],
 }
-CLEAN_TRIVY = {**CRITICAL_TRIVY, "Results": [{"Target": "x (debian 12.5)", "Class": "os-pkgs", "Type": "debian"}]}
+CLEAN_TRIVY = {
+    **CRITICAL_TRIVY,
+    "Results": [{"Target": "x (debian 12.5)", "Class": "os-pkgs", "Type": "debian"}],
+}
 
 
 def call(event: dict[str, Any]) -> tuple[int, Any]:

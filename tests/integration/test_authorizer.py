@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from tests.support.events import FakeLambdaContext
 
 from riskgate.adapters.store import Store
 from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.handlers.authorizer import handler
-from tests.support.events import FakeLambdaContext
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api/GET/v1/images"
 
@@ -54,11 +54,18 @@ def test_admin_token_is_allowed_with_its_bindings_in_the_context(store: Store) -
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer rg_unknownunknownunknownunknown", "Bearer not-a-token"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer rg_unknownunknownunknownunknown",
+        "Bearer not-a-token",
+    ],
 )
 def test_missing_or_wrong_token_is_unauthorized(store: Store, authorization: str | None) -> None:
     store.ensure_admin_token(generate_token())
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(authorizer_event(authorization), FakeLambdaContext())
 
 
@@ -66,7 +73,7 @@ def test_expired_token_and_disabled_user_are_unauthorized(store: Store, dynamodb
     secret = generate_token()
     store.ensure_admin_token(generate_token())
     store.put_token("admin", secret, "old", expires_at="2000-01-01T00:00:00Z")
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
 
     fresh = generate_token()
@@ -78,7 +85,7 @@ def test_expired_token_and_disabled_user_are_unauthorized(store: Store, dynamodb
         UpdateExpression="SET enabled = :f",
         ExpressionAttributeValues={":f": {"BOOL": False}},
     )
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(authorizer_event(f"Bearer {fresh}"), FakeLambdaContext())
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.events import FakeLambdaContext
+
 from riskgate.adapters.store import Store
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import parse_image_reference
 from riskgate.handlers.evaluator import handler
-from tests.support.events import FakeLambdaContext
 
 IMAGE = parse_image_reference("ghcr.io/acme/shop:1.4")
 
@@ -24,9 +25,9 @@ def store_scan(store: Store, scan_id: str, received_at: str, findings: list[Find
 
 
 def stream_record(dynamodb: Any, table: str, sequence: str) -> dict[str, Any]:
-    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"IMAGE#{IMAGE.image_id}"}, "sk": {"S": "META"}})[
-        "Item"
-    ]
+    item = dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": f"IMAGE#{IMAGE.image_id}"}, "sk": {"S": "META"}}
+    )["Item"]
     return {
         "eventID": f"event-{sequence}",
         "eventName": "MODIFY",
@@ -65,7 +66,10 @@ def test_evaluator_ignores_its_own_write_and_other_items(store: Store, dynamodb:
     handler({"Records": [stream_record(dynamodb, store.table_name, "1")]}, FakeLambdaContext())
     evaluated_at = store.get_image(IMAGE.image_id)["evaluated_at"]  # type: ignore[index]
     record = stream_record(dynamodb, store.table_name, "2")
-    finding_record = {**record, "dynamodb": {**record["dynamodb"], "NewImage": {"pk": {"S": "SCAN#x"}, "sk": {"S": "F#"}}}}
+    finding_record = {
+        **record,
+        "dynamodb": {**record["dynamodb"], "NewImage": {"pk": {"S": "SCAN#x"}, "sk": {"S": "F#"}}},
+    }
     assert handler({"Records": [record, finding_record]}, FakeLambdaContext()) == {"batchItemFailures": []}
     assert store.get_image(IMAGE.image_id)["evaluated_at"] == evaluated_at  # type: ignore[index]
 
@@ -85,8 +89,14 @@ def test_a_newer_scan_wins_over_a_stale_evaluation(store: Store, dynamodb: Any) 
 def test_a_failing_record_is_reported_alone(store: Store, dynamodb: Any, monkeypatch: Any) -> None:
     store_scan(store, "scan-1", "2026-01-01T00:00:00.000001Z", [CRITICAL])
     good = stream_record(dynamodb, store.table_name, "1")
-    bad = {**good, "dynamodb": {**good["dynamodb"], "SequenceNumber": "2", "NewImage": {
-        **good["dynamodb"]["NewImage"], "pk": {"S": "IMAGE#img-00000000000000000000"}}}}
+    bad = {
+        **good,
+        "dynamodb": {
+            **good["dynamodb"],
+            "SequenceNumber": "2",
+            "NewImage": {**good["dynamodb"]["NewImage"], "pk": {"S": "IMAGE#img-00000000000000000000"}},
+        },
+    }
 
     from riskgate.services import evaluation
 

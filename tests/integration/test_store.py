@@ -16,7 +16,13 @@ IMAGE = parse_image_reference("ghcr.io/acme/shop:1.4")
 
 def findings(n: int, prefix: str = "CVE-2024-") -> list[Finding]:
     return [
-        Finding(FindingKind.VULNERABILITY, f"{prefix}{i:05d}", Severity.MEDIUM, package=f"pkg{i}", installed_version="1")
+        Finding(
+            FindingKind.VULNERABILITY,
+            f"{prefix}{i:05d}",
+            Severity.MEDIUM,
+            package=f"pkg{i}",
+            installed_version="1",
+        )
         for i in range(n)
     ]
 

@@ -12,6 +12,8 @@ def test_no_dynamodb_scan_in_functions() -> None:
     offenders = []
     for path in FUNCTIONS.rglob("*.py"):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if re.search(r"\.scan\(|[\"']Scan[\"']|ScanFilter|\bscan_paginator\b|get_paginator\([\"']scan", line):
+            if re.search(
+                r"\.scan\(|[\"']Scan[\"']|ScanFilter|\bscan_paginator\b|get_paginator\([\"']scan", line
+            ):
                 offenders.append(f"{path.relative_to(FUNCTIONS)}:{number}: {line.strip()}")
     assert offenders == []

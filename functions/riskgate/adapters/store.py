@@ -102,7 +102,10 @@ def decode_page_token(token: str | None) -> dict[str, Any] | None:
         isinstance(key, dict)
         and key
         and all(
-            name in allowed and isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
+            name in allowed
+            and isinstance(value, dict)
+            and set(value) == {"S"}
+            and isinstance(value["S"], str)
             for name, value in key.items()
         )
     )
@@ -240,7 +243,8 @@ class Store:
         if user is None or not user.get("enabled", True):
             return None
         bindings = tuple(
-            RoleBinding(role=b["role"], scope=b.get("scope", GLOBAL_SCOPE)) for b in user.get("role_bindings", [])
+            RoleBinding(role=b["role"], scope=b.get("scope", GLOBAL_SCOPE))
+            for b in user.get("role_bindings", [])
         )
         return Principal(user_id=user["id"], token_id=token["id"], role_bindings=bindings)
 
@@ -327,7 +331,9 @@ class Store:
                     "UpdateExpression": update,
                     "ConditionExpression": "attribute_not_exists(pk) OR current_scan_order < :order",
                     "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": {k: _serializer.serialize(_plain(v)) for k, v in values.items()},
+                    "ExpressionAttributeValues": {
+                        k: _serializer.serialize(_plain(v)) for k, v in values.items()
+                    },
                 }
             },
         ]
@@ -474,7 +480,8 @@ class Store:
         current = [
             {"finding": item, "image": images[item["image_id"]]}
             for item in page.items
-            if item["image_id"] in images and images[item["image_id"]].get("current_scan_id") == item["scan_id"]
+            if item["image_id"] in images
+            and images[item["image_id"]].get("current_scan_id") == item["scan_id"]
         ]
         return Page(items=current, next_token=page.next_token)
 

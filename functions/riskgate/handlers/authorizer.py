@@ -28,7 +28,6 @@ tracer = Tracer()
 UNAUTHORIZED = "Unauthorized"
 
 
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
@@ -37,7 +36,7 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     principal = default_store().principal_for_token(secret) if secret and looks_like_token(secret) else None
     if principal is None:
         logger.info("authentication failed", source_ip=event.request_context.identity.source_ip)
-        raise Exception(UNAUTHORIZED)  # noqa: TRY002 - API Gateway's contract for a 401
+        raise Exception(UNAUTHORIZED)
 
     arn = event.parsed_arn
     response = APIGatewayAuthorizerResponse(

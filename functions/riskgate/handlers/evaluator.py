@@ -21,7 +21,6 @@ tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
     image_id = image_to_evaluate(record.dynamodb.new_image if record.dynamodb else None)

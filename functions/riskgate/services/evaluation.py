@@ -35,7 +35,11 @@ def image_to_evaluate(new_image: Mapping[str, Any] | None) -> str | None:
     The evaluator's own write (evaluated_scan_id = current_scan_id) returns None here, so it does not
     trigger itself.
     """
-    if not new_image or new_image.get("sk") != "META" or not str(new_image.get("pk", "")).startswith("IMAGE#"):
+    if (
+        not new_image
+        or new_image.get("sk") != "META"
+        or not str(new_image.get("pk", "")).startswith("IMAGE#")
+    ):
         return None
     current = new_image.get("current_scan_id")
     if not current or new_image.get("evaluated_scan_id") == current:

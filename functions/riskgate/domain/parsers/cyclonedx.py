@@ -75,21 +75,26 @@ def _findings_of_vulnerability(
         ]
     )
     fixed_version = _fixed_version_of(optional_text(vulnerability, "recommendation", path))
-    refs = [required_text(affect, "ref", affect_path) for affect_path, affect in object_list(vulnerability, "affects", path)]
-    return [
-        Finding(
-            kind=FindingKind.VULNERABILITY,
-            finding_id=vulnerability_id,
-            severity=severity,
-            package=package,
-            installed_version=version,
-            fixed_version=fixed_version,
-            location=ref,
-            cvss_score=cvss_score,
-        )
-        for ref in (refs or [None])
-        for package, version in [_package_of_ref(ref, packages)]
+    affected_refs: list[str | None] = [
+        required_text(affect, "ref", affect_path)
+        for affect_path, affect in object_list(vulnerability, "affects", path)
     ]
+    findings: list[Finding] = []
+    for ref in affected_refs or [None]:
+        package, version = _package_of_ref(ref, packages)
+        findings.append(
+            Finding(
+                kind=FindingKind.VULNERABILITY,
+                finding_id=vulnerability_id,
+                severity=severity,
+                package=package,
+                installed_version=version,
+                fixed_version=fixed_version,
+                location=ref,
+                cvss_score=cvss_score,
+            )
+        )
+    return findings
 
 
 def _package_of_ref(ref: str | None, packages: dict[str, _Package]) -> _Package:
@@ -106,7 +111,10 @@ def _packages_by_bom_ref(document: dict[str, Any]) -> dict[str, _Package]:
         path, component = pending.pop()
         bom_ref = optional_text(component, "bom-ref", path)
         if bom_ref is not None:
-            packages[bom_ref] = (optional_text(component, "name", path), optional_text(component, "version", path))
+            packages[bom_ref] = (
+                optional_text(component, "name", path),
+                optional_text(component, "version", path),
+            )
         pending.extend(object_list(component, "components", path))
     return packages
 
@@ -172,4 +180,3 @@ def _properties(component: dict[str, Any], path: str) -> dict[str, list[str]]:
         if name and value:
             values.setdefault(name, []).append(value)
     return values
-

@@ -3,9 +3,10 @@
 Read: `Results[].Vulnerabilities[]`, `Secrets[]` and failed `Misconfigurations[]`. Not read, on purpose:
 `ExperimentalModifiedFindings` (suppressed by .trivyignore/VEX, not open), `Licenses`, `Packages`.
 
-A vulnerability's location is the result's `Target`, followed by ` › ` and the package's `PkgPath`
-when Trivy names the file the package was found in: `Java › usr/local/tomcat/lib/catalina.jar`.
-`›` appears in neither part, while `:` does (`alpine:3.10 (alpine 3.10.9)`), so the two stay apart.
+A vulnerability's location is the result's `Target`, followed by `:` and the package's `PkgPath` when
+Trivy names the file the package was found in: `Java:usr/local/tomcat/lib/catalina.jar`. Only language
+packages carry a PkgPath, and their Targets (`Java`, `Python`, `app/package-lock.json`) hold no `:`,
+so the string still reads as target, then file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from riskgate.domain.parsers._common import (
 FORMAT = "trivy"
 LEGACY_FORMAT = "trivy-legacy"
 SCANNER = "trivy"
-LOCATION_SEPARATOR = " › "
+LOCATION_SEPARATOR = ":"
 # CVSS versions by preference: v3 is what most advisories carry; v4 and v2 only fill gaps.
 _CVSS_SCORE_KEYS = ("V3Score", "V40Score", "V2Score")
 
@@ -162,7 +163,11 @@ def _image_of_report(document: dict[str, Any]) -> ImageRef | None:
     """RepoTags name the image even when a tarball was scanned; else ArtifactName for a pulled image."""
     metadata = object_field(document, "Metadata", "")
     image = next(
-        (ref for tag in text_list(metadata, "RepoTags", "Metadata") if (ref := parse_image_reference_or_none(tag))),
+        (
+            ref
+            for tag in text_list(metadata, "RepoTags", "Metadata")
+            if (ref := parse_image_reference_or_none(tag))
+        ),
         None,
     )
     if image is None and optional_text(document, "ArtifactType", "") == "container_image":

@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from riskgate.adapters.store import default_store
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import FindingKind, Severity
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
-from riskgate.adapters.store import default_store
 from riskgate.handlers.api.security import secured_route
 
 router = Router()

@@ -11,10 +11,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from riskgate.adapters.store import default_store
 from riskgate.domain.errors import MalformedInput
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
-from riskgate.adapters.store import default_store
 from riskgate.handlers.api.security import current_principal, secured_route
 from riskgate.services.scans import receive_scan
 from riskgate.settings import get_settings

@@ -1,0 +1,251 @@
+"""Scanner reports in: request bytes → JSON document → findings and image. Pure functions, no AWS.
+
+`decode_report` turns the request body into a JSON value (gzip, BOM, size limits); `parse_report`
+recognizes the format by the document's structure, never by a file name or header, and parses it.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from riskgate.domain.errors import MalformedInput, PayloadTooLarge, UnsupportedFormat
+from riskgate.domain.findings import dedupe
+from riskgate.domain.parsers._common import ParsedReport, json_type
+from riskgate.domain.parsers.cyclonedx import parse_cyclonedx
+from riskgate.domain.parsers.grype import parse_grype
+from riskgate.domain.parsers.trivy import parse_trivy, parse_trivy_legacy
+
+__all__ = ["SUPPORTED_FORMATS", "ParsedReport", "decode_report", "parse_report"]
+
+SUPPORTED_FORMATS = (
+    "Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list)",
+    "Grype JSON",
+    "CycloneDX JSON with vulnerabilities",
+)
+_SUPPORTED_TEXT = "Supported formats: " + ", ".join(SUPPORTED_FORMATS) + "."
+_TRIVY_SCHEMA_VERSION = 2
+
+GZIP_MAGIC = b"\x1f\x8b"
+# zlib's wbits for "gzip container only".
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+_MIB = 1024 * 1024
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+
+def decode_report(raw: bytes, content_encoding: str | None, max_bytes: int) -> Any:
+    """The JSON value of a request body; `max_bytes` caps the body and its decompressed size.
+
+    gzip is recognized by `Content-Encoding` or by its magic bytes (CI scripts often send a .gz file
+    without the header). Decompression stops as soon as the output passes the cap, so a gzip bomb costs
+    at most about `max_bytes` of memory.
+    """
+    if not raw:
+        raise MalformedInput("request body is empty")
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(
+            f"request body is {len(raw)} bytes, larger than the limit of {_size_text(max_bytes)}",
+            details=[{"limit_bytes": max_bytes}],
+        )
+    body: bytes | bytearray = raw
+    if _is_gzip(raw, content_encoding):
+        body = _gunzip(raw, max_bytes)
+    return _json_value(_utf8_text(body))
+
+
+def _is_gzip(raw: bytes, content_encoding: str | None) -> bool:
+    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",") if coding.strip()]
+    codings = [coding for coding in codings if coding != "identity"]
+    if not codings:
+        return raw.startswith(GZIP_MAGIC)
+    if len(codings) == 1 and codings[0] in _GZIP_ENCODINGS:
+        if not raw.startswith(GZIP_MAGIC):
+            raise MalformedInput("body is not valid gzip: it does not start with the gzip magic bytes 1f 8b")
+        return True
+    raise MalformedInput(
+        f"unsupported Content-Encoding {content_encoding!r}: send the report as is or gzip-compressed"
+    )
+
+
+def _gunzip(raw: bytes, max_bytes: int) -> bytearray:
+    """Every gzip member of `raw`, inflated incrementally and never past `max_bytes` + 1 bytes."""
+    output = bytearray()
+    remaining = raw
+    try:
+        while remaining:
+            remaining = _inflate_member(remaining, output, max_bytes)
+            # Some tools pad the stream with zero bytes after the last member; gzip(1) ignores them.
+            if not remaining.strip(b"\x00"):
+                break
+            if not remaining.startswith(GZIP_MAGIC):
+                raise MalformedInput("body is not valid gzip: unexpected bytes after the compressed data")
+    except zlib.error as error:
+        raise MalformedInput(f"body is not valid gzip: {error}") from error
+    return output
+
+
+def _inflate_member(data: bytes, output: bytearray, max_bytes: int) -> bytes:
+    """Inflates one gzip member into `output`; returns the bytes that follow it."""
+    inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+    while not inflater.eof:
+        # max_length bounds each step's output; input it could not use yet waits in unconsumed_tail.
+        chunk = inflater.decompress(data, max_bytes + 1 - len(output))
+        output += chunk
+        if len(output) > max_bytes:
+            raise PayloadTooLarge(
+                f"decompressed report is larger than the limit of {_size_text(max_bytes)}",
+                details=[{"limit_bytes": max_bytes}],
+            )
+        data = inflater.unconsumed_tail
+        if not chunk and not data:
+            raise MalformedInput("body is not valid gzip: the compressed data is truncated")
+    return inflater.unused_data
+
+
+def _utf8_text(body: bytes | bytearray) -> str:
+    try:
+        # utf-8-sig drops a leading BOM (Windows shells add one when redirecting to a file).
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = body.count(b"\n", 0, error.start) + 1
+        column = error.start - (body.rfind(b"\n", 0, error.start) + 1) + 1
+        raise MalformedInput(
+            f"body is not UTF-8 text: invalid byte 0x{body[error.start]:02x} at line {line}, column {column}",
+            details=[{"line": line, "column": column}],
+        ) from error
+    if not text.strip():
+        raise MalformedInput("request body is empty")
+    return text
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_non_json_constant)
+    except json.JSONDecodeError as error:
+        raise MalformedInput(
+            f"body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+            details=[{"line": error.lineno, "column": error.colno}],
+        ) from error
+    except RecursionError as error:
+        raise MalformedInput("body is not valid JSON: it is nested too deeply") from error
+    except ValueError as error:
+        # NaN/Infinity (rejected below) and integers longer than Python converts (4300 digits).
+        raise MalformedInput(f"body is not valid JSON: {error}") from error
+
+
+def _reject_non_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _size_text(size: int) -> str:
+    return f"{size / _MIB:g} MiB ({size} bytes)"
+
+
+# --- format recognition -----------------------------------------------------------------------------
+
+
+def parse_report(document: Any) -> ParsedReport:
+    """Findings (deduplicated by identity), image and scanner of a decoded report.
+
+    Raises UnsupportedFormat for formats we do not read (naming them when recognized) and
+    InvalidInput naming the JSON path when a supported format's structure is broken.
+    """
+    report = _parse_by_structure(document)
+    report.findings = dedupe(report.findings)
+    return report
+
+
+def _parse_by_structure(document: Any) -> ParsedReport:
+    # The order matters: newer Trivy k8s reports also carry SchemaVersion (FORMATS.md, section 0).
+    if document is None:
+        return parse_trivy_legacy(None)
+    if isinstance(document, list):
+        if document and isinstance(document[0], dict) and "Target" in document[0]:
+            return parse_trivy_legacy(document)
+        raise _unsupported(_recognize_list(document))
+    if not isinstance(document, dict):
+        raise UnsupportedFormat(
+            f"{json_type(document).capitalize()} is not a scanner report. {_SUPPORTED_TEXT}",
+            details=[_unsupported_details(None)],
+        )
+    if "ClusterName" in document:
+        raise _unsupported("Trivy Kubernetes reports (trivy k8s)")
+    if "SchemaVersion" in document:
+        _check_trivy_schema_version(document["SchemaVersion"])
+        return parse_trivy(document)
+    if "matches" in document:
+        return parse_grype(document)
+    if document.get("bomFormat") == "CycloneDX":
+        return parse_cyclonedx(document)
+    raise _unsupported(_recognize_object(document))
+
+
+def _check_trivy_schema_version(version: object) -> None:
+    if type(version) is int and version == _TRIVY_SCHEMA_VERSION:
+        return
+    shown = json.dumps(version)[:40]
+    raise UnsupportedFormat(
+        f"Trivy JSON SchemaVersion {shown} is not supported, only SchemaVersion 2. {_SUPPORTED_TEXT}",
+        details=[_unsupported_details(f"Trivy JSON SchemaVersion {shown}")],
+    )
+
+
+def _recognize_object(document: dict[str, Any]) -> str | None:
+    """A name for formats we recognize but do not read, so the caller learns what was understood."""
+    keys = document.keys()
+    if "runs" in keys:
+        tool = _sarif_tool_name(document["runs"])
+        return f"SARIF reports (from {tool})" if tool else "SARIF reports"
+    if _is_trivy_operator(document) or any(str(key).endswith(".aquasecurity.github.io") for key in keys):
+        return "trivy-operator reports (Kubernetes custom resources)"
+    if "vulnerabilities" in keys and keys & {"ok", "packageManager", "projectName"}:
+        return "Snyk reports"
+    if "image" in keys and "unapproved" in keys:
+        return "Clair (clair-scanner) reports"
+    if "LayerCount" in keys:
+        return "klar (Clair) reports"
+    if any(str(key).startswith("application/vnd.") for key in keys) or keys >= {"scanner", "generated_at"}:
+        return "Harbor scanner-adapter reports"
+    if "spdxVersion" in keys:
+        return "SPDX documents"
+    if "bomFormat" in keys:
+        return f"{str(document['bomFormat'])[:40]} documents"
+    return None
+
+
+def _recognize_list(document: list[Any]) -> str | None:
+    first = document[0] if document else None
+    if not isinstance(first, dict):
+        return None
+    if _is_trivy_operator(first):
+        return "trivy-operator reports (Kubernetes custom resources)"
+    if "vulnerabilities" in first and "ok" in first:
+        return "Snyk reports"
+    return None
+
+
+def _is_trivy_operator(document: dict[str, Any]) -> bool:
+    api_version = document.get("apiVersion")
+    return isinstance(api_version, str) and "aquasecurity.github.io" in api_version
+
+
+def _sarif_tool_name(runs: object) -> str | None:
+    if not isinstance(runs, list) or not runs or not isinstance(runs[0], dict):
+        return None
+    tool = runs[0].get("tool")
+    driver = tool.get("driver") if isinstance(tool, dict) else None
+    name = driver.get("name") if isinstance(driver, dict) else None
+    return name[:40] if isinstance(name, str) and name else None
+
+
+def _unsupported(recognized: str | None) -> UnsupportedFormat:
+    lead = f"{recognized} are not supported." if recognized else "The report format was not recognized."
+    return UnsupportedFormat(f"{lead} {_SUPPORTED_TEXT}", details=[_unsupported_details(recognized)])
+
+
+def _unsupported_details(recognized: str | None) -> dict[str, Any]:
+    return {"recognized_format": recognized, "supported_formats": list(SUPPORTED_FORMATS)}

@@ -1,0 +1,510 @@
+"""API Gateway (REST API, Lambda proxy integration, REQUEST authorizer) in front of the handlers.
+
+`RestApiGateway` turns an HTTP request into the events API Gateway sends and the handler's answer
+back into HTTP; `GatewayServer` serves it with the standard library's threading HTTP server.
+What API Gateway answers by itself (no token, refused token, too large, a broken integration) it
+answers here too, so the handlers meet locally exactly the cases they meet on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qsl, unquote
+
+from riskgate.resources import GATEWAY_ERROR_BODIES, GATEWAY_MAX_BODY_BYTES, PUBLIC_ROUTES
+from riskgate_local.aws import ACCOUNT_ID, REGION
+from riskgate_local.lambdas import LocalFunction
+
+logger = logging.getLogger(__name__)
+
+# The proxy resource every authorized route goes through; public routes have resources of their own
+# (they are declared without the authorizer).
+PROXY_RESOURCE = "/{proxy+}"
+# What the local API calls itself in ARNs and request contexts.
+API_ID = "local"
+STAGE = "api"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    # The request target as sent: path and query string, still percent-encoded.
+    target: str
+    # Every header line, in order, duplicates included.
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class AuthorizerResponseError(ValueError):
+    """The authorizer answered with something API Gateway rejects (AuthorizerConfigurationException)."""
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": []}}
+
+
+def gateway_response(
+    status: int, body: Mapping[str, Any], request_id: str, error_type: str
+) -> HttpResponse:
+    return HttpResponse(
+        status=status,
+        headers=[
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", error_type),
+        ],
+        body=json.dumps(body).encode("utf-8"),
+    )
+
+
+def method_arn(method: str, path: str) -> str:
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/{method}{path}"
+
+
+def policy_allows(policy_document: Any, resource_arn: str) -> bool:
+    """IAM evaluation as API Gateway applies it to an authorizer's policy: an explicit Deny wins,
+    otherwise some statement must Allow execute-api:Invoke on the method's ARN."""
+    if not isinstance(policy_document, Mapping):
+        raise AuthorizerResponseError("policyDocument is not an object")
+    statements = policy_document.get("Statement")
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, list):
+        raise AuthorizerResponseError("policyDocument.Statement is neither a statement nor a list")
+    allowed = False
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") not in ("Allow", "Deny"):
+            raise AuthorizerResponseError(f"invalid policy statement {statement!r}")
+        if not (
+            _any_matches(statement.get("Action"), "execute-api:Invoke")
+            and _any_matches(statement.get("Resource"), resource_arn)
+        ):
+            continue
+        if statement["Effect"] == "Deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def _any_matches(patterns: Any, value: str) -> bool:
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, list):
+        return False
+    return any(isinstance(pattern, str) and _iam_pattern(pattern).fullmatch(value) for pattern in patterns)
+
+
+@lru_cache(maxsize=256)
+def _iam_pattern(pattern: str) -> re.Pattern[str]:
+    # IAM wildcards: * any run of characters ("/" included), ? one character; nothing else is special.
+    return re.compile(".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*")))
+
+
+def authorizer_context(result: Any, latency_ms: int) -> dict[str, Any]:
+    """What the authorizer's answer puts under requestContext.authorizer of the proxy event.
+
+    API Gateway accepts only a flat context of strings, numbers and booleans (anything else fails the
+    request with a 500) and hands every value on as a string, so handlers see the same here.
+    """
+    if not isinstance(result, Mapping):
+        raise AuthorizerResponseError(f"the authorizer returned {type(result).__name__}, not an object")
+    principal_id = result.get("principalId")
+    if not isinstance(principal_id, str) or not principal_id:
+        raise AuthorizerResponseError("the authorizer's response has no principalId")
+    context = result.get("context") or {}
+    if not isinstance(context, Mapping):
+        raise AuthorizerResponseError("the authorizer's context is not an object")
+    passed_on: dict[str, Any] = {}
+    for key, value in context.items():
+        if isinstance(value, bool):
+            passed_on[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            passed_on[key] = str(value)
+        else:
+            raise AuthorizerResponseError(
+                f"authorizer context value {key!r} is {type(value).__name__}; only strings, numbers and "
+                "booleans are allowed"
+            )
+    return {**passed_on, "principalId": principal_id, "integrationLatency": latency_ms}
+
+
+def _multi_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """API Gateway's two views of repeated names: the last value, and all values (None when empty)."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    return (single or None, multi or None)
+
+
+def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    found = None
+    for header_name, value in headers:
+        if header_name.lower() == name.lower():
+            found = value
+    return found
+
+
+class RestApiGateway:
+    """Requests in, API Gateway REST proxy events to the handlers, their answers out."""
+
+    def __init__(
+        self,
+        api: LocalFunction,
+        authorizer: LocalFunction,
+        *,
+        public_routes: Iterable[tuple[str, str]] = PUBLIC_ROUTES,
+        max_body_bytes: int = GATEWAY_MAX_BODY_BYTES,
+    ) -> None:
+        self._api = api
+        self._authorizer = authorizer
+        self._public_routes = frozenset(public_routes)
+        self.max_body_bytes = max_body_bytes
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        if len(request.body) > self.max_body_bytes:
+            return self.too_large(request_id)
+        raw_path, _, query = request.target.partition("?")
+        path = unquote(raw_path) or "/"
+        public = (request.method, path) in self._public_routes
+        if public or path == "/":
+            resource, path_parameters = path, None
+        else:
+            resource, path_parameters = PROXY_RESOURCE, {"proxy": path.lstrip("/")}
+        headers = self._forwarded_headers(request)
+        single_headers, multi_headers = _multi_value(headers)
+        single_query, multi_query = _multi_value(parse_qsl(query, keep_blank_values=True))
+        now = datetime.now(UTC)
+        request_context: dict[str, Any] = {
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": _header(headers, "Host") or "localhost",
+            "extendedRequestId": request_id,
+            "httpMethod": request.method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "sourceIp": request.source_ip,
+                "user": None,
+                "userAgent": _header(headers, "User-Agent"),
+                "userArn": None,
+            },
+            "path": f"/{STAGE}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "resourceId": API_ID,
+            "resourcePath": resource,
+            "stage": STAGE,
+        }
+        common = {
+            "resource": resource,
+            "path": path,
+            "httpMethod": request.method,
+            "headers": single_headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": single_query,
+            "multiValueQueryStringParameters": multi_query,
+            "pathParameters": path_parameters,
+            "stageVariables": None,
+        }
+        if not public:
+            authorized = self._authorize(request.method, path, headers, common, request_context, request_id)
+            if isinstance(authorized, HttpResponse):
+                return authorized
+            request_context = {**request_context, "authorizer": authorized}
+        # The deployed API declares binaryMediaTypes */*, so API Gateway base64-encodes every body.
+        event = {
+            **common,
+            "requestContext": request_context,
+            "body": base64.b64encode(request.body).decode("ascii") if request.body else None,
+            "isBase64Encoded": bool(request.body),
+        }
+        try:
+            result = self._api.invoke(event)
+        except Exception:
+            # The handler is meant never to let an exception out; API Gateway answers 502 when it does.
+            logger.exception("the API handler raised; answering 502 as API Gateway does")
+            return self._bad_gateway(request_id)
+        try:
+            return self._integration_response(result, request_id)
+        except ValueError as problem:
+            logger.error("malformed Lambda proxy response (%s); answering 502 as API Gateway does", problem)
+            return self._bad_gateway(request_id)
+
+    def too_large(self, request_id: str | None = None) -> HttpResponse:
+        return gateway_response(
+            413,
+            error_body("payload_too_large", f"the request body exceeds {self.max_body_bytes} bytes"),
+            request_id or str(uuid.uuid4()),
+            "RequestTooLarge",
+        )
+
+    def _forwarded_headers(self, request: HttpRequest) -> list[tuple[str, str]]:
+        headers = list(request.headers)
+        present = {name.lower() for name, _ in headers}
+        added = {
+            "X-Forwarded-For": request.source_ip,
+            "X-Forwarded-Proto": "http",
+        }
+        headers += [(name, value) for name, value in added.items() if name.lower() not in present]
+        return headers
+
+    def _authorize(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        common: Mapping[str, Any],
+        request_context: Mapping[str, Any],
+        request_id: str,
+    ) -> dict[str, Any] | HttpResponse:
+        """The authorizer's context for the proxy event, or API Gateway's own answer.
+
+        API Gateway caches authorizer results for a short TTL; locally every request calls the
+        authorizer, which costs nothing and shows token changes at once.
+        """
+        if not _header(headers, "Authorization"):
+            # The identity source (the Authorization header) is missing: API Gateway refuses the
+            # request without calling the authorizer.
+            return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
+        arn = method_arn(method, path)
+        event = {"type": "REQUEST", "methodArn": arn, **common, "requestContext": dict(request_context)}
+        started = time.monotonic()
+        try:
+            result = self._authorizer.invoke(event)
+        except Exception as error:
+            # Raising "Unauthorized" is how a Lambda authorizer asks API Gateway for a 401.
+            if str(error) == "Unauthorized":
+                return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
+            logger.exception("the authorizer raised; answering 500 as API Gateway does")
+            return gateway_response(
+                500, error_body("authorizer_failure", "the authorizer failed"), request_id, "AuthorizerFailure"
+            )
+        latency_ms = int((time.monotonic() - started) * 1000)
+        try:
+            context = authorizer_context(result, latency_ms)
+            allowed = policy_allows(result.get("policyDocument"), arn)
+        except AuthorizerResponseError as problem:
+            logger.error("invalid authorizer response (%s); answering 500 as API Gateway does", problem)
+            return gateway_response(
+                500,
+                error_body("authorizer_configuration_error", "the authorizer's response is invalid"),
+                request_id,
+                "AuthorizerConfigurationException",
+            )
+        if not allowed:
+            return gateway_response(403, GATEWAY_ERROR_BODIES[403], request_id, "AccessDeniedException")
+        return context
+
+    def _integration_response(self, result: Any, request_id: str) -> HttpResponse:
+        if not isinstance(result, Mapping):
+            raise ValueError(f"the handler returned {type(result).__name__}, not an object")
+        status = result.get("statusCode")
+        if isinstance(status, str) and status.isdigit():
+            status = int(status)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise ValueError(f"statusCode {status!r} is not an HTTP status")
+        body = result.get("body")
+        if body is None:
+            payload = b""
+        elif not isinstance(body, str):
+            raise ValueError(f"body is {type(body).__name__}, not a string")
+        elif result.get("isBase64Encoded"):
+            payload = base64.b64decode(body, validate=True)
+        else:
+            payload = body.encode("utf-8")
+        merged: dict[str, tuple[str, list[str]]] = {}
+        headers = result.get("headers") or {}
+        multi_headers = result.get("multiValueHeaders") or {}
+        if not isinstance(headers, Mapping) or not isinstance(multi_headers, Mapping):
+            raise ValueError("headers and multiValueHeaders must be objects")
+        for name, value in headers.items():
+            merged[name.lower()] = (name, [str(value)])
+        # A name in both: API Gateway keeps the multi-value header's values.
+        for name, values in multi_headers.items():
+            if not isinstance(values, list):
+                raise ValueError(f"multiValueHeaders[{name!r}] is not a list")
+            merged[name.lower()] = (name, [str(value) for value in values])
+        # The server frames the body itself; the integration's framing headers do not apply.
+        for framing in ("content-length", "transfer-encoding", "connection"):
+            merged.pop(framing, None)
+        merged.setdefault("content-type", ("Content-Type", ["application/json"]))
+        merged["x-amzn-requestid"] = ("x-amzn-RequestId", [request_id])
+        pairs = [(name, value) for name, values in merged.values() for value in values]
+        return HttpResponse(status=status, headers=pairs, body=payload)
+
+    @staticmethod
+    def _bad_gateway(request_id: str) -> HttpResponse:
+        return gateway_response(
+            502, error_body("bad_gateway", "internal server error"), request_id, "InternalServerErrorException"
+        )
+
+
+class _GatewayHTTPServer(ThreadingHTTPServer):
+    gateway: RestApiGateway
+
+
+class _GatewayRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as CI clients expect from an HTTPS API
+    server_version = "riskgate-local"
+    # An idle keep-alive connection gives its thread back after this many seconds.
+    timeout = 60
+
+    @property
+    def gateway(self) -> RestApiGateway:
+        return cast(_GatewayHTTPServer, self.server).gateway
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def handle_expect_100(self) -> bool:
+        # Refuse an oversized upload before the client sends it (curl asks first for large bodies).
+        if (self._declared_length() or 0) > self.gateway.max_body_bytes:
+            self._send(self.gateway.too_large())
+            self.close_connection = True
+            return False
+        return super().handle_expect_100()
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        body = self._read_body()
+        if body is None:
+            return
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        response = self.gateway.handle(request)
+        self._send(response)
+        logger.info(
+            "%s %s %d (%.0f ms)", self.command, self.path, response.status, (time.monotonic() - started) * 1000
+        )
+
+    def _declared_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            raise ValueError(f"Content-Length {value!r}")
+        return int(value)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None once an error response has been sent."""
+        limit = self.gateway.max_body_bytes
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        try:
+            length = self._declared_length() or 0
+        except ValueError:
+            self.send_error(400, "invalid Content-Length")
+            return None
+        if length > limit:
+            # The body stays unread, so the connection cannot carry another request.
+            self.close_connection = True
+            self._send(self.gateway.too_large())
+            return None
+        return self.rfile.read(length)
+
+    def _read_chunked(self, limit: int) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                chunk_size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.send_error(400, "invalid chunked encoding")
+                return None
+            if chunk_size == 0:
+                while self.rfile.readline(65537).strip():  # trailers
+                    pass
+                return b"".join(chunks)
+            size += chunk_size
+            if size > limit:
+                self.close_connection = True
+                self._send(self.gateway.too_large())
+                return None
+            chunks.append(self.rfile.read(chunk_size))
+            self.rfile.readline(3)  # the CRLF after each chunk
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        # _dispatch logs each request once; the base class would print a second line to stderr.
+        logger.debug(format, *args)
+
+
+class GatewayServer:
+    """The gateway on a loopback (or given) address, served from a background thread."""
+
+    def __init__(self, gateway: RestApiGateway, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self._gateway = gateway
+        self._host = host
+        self._port = port
+        self._server: _GatewayHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        """Bind (port 0: any free port) and serve; returns the base URL."""
+        self._server = _GatewayHTTPServer((self._host, self._port), _GatewayRequestHandler)
+        self._server.gateway = self._gateway
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="riskgate-local-http", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the gateway server is not running")
+        host, port = self._server.server_address[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else str(host)  # noqa: S104 - display only
+        return f"http://{shown}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
