@@ -386,7 +386,11 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized upload before the client sends it (curl asks first for large bodies).
-        if (self._declared_length() or 0) > self.gateway.max_body_bytes:
+        try:
+            declared = self._declared_length() or 0
+        except ValueError:
+            declared = 0  # _read_body answers 400
+        if declared > self.gateway.max_body_bytes:
             self._send(self.gateway.too_large())
             self.close_connection = True
             return False

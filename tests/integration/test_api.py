@@ -51,6 +51,8 @@ CLEAN_TRIVY = {
     **CRITICAL_TRIVY,
     "Results": [{"Target": "x (debian 12.5)", "Class": "os-pkgs", "Type": "debian"}],
 }
+# A report that names no image (a filesystem scan): the `image` parameter must say which one it was.
+NAMELESS_CLEAN = {**CLEAN_TRIVY, "ArtifactName": "./app", "ArtifactType": "filesystem", "Metadata": {}}
 
 
 def call(event: dict[str, Any]) -> tuple[int, Any]:
@@ -204,8 +206,8 @@ def test_images_with_a_vulnerability(dynamodb: Any) -> None:
 
 def test_list_images_filters_and_paginates(dynamodb: Any) -> None:
     for tag in ("1", "2", "3"):
-        post_report(CLEAN_TRIVY, query={"image": f"ghcr.io/acme/api:{tag}"})
-    post_report(CLEAN_TRIVY, query={"image": "alpine:3.19"})
+        post_report(NAMELESS_CLEAN, query={"image": f"ghcr.io/acme/api:{tag}"})
+    post_report(NAMELESS_CLEAN, query={"image": "alpine:3.19"})
     _, everything = call(api_event("GET", "/v1/images"))
     assert len(everything["items"]) == 4
     _, docker = call(api_event("GET", "/v1/images", query={"registry": "docker.io"}))
@@ -226,7 +228,7 @@ def test_list_images_filters_and_paginates(dynamodb: Any) -> None:
 
 
 def test_image_parameter_supplies_the_name(dynamodb: Any) -> None:
-    report = {**CLEAN_TRIVY, "ArtifactName": "./app", "ArtifactType": "filesystem", "Metadata": {}}
+    report = NAMELESS_CLEAN
     status, body = post_report(report)
     assert status == 422
     assert_error(body)

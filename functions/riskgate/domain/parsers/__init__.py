@@ -32,6 +32,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 _MIB = 1024 * 1024
+# Output per inflate step: small steps keep the peak near the cap instead of twice the cap.
+_INFLATE_STEP = 256 * 1024
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def _inflate_member(data: bytes, output: bytearray, max_bytes: int) -> bytes:
     inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
     while not inflater.eof:
         # max_length bounds each step's output; input it could not use yet waits in unconsumed_tail.
-        chunk = inflater.decompress(data, max_bytes + 1 - len(output))
+        chunk = inflater.decompress(data, min(_INFLATE_STEP, max_bytes + 1 - len(output)))
         output += chunk
         if len(output) > max_bytes:
             raise PayloadTooLarge(

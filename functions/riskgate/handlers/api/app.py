@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -39,12 +40,9 @@ def health() -> models.Health:
 
 
 @public_route(meta, "GET", "/v1/openapi.json", tags=["meta"], summary="This API's OpenAPI document")
-def openapi_document() -> Response[dict]:
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=openapi_json(),
-    )
+def openapi_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(openapi_json())
+    return document
 
 
 def openapi_json() -> str:

@@ -50,8 +50,8 @@ class Verdict(BaseModel):
 class ImageReference(BaseModel):
     registry: str
     repository: str
-    tag: str | None
-    digest: str | None
+    tag: str | None = None
+    digest: str | None = None
     reference: str
 
 
@@ -60,8 +60,8 @@ class ScanAccepted(BaseModel):
     image_id: str
     image: ImageReference
     format: str = Field(description="trivy, trivy-legacy, grype or cyclonedx")
-    scanner: str | None
-    scanner_version: str | None
+    scanner: str | None = None
+    scanner_version: str | None = None
     received_at: str
     counts: Counts
     verdict: Verdict
@@ -73,16 +73,16 @@ class Image(BaseModel):
     registry: str
     repository: str
     tags: list[str]
-    digest: str | None
+    digest: str | None = None
     status: Literal["compliant", "non_compliant", "not_scanned"]
-    counts: Counts | None
-    verdict: Verdict | None
-    current_scan_id: str | None
+    counts: Counts | None = None
+    verdict: Verdict | None = None
+    current_scan_id: str | None = None
     scan_count: int
-    first_seen_at: str | None
-    last_scan_at: str | None
-    evaluated_at: str | None = Field(description="When the stream evaluator last recomputed the status")
-    evaluated_scan_id: str | None
+    first_seen_at: str | None = None
+    last_scan_at: str | None = None
+    evaluated_at: str | None = Field(default=None, description="When the stream evaluator last recomputed the status")
+    evaluated_scan_id: str | None = None
 
 
 class Finding(BaseModel):
@@ -91,14 +91,14 @@ class Finding(BaseModel):
     vulnerability_id: str | None = None
     rule_id: str | None = None
     severity: str
-    title: str | None
-    package: str | None
-    installed_version: str | None
-    fixed_version: str | None
+    title: str | None = None
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
     fixable: bool
-    location: str | None
-    cvss_score: float | None
-    fix_state: str | None
+    location: str | None = None
+    cvss_score: float | None = None
+    fix_state: str | None = None
 
 
 class Scan(BaseModel):
@@ -106,9 +106,9 @@ class Scan(BaseModel):
     image_id: str
     image_reference: str
     format: str
-    scanner: str | None
-    scanner_version: str | None
-    report_created_at: str | None
+    scanner: str | None = None
+    scanner_version: str | None = None
+    report_created_at: str | None = None
     received_at: str
     submitted_by: str
     finding_count: int
@@ -121,34 +121,34 @@ class AffectedImage(BaseModel):
     registry: str
     repository: str
     tags: list[str]
-    digest: str | None
+    digest: str | None = None
     status: str
-    package: str | None
-    installed_version: str | None
-    fixed_version: str | None
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
     fixable: bool
-    location: str | None
+    location: str | None = None
     severity: str
 
 
 class ImagePage(BaseModel):
     items: list[Image]
-    next_token: str | None
+    next_token: str | None = None
 
 
 class FindingPage(BaseModel):
     items: list[Finding]
-    next_token: str | None
+    next_token: str | None = None
 
 
 class ScanPage(BaseModel):
     items: list[Scan]
-    next_token: str | None
+    next_token: str | None = None
 
 
 class AffectedImagePage(BaseModel):
     items: list[AffectedImage]
-    next_token: str | None
+    next_token: str | None = None
 
 
 class Health(BaseModel):

@@ -51,7 +51,6 @@ def raw_body(event: dict[str, object]) -> bytes:
         "The latest scan of an image replaces its current findings."
     ),
     responses={
-        201: {"description": "Scan stored", "content": {"application/json": {"schema": models.ScanAccepted}}},
         400: {"description": "Not JSON, or broken gzip"},
         413: {"description": "Report over the size limit"},
         422: {"description": "Unsupported format, or no image name"},

@@ -1,0 +1,1 @@
+"""One construct per concern; `riskgate_infra.stack` composes them."""

@@ -1,0 +1,240 @@
+"""The REST API: the api and authorizer functions behind API Gateway, public routes and the rest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from riskgate.resources import API_HANDLER, AUTHORIZER_HANDLER, GATEWAY_ERROR_BODIES, PUBLIC_ROUTES
+from riskgate_infra.constructs.functions import LambdaFactory
+from riskgate_infra.nag import acknowledge
+from riskgate_infra.settings import Settings
+
+# The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
+STAGE_NAME = "api"
+API_PREFIX = "v1"
+
+# One JSON object per request. Nothing here can carry a token: no header is logged.
+ACCESS_LOG_FIELDS = {
+    "request_id": apigw.AccessLogField.context_request_id(),
+    "extended_request_id": apigw.AccessLogField.context_extended_request_id(),
+    "request_time_epoch": apigw.AccessLogField.context_request_time_epoch(),
+    "source_ip": apigw.AccessLogField.context_identity_source_ip(),
+    "user_agent": apigw.AccessLogField.context_identity_user_agent(),
+    "http_method": apigw.AccessLogField.context_http_method(),
+    "resource_path": apigw.AccessLogField.context_resource_path(),
+    "path": apigw.AccessLogField.context_path(),
+    "protocol": apigw.AccessLogField.context_protocol(),
+    "status": apigw.AccessLogField.context_status(),
+    "response_length": apigw.AccessLogField.context_response_length(),
+    "response_latency_ms": apigw.AccessLogField.context_response_latency(),
+    "integration_status": apigw.AccessLogField.context_integration_status(),
+    "integration_latency_ms": apigw.AccessLogField.context_integration_latency(),
+    "principal_id": apigw.AccessLogField.context_authorizer_principal_id(),
+    "authorizer_error": apigw.AccessLogField.context_authorizer_error(),
+    "error_message": apigw.AccessLogField.context_error_message(),
+    "error_response_type": apigw.AccessLogField.context_error_response_type(),
+    "xray_trace_id": apigw.AccessLogField.context_xray_trace_id(),
+}
+
+# `$context.error.messageString` is API Gateway's own message, already quoted for JSON.
+GATEWAY_MESSAGE = "$context.error.messageString"
+
+
+def error_template(code: str, message: str | None = None) -> str:
+    """A gateway response body in the API's error shape; without a message, API Gateway's own is used."""
+    if message is not None:
+        return json.dumps({"error": {"code": code, "message": message, "details": []}})
+    return json.dumps({"error": {"code": code, "message": "MESSAGE", "details": []}}).replace(
+        '"MESSAGE"', GATEWAY_MESSAGE
+    )
+
+
+def body_template(body: dict[str, Any]) -> str:
+    return json.dumps(body)
+
+
+# What API Gateway answers itself (the function never sees these requests), in the API's error shape.
+GATEWAY_RESPONSES: dict[apigw.ResponseType, tuple[str, str]] = {
+    apigw.ResponseType.UNAUTHORIZED: ("401", body_template(GATEWAY_ERROR_BODIES[401])),
+    apigw.ResponseType.ACCESS_DENIED: ("403", body_template(GATEWAY_ERROR_BODIES[403])),
+    # No resource or method matches: a route that does not exist, not a credentials problem (API
+    # Gateway's default is a confusing 403 "Missing Authentication Token").
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", error_template("not_found", "no such route")),
+    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", error_template("payload_too_large")),
+    apigw.ResponseType.THROTTLED: ("429", error_template("throttled")),
+    apigw.ResponseType.DEFAULT_4_XX: ("", error_template("bad_request")),
+    apigw.ResponseType.DEFAULT_5_XX: ("", error_template("internal_error")),
+}
+
+
+class RiskgateApi(Construct):
+    """REST API → one Lambda proxy (the Powertools resolver routes by path) behind a REQUEST authorizer.
+
+    The routes of `PUBLIC_ROUTES` get resources of their own without authorizer; everything else under
+    `/v1` goes through `/v1/{proxy+}`, where the authorizer runs first.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        settings: Settings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.handler = factory.create(
+            self,
+            "Handler",
+            handler=API_HANDLER,
+            description="Riskgate API: scans in, images and findings out",
+            # Large reports are parsed in memory; more memory also means more CPU for parsing.
+            memory_size=1024,
+            # API Gateway gives up after 29 s; running longer would only burn money.
+            timeout=Duration.seconds(29),
+        )
+        table.grant_read_write_data(self.handler)
+
+        self.authorizer_function = factory.create(
+            self,
+            "Authorizer",
+            handler=AUTHORIZER_HANDLER,
+            description="Riskgate API authorizer: bearer token → identity and role bindings",
+            memory_size=256,
+            timeout=Duration.seconds(5),
+        )
+        table.grant_read_data(self.authorizer_function)
+
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.retention)
+        authenticated_throttle = apigw.MethodDeploymentOptions(
+            throttling_rate_limit=settings.throttle_rate_limit,
+            throttling_burst_limit=settings.throttle_burst_limit,
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="Riskgate: container image risk service",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Every body reaches the function untouched (base64), so gzip-compressed reports survive.
+            binary_media_types=["*/*"],
+            # API Gateway needs an account-level role to write execution and access logs.
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                # Full request logging would write Authorization headers (bearer tokens) to CloudWatch.
+                data_trace_enabled=False,
+                throttling_rate_limit=authenticated_throttle.throttling_rate_limit,
+                throttling_burst_limit=authenticated_throttle.throttling_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                method_options={
+                    f"{path}/{method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=settings.public_throttle_rate_limit,
+                        throttling_burst_limit=settings.public_throttle_burst_limit,
+                        # A method's own settings replace the stage's, so logging is restated here.
+                        logging_level=apigw.MethodLoggingLevel.INFO,
+                        metrics_enabled=True,
+                        data_trace_enabled=False,
+                    )
+                    for method, path in PUBLIC_ROUTES
+                },
+            ),
+        )
+        for response_type, (status, template) in GATEWAY_RESPONSES.items():
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                status_code=status or None,
+                templates={"application/json": template},
+                response_headers=(
+                    {"WWW-Authenticate": "'Bearer'"} if response_type == apigw.ResponseType.UNAUTHORIZED else None
+                ),
+            )
+
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "TokenAuthorizer",
+            handler=self.authorizer_function,
+            # A request without the header is refused (401) before the function is invoked; the header is
+            # also the cache key, so each token's answer is cached on its own.
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=Duration.seconds(settings.authorizer_cache_ttl_seconds),
+        )
+        # One integration: the resolver in the function matches the route itself. Console test
+        # invocations are not granted.
+        integration = apigw.LambdaIntegration(self.handler, allow_test_invoke=False)
+
+        for method, path in PUBLIC_ROUTES:
+            public = self._resource(path).add_method(
+                method, integration, authorization_type=apigw.AuthorizationType.NONE
+            )
+            acknowledge(
+                public,
+                "AwsSolutions-APIG4",
+                "Public by design (riskgate.resources.PUBLIC_ROUTES): health check, OpenAPI document, "
+                "Swagger UI; they expose no data, and have a tighter throttle of their own.",
+            )
+            acknowledge(public, "AwsSolutions-COG4", "Public by design, see AwsSolutions-APIG4.")
+
+        protected = self._resource(f"/{API_PREFIX}").add_resource("{proxy+}")
+        self.protected_method = protected.add_method(
+            "ANY",
+            integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+        )
+        acknowledge(
+            self.protected_method,
+            "AwsSolutions-COG4",
+            "Callers are CI pipelines with long-lived bearer tokens: the Lambda REQUEST authorizer checks "
+            "the token's SHA-256 against the table. There are no interactive users to put in Cognito.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG2",
+            "Requests are validated in the function (Powertools resolver with pydantic models, "
+            "enable_validation=True); a proxy resource has no request model API Gateway could check.",
+        )
+        acknowledge(
+            self.rest_api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "WAF is optional for Riskgate: every route but the public ones needs a token, and the stage "
+            "is throttled. Operators can associate their own web ACL with the stage (docs).",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-wide logging role (shared by every API of the account and region, "
+            "creating its own log groups); AWS maintains this policy for exactly that purpose.",
+        )
+        for function in (self.handler, self.authorizer_function):
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
+                "asynchronous invocations; the caller gets the error.",
+            )
+
+    def _resource(self, path: str) -> apigw.IResource:
+        """The resource for an absolute path, creating the missing segments."""
+        resource: apigw.IResource = self.rest_api.root
+        for segment in filter(None, path.split("/")):
+            resource = resource.get_resource(segment) or resource.add_resource(segment)
+        return resource
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url

@@ -1,0 +1,84 @@
+"""The one place that decides how a Riskgate Lambda function is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from riskgate_infra.paths import FUNCTIONS_DIR
+from riskgate_infra.runtime import ARCHITECTURE as ARCHITECTURE_NAME
+from riskgate_infra.runtime import PYTHON_VERSION
+from riskgate_infra.settings import Settings
+
+# Derived from the version the layer is built for; fails loudly if aws-cdk-lib does not know it.
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
+ARCHITECTURE = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[ARCHITECTURE_NAME]
+
+# The code asset is `functions/` (the `riskgate` package at its root, as Lambda imports it); local
+# by-products must not change the asset hash or ship.
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/.mypy_cache", "**/.pytest_cache", "**/.ruff_cache"]
+
+
+class LambdaFactory:
+    """Lambda defaults: runtime, arm64, shared code and layer, JSON logs to a log group with retention,
+    X-Ray, the common environment, and a role of its own holding only what grants add.
+
+    The role is created here rather than by `lambda_.Function` so it carries no AWS-managed policy
+    (AWSLambdaBasicExecutionRole allows writing to any log group): the function may write to its
+    own log group, nothing else until a construct grants it.
+    """
+
+    def __init__(self, *, layer: lambda_.ILayerVersion, environment: Mapping[str, str], settings: Settings) -> None:
+        self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
+        self._layer = layer
+        self._settings = settings
+        self._environment = {
+            "POWERTOOLS_SERVICE_NAME": "riskgate",
+            "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            **environment,
+        }
+
+    def create(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        memory_size: int,
+        timeout: Duration,
+        environment: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=self._settings.retention)
+        role = iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Riskgate {construct_id} function ({handler})",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            scope,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self._code,
+            handler=handler,
+            description=description,
+            layers=[self._layer],
+            role=role,
+            memory_size=memory_size,
+            timeout=timeout,
+            environment={**self._environment, **(environment or {})},
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            application_log_level_v2=lambda_.ApplicationLogLevel[self._settings.log_level],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        )

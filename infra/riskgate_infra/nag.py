@@ -1,0 +1,32 @@
+"""cdk-nag wiring: the rule packs the app must pass, and the one way to acknowledge a rule.
+
+cdk-nag 3 runs as a CDK policy-validation plugin at synthesis: its findings go to the cloud assembly's
+validation report (not to construct annotations), and an unacknowledged error fails synthesis.
+An acknowledgment applies to the construct it is made on and to everything below it; rules that report
+several findings (IAM5's wildcards) are acknowledged finding by finding, `Rule[Finding]`.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from constructs import IConstruct
+
+# The packs every synthesis runs, by their plugin names (as they appear in the validation report).
+PACK_NAMES = ("AwsSolutions", "Serverless")
+
+
+def add_rule_packs(scope: IConstruct) -> None:
+    # verbose: the report then explains each rule, not just names it.
+    Validations.of(scope).add_plugins(AwsSolutionsChecks(scope, verbose=True), ServerlessChecks(scope, verbose=True))
+
+
+def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def resource_token(scope: IConstruct, element: IConstruct, attribute: str = "Arn") -> str:
+    """How cdk-nag names a resource attribute inside an IAM5 finding, e.g. `<TableCD117FA1.Arn>`."""
+    stack = Stack.of(scope)
+    logical_id = stack.resolve(stack.get_logical_id(element))  # type: ignore[arg-type]
+    return f"<{logical_id}.{attribute}>"

@@ -1,0 +1,75 @@
+"""Deployment parameters, read once from CDK context with safe defaults.
+
+Override any of them per deployment without touching code, e.g.
+`cdk deploy -c riskgate:authorizerCacheTtlSeconds=0 -c riskgate:throttleRateLimit=200`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+PREFIX = "riskgate:"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # How long API Gateway caches the authorizer's answer per token: short, so a revoked token stops
+    # working within seconds, yet long enough to spare DynamoDB on a busy pipeline. 0 turns caching off.
+    authorizer_cache_ttl_seconds: int = 30
+    # Stage-wide throttle (requests per second, burst) protecting the table and the functions.
+    throttle_rate_limit: float = 50
+    throttle_burst_limit: int = 100
+    # The routes anyone can call without a token get a tighter throttle of their own.
+    public_throttle_rate_limit: float = 10
+    public_throttle_burst_limit: int = 20
+    # A `logs.RetentionDays` member name, for every log group of the stack.
+    log_retention: str = "ONE_MONTH"
+    # Application log level of the functions (Lambda's JSON log filter and Powertools agree on it).
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
+            raise ValueError("riskgate:authorizerCacheTtlSeconds must be between 0 and 3600 (API Gateway's limit)")
+        for name in ("throttle_rate_limit", "throttle_burst_limit", "public_throttle_rate_limit"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not hasattr(logs.RetentionDays, self.log_retention):
+            raise ValueError(f"riskgate:logRetention: {self.log_retention!r} is not a logs.RetentionDays member")
+        if self.log_level not in {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}:
+            raise ValueError(f"riskgate:logLevel: {self.log_level!r} is not a Lambda application log level")
+
+    @property
+    def retention(self) -> logs.RetentionDays:
+        return getattr(logs.RetentionDays, self.log_retention)
+
+    @classmethod
+    def from_context(cls, node: Node) -> Settings:
+        """Settings from `riskgate:<camelCaseName>` context keys; values given with `-c` arrive as strings."""
+
+        def get(name: str, default: Any, convert: type) -> Any:
+            key = PREFIX + "".join(
+                part if i == 0 else part.capitalize() for i, part in enumerate(name.split("_"))
+            )
+            value = node.try_get_context(key)
+            return default if value is None else convert(value)
+
+        defaults = cls()
+        return cls(
+            authorizer_cache_ttl_seconds=get(
+                "authorizer_cache_ttl_seconds", defaults.authorizer_cache_ttl_seconds, int
+            ),
+            throttle_rate_limit=get("throttle_rate_limit", defaults.throttle_rate_limit, float),
+            throttle_burst_limit=get("throttle_burst_limit", defaults.throttle_burst_limit, int),
+            public_throttle_rate_limit=get(
+                "public_throttle_rate_limit", defaults.public_throttle_rate_limit, float
+            ),
+            public_throttle_burst_limit=get(
+                "public_throttle_burst_limit", defaults.public_throttle_burst_limit, int
+            ),
+            log_retention=get("log_retention", defaults.log_retention, str),
+            log_level=get("log_level", defaults.log_level, str).upper(),
+        )

@@ -1,0 +1,72 @@
+"""`make run`: the local stack in the foreground until Ctrl-C or SIGTERM.
+
+Environment: RISKGATE_PORT (8000), RISKGATE_HOST (127.0.0.1), RISKGATE_ADMIN_TOKEN (else a new one).
+Standard output carries exactly one line, once everything is ready: the URL and the admin token, so a
+script can wait for it. Everything else goes to standard error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+# Loggers that would print a line for every request moto or botocore serves.
+_QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main() -> int:
+    ready_output = sys.stdout
+    # Lambda sends a function's output to CloudWatch; here it goes to stderr. Powertools' logger and
+    # metrics write to whatever sys.stdout is when they are created, which is after this line.
+    sys.stdout = sys.stderr
+    _configure_logging()
+    logger = logging.getLogger("riskgate_local")
+
+    stop_requested = threading.Event()
+
+    def request_stop(signal_number: int, frame: FrameType | None) -> None:
+        logger.info("%s received; stopping", signal.Signals(signal_number).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    from riskgate_local.stack import LocalStack
+
+    stack = LocalStack(
+        host=os.environ.get("RISKGATE_HOST", "127.0.0.1"),
+        port=int(os.environ.get("RISKGATE_PORT", "8000")),
+        admin_token=os.environ.get("RISKGATE_ADMIN_TOKEN") or None,
+    )
+    try:
+        stack.start()
+    except Exception:
+        logger.exception("the local stack failed to start")
+        return 1
+    try:
+        print(f"Riskgate is running at {stack.url} — admin token: {stack.admin_token}", file=ready_output, flush=True)
+        # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+        logger.info("local stack stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

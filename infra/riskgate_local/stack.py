@@ -1,0 +1,207 @@
+"""The local stack composed: moto and the resources, the admin token, the gateway, the stream poller."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+from riskgate.resources import API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER, EVALUATOR_STREAM_FILTER
+from riskgate_local.aws import (
+    EnvironmentPatch,
+    LocalResources,
+    MotoServer,
+    aws_environment,
+    create_resources,
+    send_to_queue,
+)
+from riskgate_local.gateway import GatewayServer, RestApiGateway
+from riskgate_local.lambdas import Handler, LocalFunction
+from riskgate_local.periodic import PeriodicTask
+from riskgate_local.streams import DEFAULT_MAX_RETRY_ATTEMPTS, StreamPoller
+
+logger = logging.getLogger(__name__)
+
+# Stores the admin token's hash in the table; gets the table name and the token (None: make one up)
+# and returns the token in use.
+AdminBootstrap = Callable[[str, str | None], str]
+
+# Seconds between two reads of the stream: quick enough that a status shows up "at once" locally,
+# slow enough to cost nothing while idle.
+STREAM_POLL_INTERVAL_SECONDS = 0.25
+
+
+def bootstrap_admin_token(table_name: str, token: str | None) -> str:
+    """The bootstrap token of `riskgate admin create-token`: user `admin`, `administrator` on `global`."""
+    # Imported here: the store builds boto3 clients, which must see the local endpoint first.
+    from riskgate.adapters.store import Store
+    from riskgate.auth.tokens import generate_token
+
+    secret = token or generate_token()
+    Store(table_name).ensure_admin_token(secret)
+    return secret
+
+
+class LocalStack:
+    """Everything `make run` serves, startable in-process (tests) as well as from `python -m`.
+
+    The handlers default to the real ones, named as Lambda names them in `riskgate.resources`;
+    tests pass small callables instead. Nothing is imported, created or bound before `start()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        admin_token: str | None = None,
+        api_handler: Handler | str = API_HANDLER,
+        authorizer: Handler | str = AUTHORIZER_HANDLER,
+        evaluator: Handler | str = EVALUATOR_HANDLER,
+        admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
+        name_prefix: str = "riskgate-local",
+        stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
+        max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._requested_admin_token = admin_token
+        self._admin_bootstrap = admin_bootstrap
+        self._name_prefix = name_prefix
+        self._stream_poll_interval_seconds = stream_poll_interval_seconds
+        self._max_retry_attempts = max_retry_attempts
+        # Timeouts as on AWS: API Gateway gives an integration 29 s; stream batches may take longer.
+        self.api_function = LocalFunction(f"{name_prefix}-api", api_handler, timeout_seconds=29)
+        self.authorizer_function = LocalFunction(f"{name_prefix}-authorizer", authorizer, timeout_seconds=10)
+        self.evaluator_function = LocalFunction(f"{name_prefix}-evaluator", evaluator, timeout_seconds=60)
+        self._environment = EnvironmentPatch()
+        self._moto = MotoServer()
+        self._gateway_server: GatewayServer | None = None
+        self._poller: StreamPoller | None = None
+        self._tasks: list[PeriodicTask] = []
+        self._resources: LocalResources | None = None
+        self._admin_token: str | None = None
+        self._started = False
+        self._running = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Start everything; once only (a stopped stack is not restarted, make a new one)."""
+        if self._started:
+            raise RuntimeError("this local stack was already started")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        endpoint_url = self._moto.start()
+        # Before any handler module is imported or any client created: boto3 resolves endpoint and
+        # credentials when a client is made, and the handlers make theirs lazily.
+        self._environment.unset("AWS_PROFILE")
+        self._environment.set(aws_environment(endpoint_url))
+        self._resources = create_resources(self._name_prefix)
+        self._environment.set(
+            {
+                "RISKGATE_TABLE_NAME": self._resources.table_name,
+                "RISKGATE_EVENTS_TOPIC_ARN": self._resources.events_topic_arn,
+                "POWERTOOLS_SERVICE_NAME": "riskgate",
+                "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        _forget_cached_settings()
+        for function in (self.api_function, self.authorizer_function, self.evaluator_function):
+            function.load()
+        self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
+
+        self._poller = StreamPoller(
+            self._resources.stream_arn,
+            self.evaluator_function,
+            filter_pattern=EVALUATOR_STREAM_FILTER,
+            on_failure=partial(send_to_queue, self._resources.evaluator_failure_queue_url),
+            max_retry_attempts=self._max_retry_attempts,
+        )
+        self.add_periodic_task("stream-poller", self._stream_poll_interval_seconds, self._poller.poll_once)
+
+        gateway = RestApiGateway(self.api_function, self.authorizer_function)
+        self._gateway_server = GatewayServer(gateway, self._host, self._port)
+        url = self._gateway_server.start()
+        for task in self._tasks:
+            task.start()
+        self._running = True
+        logger.info("local stack ready at %s (moto at %s)", url, endpoint_url)
+
+    def stop(self) -> None:
+        """Stop serving, stop the background tasks, stop moto, restore the environment. Idempotent."""
+        self._running = False
+        if self._gateway_server is not None:
+            self._gateway_server.stop()
+            self._gateway_server = None
+        for task in reversed(self._tasks):
+            task.stop()
+        self._tasks.clear()
+        self._poller = None
+        self._moto.stop()
+        self._environment.restore()
+        _forget_cached_settings()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what callers use ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._gateway_server is None:
+            raise RuntimeError("the local stack is not running")
+        return self._gateway_server.url
+
+    @property
+    def admin_token(self) -> str:
+        if self._admin_token is None:
+            raise RuntimeError("the local stack is not running")
+        return self._admin_token
+
+    @property
+    def resources(self) -> LocalResources:
+        if self._resources is None:
+            raise RuntimeError("the local stack is not running")
+        return self._resources
+
+    def add_periodic_task(self, name: str, interval_seconds: float, action: Callable[[], Any]) -> PeriodicTask:
+        """Run `action` every `interval_seconds` for as long as the stack runs.
+
+        The hook for what is still to come locally (the scheduler ticking a handler, the e-mail
+        outbox); started with the stack (at once when it already runs), stopped with it.
+        """
+        task = PeriodicTask(name, interval_seconds, action)
+        self._tasks.append(task)
+        if self._running:
+            task.start()
+        return task
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the stream poller has delivered every change made before this call."""
+        if self._poller is None:
+            raise RuntimeError("the local stack is not running")
+        if not self._poller.wait_until_idle(timeout):
+            raise TimeoutError(f"the stream poller did not catch up within {timeout} s")
+
+
+def _forget_cached_settings() -> None:
+    # Settings are read once per process; an in-process stack changes the environment they come from.
+    from riskgate.settings import get_settings
+
+    get_settings.cache_clear()
