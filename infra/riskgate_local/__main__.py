@@ -19,13 +19,20 @@ _QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root_handler = logging.StreamHandler(sys.stderr)
+    root_handler.setFormatter(formatter)
+    logging.basicConfig(level=logging.INFO, handlers=[root_handler])
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A handler of our own, not the root's: Powertools' Logger(service="riskgate") filters the root
+    # handlers against every logger whose name *contains* "riskgate", riskgate_local included.
+    own_handler = logging.StreamHandler(sys.stderr)
+    own_handler.setFormatter(formatter)
+    own_logger = logging.getLogger("riskgate_local")
+    own_logger.addHandler(own_handler)
+    own_logger.setLevel(logging.INFO)
+    own_logger.propagate = False
 
 
 def main() -> int:
@@ -58,7 +65,11 @@ def main() -> int:
         logger.exception("the local stack failed to start")
         return 1
     try:
-        print(f"Riskgate is running at {stack.url} — admin token: {stack.admin_token}", file=ready_output, flush=True)
+        print(
+            f"Riskgate is running at {stack.url} — admin token: {stack.admin_token}",
+            file=ready_output,
+            flush=True,
+        )
         # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
         while not stop_requested.wait(0.5):
             pass

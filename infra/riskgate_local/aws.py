@@ -56,7 +56,7 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any credentials
+        "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_SESSION_TOKEN": "local",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

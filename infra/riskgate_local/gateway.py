@@ -63,9 +63,7 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": []}}
 
 
-def gateway_response(
-    status: int, body: Mapping[str, Any], request_id: str, error_type: str
-) -> HttpResponse:
+def gateway_response(status: int, body: Mapping[str, Any], request_id: str, error_type: str) -> HttpResponse:
     return HttpResponse(
         status=status,
         headers=[
@@ -148,7 +146,9 @@ def authorizer_context(result: Any, latency_ms: int) -> dict[str, Any]:
     return {**passed_on, "principalId": principal_id, "integrationLatency": latency_ms}
 
 
-def _multi_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+def _multi_value(
+    pairs: Iterable[tuple[str, str]],
+) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
     """API Gateway's two views of repeated names: the last value, and all values (None when empty)."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
@@ -303,7 +303,10 @@ class RestApiGateway:
                 return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
             logger.exception("the authorizer raised; answering 500 as API Gateway does")
             return gateway_response(
-                500, error_body("authorizer_failure", "the authorizer failed"), request_id, "AuthorizerFailure"
+                500,
+                error_body("authorizer_failure", "the authorizer failed"),
+                request_id,
+                "AuthorizerFailure",
             )
         latency_ms = int((time.monotonic() - started) * 1000)
         try:
@@ -361,7 +364,10 @@ class RestApiGateway:
     @staticmethod
     def _bad_gateway(request_id: str) -> HttpResponse:
         return gateway_response(
-            502, error_body("bad_gateway", "internal server error"), request_id, "InternalServerErrorException"
+            502,
+            error_body("bad_gateway", "internal server error"),
+            request_id,
+            "InternalServerErrorException",
         )
 
 
@@ -411,7 +417,11 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         response = self.gateway.handle(request)
         self._send(response)
         logger.info(
-            "%s %s %d (%.0f ms)", self.command, self.path, response.status, (time.monotonic() - started) * 1000
+            "%s %s %d (%.0f ms)",
+            self.command,
+            self.path,
+            response.status,
+            (time.monotonic() - started) * 1000,
         )
 
     def _declared_length(self) -> int | None:
@@ -471,7 +481,7 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: Any) -> None:
         # _dispatch logs each request once; the base class would print a second line to stderr.
         logger.debug(format, *args)
 
@@ -491,7 +501,10 @@ class GatewayServer:
         self._server = _GatewayHTTPServer((self._host, self._port), _GatewayRequestHandler)
         self._server.gateway = self._gateway
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="riskgate-local-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="riskgate-local-http",
+            daemon=True,
         )
         self._thread.start()
         return self.url

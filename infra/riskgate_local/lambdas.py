@@ -20,7 +20,7 @@ def resolve_handler(name: str) -> Handler:
     handler = getattr(importlib.import_module(module_name), attribute)
     if not callable(handler):
         raise TypeError(f"handler {name!r} is not callable")
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 class LocalFunction:

@@ -49,5 +49,7 @@ class PeriodicTask:
             try:
                 self._action()
             except Exception:
-                logger.exception("periodic task %s failed; it runs again in %.1f s", self.name, self.interval_seconds)
+                logger.exception(
+                    "periodic task %s failed; it runs again in %.1f s", self.name, self.interval_seconds
+                )
             self._stopping.wait(self.interval_seconds)

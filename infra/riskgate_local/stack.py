@@ -180,7 +180,9 @@ class LocalStack:
             raise RuntimeError("the local stack is not running")
         return self._resources
 
-    def add_periodic_task(self, name: str, interval_seconds: float, action: Callable[[], Any]) -> PeriodicTask:
+    def add_periodic_task(
+        self, name: str, interval_seconds: float, action: Callable[[], Any]
+    ) -> PeriodicTask:
         """Run `action` every `interval_seconds` for as long as the stack runs.
 
         The hook for what is still to come locally (the scheduler ticking a handler, the e-mail

@@ -266,7 +266,9 @@ class StreamPoller:
             if shard.last_sequence_number
             else {"ShardIteratorType": "TRIM_HORIZON"}
         )
-        response = self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard.shard_id, **position)
+        response = self.client.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard.shard_id, **position
+        )
         return str(response["ShardIterator"])
 
     def _deliver(self, shard: _Shard) -> None:

@@ -23,7 +23,10 @@ def test_plain_json_is_decoded() -> None:
 
 def test_a_utf8_bom_and_crlf_line_endings_are_accepted() -> None:
     # Given what a Windows shell redirect writes: BOM first, CRLF line ends
-    body = b"\xef\xbb\xbf" + b'{\r\n  "SchemaVersion": 2,\r\n  "ArtifactName": "alpine:3.10",\r\n  "Results": []\r\n}\r\n'
+    body = (
+        b"\xef\xbb\xbf"
+        + b'{\r\n  "SchemaVersion": 2,\r\n  "ArtifactName": "alpine:3.10",\r\n  "Results": []\r\n}\r\n'
+    )
     # Then it decodes like the plain document
     assert decode_report(body, None, LIMIT) == REPORT
 

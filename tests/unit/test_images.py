@@ -34,7 +34,10 @@ OTHER_DIGEST = "sha256:" + "b" * 64
         ("localhost/app", "localhost/app:latest"),
         ("localhost:5000/app", "localhost:5000/app:latest"),
         ("localhost:5000/team/app:v1_rc.2", "localhost:5000/team/app:v1_rc.2"),
-        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:prod", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:prod"),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:prod",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc:prod",
+        ),
         ("[::1]:5000/app", "[::1]:5000/app:latest"),
         ("my-app", "docker.io/library/my-app:latest"),
         ("a__b/c.d-e---f", "docker.io/a__b/c.d-e---f:latest"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -22,14 +22,12 @@ from riskgate.adapters.store import default_store
 from riskgate.auth.tokens import bearer_secret, looks_like_token
 
 logger = Logger()
-tracer = Tracer()
 
 # API Gateway turns exactly this message into a 401 (its UNAUTHORIZED gateway response).
 UNAUTHORIZED = "Unauthorized"
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
     secret = bearer_secret(event.headers.get("authorization") or event.headers.get("Authorization"))

@@ -39,11 +39,14 @@ class ReceivedScan:
 def resolve_image(report_image: ImageRef | None, image_param: str | None) -> ImageRef:
     """The image a report is about: the `image` parameter overrides the name the report carries.
 
-    The report's digest is kept when the parameter names none: it describes what was scanned.
+    The report's digest is kept when the parameter names none and the same repository: it describes
+    what was scanned. A parameter naming another repository describes another image.
     """
     if image_param:
         given = parse_image_reference(image_param)
         if given.digest or report_image is None or report_image.digest is None:
+            return given
+        if report_image.name != given.name:
             return given
         return ImageRef(given.registry, given.repository, given.tag, report_image.digest)
     if report_image is None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,7 +11,7 @@ from constructs import Construct
 
 from riskgate.resources import API_HANDLER, AUTHORIZER_HANDLER, GATEWAY_ERROR_BODIES, PUBLIC_ROUTES
 from riskgate_infra.constructs.functions import LambdaFactory
-from riskgate_infra.nag import acknowledge
+from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 from riskgate_infra.settings import Settings
 
 # The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
@@ -56,14 +54,10 @@ def error_template(code: str, message: str | None = None) -> str:
     )
 
 
-def body_template(body: dict[str, Any]) -> str:
-    return json.dumps(body)
-
-
 # What API Gateway answers itself (the function never sees these requests), in the API's error shape.
 GATEWAY_RESPONSES: dict[apigw.ResponseType, tuple[str, str]] = {
-    apigw.ResponseType.UNAUTHORIZED: ("401", body_template(GATEWAY_ERROR_BODIES[401])),
-    apigw.ResponseType.ACCESS_DENIED: ("403", body_template(GATEWAY_ERROR_BODIES[403])),
+    apigw.ResponseType.UNAUTHORIZED: ("401", json.dumps(GATEWAY_ERROR_BODIES[401])),
+    apigw.ResponseType.ACCESS_DENIED: ("403", json.dumps(GATEWAY_ERROR_BODIES[403])),
     # No resource or method matches: a route that does not exist, not a credentials problem (API
     # Gateway's default is a confusing 403 "Missing Authentication Token").
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", error_template("not_found", "no such route")),
@@ -103,6 +97,7 @@ class RiskgateApi(Construct):
             timeout=Duration.seconds(29),
         )
         table.grant_read_write_data(self.handler)
+        acknowledge_table_grant(self.handler.role, table.node.default_child, writes=True)
 
         self.authorizer_function = factory.create(
             self,
@@ -113,6 +108,7 @@ class RiskgateApi(Construct):
             timeout=Duration.seconds(5),
         )
         table.grant_read_data(self.authorizer_function)
+        acknowledge_table_grant(self.authorizer_function.role, table.node.default_child, writes=False)
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.retention)
         authenticated_throttle = apigw.MethodDeploymentOptions(
@@ -152,6 +148,8 @@ class RiskgateApi(Construct):
                 },
             ),
         )
+        # The stack publishes the URL under a stable output name; RestApi's own output would repeat it.
+        self.rest_api.node.try_remove_child("Endpoint")
         for response_type, (status, template) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
                 f"{response_type.response_type}Response",

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from riskgate.resources import EVALUATOR_HANDLER, EVALUATOR_STREAM_FILTER
 from riskgate_infra.constructs.functions import LambdaFactory
-from riskgate_infra.nag import acknowledge
+from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 
 # Poison records are retried alone (bisect + partial batch responses), at most this many times each.
 RETRY_ATTEMPTS = 5
@@ -55,6 +55,13 @@ class StreamEvaluation(Construct):
         table.grant_read_write_data(self.function)
         table.grant_stream_read(self.function)
         events_topic.grant_publish(self.function)
+        acknowledge_table_grant(self.function.role, table.node.default_child, writes=True)
+        acknowledge(
+            self.function.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Besides X-Ray: dynamodb:ListStreams (granted with the stream read) supports no resource-level "
+            "permissions; reading records is limited to this table's stream ARN.",
+        )
 
         # The failure records hold only the stream positions of a failed batch (not item data), so the
         # queues use SQS-managed encryption rather than the data key.

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from riskgate_infra.nag import acknowledge
 from riskgate_infra.paths import FUNCTIONS_DIR
 from riskgate_infra.runtime import ARCHITECTURE as ARCHITECTURE_NAME
 from riskgate_infra.runtime import PYTHON_VERSION
@@ -63,6 +64,12 @@ class LambdaFactory:
             description=f"Riskgate {construct_id} function ({handler})",
         )
         log_group.grant_write(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+            "resource-level permissions (AWS documents `*` as their only resource).",
+        )
         return lambda_.Function(
             scope,
             construct_id,

@@ -53,20 +53,22 @@ def decode_report(raw: bytes, content_encoding: str | None, max_bytes: int) -> A
             f"request body is {len(raw)} bytes, larger than the limit of {_size_text(max_bytes)}",
             details=[{"limit_bytes": max_bytes}],
         )
+    declares_gzip = _declares_gzip(content_encoding)
+    if declares_gzip and not raw.startswith(GZIP_MAGIC):
+        raise MalformedInput("body is not valid gzip: it does not start with the gzip magic bytes 1f 8b")
     body: bytes | bytearray = raw
-    if _is_gzip(raw, content_encoding):
+    if declares_gzip or raw.startswith(GZIP_MAGIC):
         body = _gunzip(raw, max_bytes)
     return _json_value(_utf8_text(body))
 
 
-def _is_gzip(raw: bytes, content_encoding: str | None) -> bool:
-    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",") if coding.strip()]
-    codings = [coding for coding in codings if coding != "identity"]
+def _declares_gzip(content_encoding: str | None) -> bool:
+    """True for `gzip`/`x-gzip` (`identity` may be listed too); other codings are refused."""
+    codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
     if not codings:
-        return raw.startswith(GZIP_MAGIC)
+        return False
     if len(codings) == 1 and codings[0] in _GZIP_ENCODINGS:
-        if not raw.startswith(GZIP_MAGIC):
-            raise MalformedInput("body is not valid gzip: it does not start with the gzip magic bytes 1f 8b")
         return True
     raise MalformedInput(
         f"unsupported Content-Encoding {content_encoding!r}: send the report as is or gzip-compressed"

@@ -9,6 +9,7 @@ The location is the affects `ref` (a bom-ref, usually the component's PURL).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,7 +36,7 @@ _TRIVY_REPO_DIGEST = "aquasecurity:trivy:RepoDigest"
 # Trivy's only statement of a fix: "Upgrade libidn2-0 to version 2.0.5-1+deb10u1".
 _RECOMMENDATION_RE = re.compile(r"Upgrade .+ to version (?P<version>.+)")
 
-_Package = tuple[str | None, str | None]
+_NameAndVersion = tuple[str | None, str | None]
 
 
 def parse_cyclonedx(document: dict[str, Any]) -> ParsedReport:
@@ -58,7 +59,7 @@ def parse_cyclonedx(document: dict[str, Any]) -> ParsedReport:
 
 
 def _findings_of_vulnerability(
-    vulnerability: dict[str, Any], path: str, packages: dict[str, _Package]
+    vulnerability: dict[str, Any], path: str, packages: dict[str, _NameAndVersion]
 ) -> list[Finding]:
     vulnerability_id = required_text(vulnerability, "id", path)
     ratings = object_list(vulnerability, "ratings", path)
@@ -97,15 +98,15 @@ def _findings_of_vulnerability(
     return findings
 
 
-def _package_of_ref(ref: str | None, packages: dict[str, _Package]) -> _Package:
+def _package_of_ref(ref: str | None, packages: dict[str, _NameAndVersion]) -> _NameAndVersion:
     if ref is None:
         return None, None
     return packages.get(ref) or _package_of_purl(ref)
 
 
-def _packages_by_bom_ref(document: dict[str, Any]) -> dict[str, _Package]:
+def _packages_by_bom_ref(document: dict[str, Any]) -> dict[str, _NameAndVersion]:
     """Name and version of every component, nested ones included, by bom-ref."""
-    packages: dict[str, _Package] = {}
+    packages: dict[str, _NameAndVersion] = {}
     pending = object_list(document, "components", "")
     while pending:
         path, component = pending.pop()
@@ -119,7 +120,7 @@ def _packages_by_bom_ref(document: dict[str, Any]) -> dict[str, _Package]:
     return packages
 
 
-def _package_of_purl(purl: str) -> _Package:
+def _package_of_purl(purl: str) -> _NameAndVersion:
     """`pkg:type/namespace/name@version?qualifiers#subpath` → (name, version)."""
     if not purl.startswith("pkg:"):
         return None, None
@@ -139,7 +140,7 @@ def _fixed_version_of(recommendation: str | None) -> str | None:
     return matched.group("version").strip() if matched else None
 
 
-def _scanner_of_tools(metadata: dict[str, Any]) -> _Package:
+def _scanner_of_tools(metadata: dict[str, Any]) -> _NameAndVersion:
     """`metadata.tools`: a list of tools up to CycloneDX 1.4, `{components: [...]}` from 1.5."""
     tools = metadata.get("tools")
     path = "metadata.tools"
@@ -168,7 +169,7 @@ def _image_of_component(component: dict[str, Any], path: str) -> ImageRef | None
     image = with_repo_digest(image, properties.get(_TRIVY_REPO_DIGEST, []))
     version = optional_text(component, "version", path)
     if image is not None and image.digest is None and is_digest(version):
-        image = ImageRef(image.registry, image.repository, image.tag, version)
+        image = replace(image, digest=version)
     return image
 
 

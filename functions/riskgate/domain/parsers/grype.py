@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from riskgate.domain.findings import Finding, FindingKind, Severity
-from riskgate.domain.images import ImageRef, is_digest, parse_image_reference_or_none, with_repo_digest
+from riskgate.domain.images import ImageRef, parse_image_reference_or_none, with_repo_digest
 from riskgate.domain.parsers._common import (
     ParsedReport,
     child_path,
@@ -87,9 +87,9 @@ def _fixed_version(
 
 def _location(artifact: dict[str, Any], path: str) -> str | None:
     paths = [
-        location_path
-        for location_path_key, location in object_list(artifact, "locations", path)
-        if (location_path := optional_text(location, "path", location_path_key))
+        file_path
+        for location_path, location in object_list(artifact, "locations", path)
+        if (file_path := optional_text(location, "path", location_path))
     ]
     return ", ".join(sorted(paths)) or None
 
@@ -121,11 +121,9 @@ def _image_of_source(source: dict[str, Any]) -> ImageRef | None:
         (ref for name in names if name and (ref := parse_image_reference_or_none(_without_scheme(name)))),
         None,
     )
-    image = with_repo_digest(image, text_list(target, "repoDigests", "source.target"))
-    manifest_digest = optional_text(target, "manifestDigest", "source.target")
-    if image is not None and image.digest is None and is_digest(manifest_digest):
-        image = ImageRef(image.registry, image.repository, image.tag, manifest_digest)
-    return image
+    # Only the registry's digest (repoDigests) identifies the image; `manifestDigest` is the local
+    # platform manifest, which Trivy never reports, so using it would split one image in two.
+    return with_repo_digest(image, text_list(target, "repoDigests", "source.target"))
 
 
 def _without_scheme(name: str) -> str:

@@ -5,8 +5,8 @@ Read: `Results[].Vulnerabilities[]`, `Secrets[]` and failed `Misconfigurations[]
 
 A vulnerability's location is the result's `Target`, followed by `:` and the package's `PkgPath` when
 Trivy names the file the package was found in: `Java:usr/local/tomcat/lib/catalina.jar`. Only language
-packages carry a PkgPath, and their Targets (`Java`, `Python`, `app/package-lock.json`) hold no `:`,
-so the string still reads as target, then file.
+packages carry a PkgPath, and their Targets (`Java`, `Python`, `app/package-lock.json`) in practice hold
+no `:`, so the string still reads as target, then file.
 """
 
 from __future__ import annotations
@@ -140,8 +140,9 @@ def _location(target: str | None, pkg_path: str | None) -> str | None:
 
 
 def _resource_and_line(resource: str | None, line: int | None) -> str | None:
-    parts = [part for part in (resource, None if line is None else str(line)) if part]
-    return ":".join(parts) or None
+    if resource and line is not None:
+        return f"{resource}:{line}"
+    return resource or (None if line is None else str(line))
 
 
 def _highest_cvss_score(cvss_by_source: dict[str, Any], path: str) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -10,7 +11,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from riskgate.domain.errors import RiskgateError
 from riskgate.handlers.api import models, routes_images, routes_scans
@@ -21,15 +21,8 @@ logger = Logger(child=True)
 
 API_TITLE = "Riskgate"
 API_VERSION = "1.0.0"
-SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(description="API token (rg_…)")}
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(
-    path="/v1/docs",
-    title=API_TITLE,
-    version=API_VERSION,
-    security_schemes=SECURITY_SCHEMES,
-)
 
 meta = Router()
 
@@ -41,15 +34,46 @@ def health() -> models.Health:
 
 @public_route(meta, "GET", "/v1/openapi.json", tags=["meta"], summary="This API's OpenAPI document")
 def openapi_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(openapi_json())
+    document: dict[str, Any] = json.loads(openapi_json(base_path()))
     return document
 
 
-def openapi_json() -> str:
+@public_route(meta, "GET", "/v1/docs", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    return Response(status_code=200, content_type="text/html", body=swagger_html(openapi_json(base_path())))
+
+
+def base_path() -> str:
+    """The stage prefix callers see (`/api` on AWS, empty locally), so "Try it out" hits the right URL."""
+    event = app.current_event
+    full_path = (event.raw_event.get("requestContext") or {}).get("path") or event.path
+    return full_path[: -len(event.path)] if full_path.endswith(event.path) else ""
+
+
+def openapi_json(server_url: str = "") -> str:
+    # The OpenAPI models are imported only when a document is asked for: they cost ~150 ms of cold start.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
     return app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
-        security_schemes=SECURITY_SCHEMES,
+        servers=[Server(url=server_url or "/")],
+        security_schemes={"bearerAuth": HTTPBearer(description="API token (rg_…)")},
+    )
+
+
+def swagger_html(spec: str) -> str:
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+    assets = Path(swagger_ui.__file__).parent  # Powertools ships Swagger UI: no CDN needed
+    return generate_swagger_html(
+        spec.replace("</", "<\\/"),  # the spec is inlined in a <script> element
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+        False,
     )
 
 

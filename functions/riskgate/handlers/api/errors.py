@@ -32,7 +32,7 @@ STATUS_BY_ERROR: dict[type[RiskgateError], int] = {
 def status_for(error: RiskgateError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 

@@ -81,7 +81,9 @@ class Image(BaseModel):
     scan_count: int
     first_seen_at: str | None = None
     last_scan_at: str | None = None
-    evaluated_at: str | None = Field(default=None, description="When the stream evaluator last recomputed the status")
+    evaluated_at: str | None = Field(
+        default=None, description="When the stream evaluator last recomputed the status"
+    )
     evaluated_scan_id: str | None = None
 
 

@@ -19,7 +19,7 @@ from riskgate.resources import PUBLIC_ROUTES
 
 PERMISSION_EXTENSION = "x-riskgate-permission"
 PUBLIC_EXTENSION = "x-riskgate-public"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def principal_from_event(raw_event: dict[str, Any]) -> Principal:
@@ -75,4 +75,5 @@ def current_principal(router: Router) -> Principal:
     principal = router.context.get("principal")
     if principal is None:
         raise Unauthenticated("missing or invalid bearer token")
-    return principal  # type: ignore[no-any-return]
+    assert isinstance(principal, Principal)
+    return principal

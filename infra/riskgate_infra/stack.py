@@ -1,0 +1,47 @@
+"""The Riskgate stack: composes the constructs, adds nothing of its own but the outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from riskgate.resources import TABLE
+from riskgate_infra.constructs.api import RiskgateApi
+from riskgate_infra.constructs.encryption import DataKey
+from riskgate_infra.constructs.evaluation import StreamEvaluation
+from riskgate_infra.constructs.events import EventsTopic
+from riskgate_infra.constructs.functions import ARCHITECTURE, RUNTIME, LambdaFactory
+from riskgate_infra.constructs.layer import DependenciesLayer
+from riskgate_infra.constructs.table import RiskgateTable
+from riskgate_infra.settings import Settings
+
+
+class RiskgateStack(Stack):
+    """Environment-agnostic: nothing is looked up at synthesis, so it synthesizes without credentials."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        settings = Settings.from_context(self.node)
+
+        data_key = DataKey(self, "DataKey")
+        table = RiskgateTable(self, "Data", spec=TABLE, encryption_key=data_key.key).table
+        events = EventsTopic(self, "Events", encryption_key=data_key.key).topic
+        layer = DependenciesLayer(self, "Dependencies", runtime=RUNTIME, architecture=ARCHITECTURE).layer
+        factory = LambdaFactory(
+            layer=layer,
+            environment={"RISKGATE_TABLE_NAME": table.table_name, "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn},
+            settings=settings,
+        )
+        api = RiskgateApi(self, "Api", factory=factory, table=table, settings=settings)
+        StreamEvaluation(self, "Evaluation", factory=factory, table=table, events_topic=events)
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
+        CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(
+            self,
+            "CreateFirstToken",
+            value=f"riskgate admin create-token --table {table.table_name}",
+            description="Run with the deploying account's credentials to get the first (administrator) token",
+        )

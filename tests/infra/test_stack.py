@@ -1,0 +1,416 @@
+"""The synthesized Riskgate stack: what it deploys, what cdk-nag and cfn-lint say, what it ships."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from riskgate.resources import (
+    API_HANDLER,
+    AUTHORIZER_HANDLER,
+    EVALUATOR_HANDLER,
+    EVALUATOR_STREAM_FILTER,
+    GATEWAY_ERROR_BODIES,
+    PUBLIC_ROUTES,
+    TABLE,
+)
+from riskgate_infra.runtime import PYTHON_VERSION
+from tests.infra.conftest import Synthesized
+
+pytestmark = pytest.mark.infra
+
+HANDLERS = {API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER}
+
+
+def only(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    assert len(resources) == 1, f"expected exactly one resource, found {sorted(resources)}"
+    return next(iter(resources.values()))
+
+
+def functions_by_handler(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    functions = synthesized.resources("AWS::Lambda::Function")
+    return {function["Properties"]["Handler"]: function for function in functions.values()}
+
+
+def newest_python_runtime() -> str:
+    from aws_cdk import aws_lambda
+
+    versions = [
+        tuple(int(part) for part in name.removeprefix("PYTHON_").split("_"))
+        for name in dir(aws_lambda.Runtime)
+        if re.fullmatch(r"PYTHON_\d+_\d+", name)
+    ]
+    major, minor = max(versions)
+    return f"python{major}.{minor}"
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+
+def test_table_is_built_from_the_shared_spec(synthesized: Synthesized) -> None:
+    # Given the spec the local stack and the tests create their table from
+    expected = TABLE.create_table_kwargs("unused")
+
+    # When the stack is synthesized
+    table = only(synthesized.resources("AWS::DynamoDB::Table"))
+    properties = table["Properties"]
+
+    # Then keys, attribute types and every index are exactly the spec's
+    assert properties["KeySchema"] == expected["KeySchema"]
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+    by_name = lambda indexes: sorted(indexes, key=lambda index: index["IndexName"])  # noqa: E731
+    assert by_name(properties["GlobalSecondaryIndexes"]) == by_name(expected["GlobalSecondaryIndexes"])
+    assert properties["BillingMode"] == expected["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["StreamSpecification"] == {"StreamViewType": TABLE.stream_view_type}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": TABLE.ttl_attribute, "Enabled": True}
+    # And it is protected: backups, a key of our own, kept when the stack goes
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["SSESpecification"]["SSEType"] == "KMS"
+    assert "KMSMasterKeyId" in properties["SSESpecification"]
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    key = only(synthesized.resources("AWS::KMS::Key"))
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+
+
+# --- the functions ---------------------------------------------------------------------------------
+
+
+def test_every_function_runs_on_the_newest_python_on_arm64_with_json_logs_and_tracing(
+    synthesized: Synthesized,
+) -> None:
+    functions = functions_by_handler(synthesized)
+    assert set(functions) == HANDLERS
+    runtime = newest_python_runtime()
+    # The layer is built for the same CPython the functions run.
+    assert runtime == f"python{PYTHON_VERSION}"
+    layer_id = next(iter(synthesized.resources("AWS::Lambda::LayerVersion")))
+    log_groups = synthesized.resources("AWS::Logs::LogGroup")
+
+    for handler, function in functions.items():
+        properties = function["Properties"]
+        assert properties["Runtime"] == runtime, handler
+        assert properties["Architectures"] == ["arm64"], handler
+        assert properties["TracingConfig"] == {"Mode": "Active"}, handler
+        assert properties["Layers"] == [{"Ref": layer_id}], handler
+        logging = properties["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON", handler
+        assert logging["ApplicationLogLevel"] == "INFO", handler
+        assert logging["SystemLogLevel"] == "WARN", handler
+        log_group_id = logging["LogGroup"]["Ref"]
+        assert log_groups[log_group_id]["Properties"]["RetentionInDays"] > 0, handler
+        environment = properties["Environment"]["Variables"]
+        assert environment["POWERTOOLS_SERVICE_NAME"] == "riskgate"
+        assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "Riskgate"
+        assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert "Ref" in environment["RISKGATE_TABLE_NAME"]
+        assert "Ref" in environment["RISKGATE_EVENTS_TOPIC_ARN"]
+
+
+def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
+    sizes = {
+        handler: (function["Properties"]["MemorySize"], function["Properties"]["Timeout"])
+        for handler, function in functions_by_handler(synthesized).items()
+    }
+    assert sizes[API_HANDLER] == (1024, 29)
+    assert sizes[AUTHORIZER_HANDLER][1] == 5
+    assert sizes[EVALUATOR_HANDLER][1] == 60
+    assert 256 <= sizes[AUTHORIZER_HANDLER][0] <= 512
+    assert 256 <= sizes[EVALUATOR_HANDLER][0] <= 512
+
+
+def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) -> None:
+    roles = synthesized.resources("AWS::IAM::Role")
+    lambda_roles = {
+        logical_id: role
+        for logical_id, role in roles.items()
+        if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+    assert len(lambda_roles) == 3
+    for logical_id, role in lambda_roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+
+
+# --- the stream evaluation -------------------------------------------------------------------------
+
+
+def test_the_evaluator_consumes_the_stream_filtered_with_partial_failures_and_a_failure_queue(
+    synthesized: Synthesized,
+) -> None:
+    mapping = only(synthesized.resources("AWS::Lambda::EventSourceMapping"))["Properties"]
+    evaluator_id = next(
+        logical_id
+        for logical_id, function in synthesized.resources("AWS::Lambda::Function").items()
+        if function["Properties"]["Handler"] == EVALUATOR_HANDLER
+    )
+    table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+
+    assert mapping["FunctionName"] == {"Ref": evaluator_id}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] < 24 * 3600  # before the stream trims the record
+    [stream_filter] = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(stream_filter["Pattern"]) == EVALUATOR_STREAM_FILTER
+
+    queues = synthesized.resources("AWS::SQS::Queue")
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    failure_queue_id = destination["Fn::GetAtt"][0]
+    assert failure_queue_id in queues
+    for queue in queues.values():
+        assert queue["Properties"].get("SqsManagedSseEnabled") or queue["Properties"].get("KmsMasterKeyId")
+    redrive = queues[failure_queue_id]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in queues
+    alarm = only(synthesized.resources("AWS::CloudWatch::Alarm"))["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == failure_queue_id
+
+
+def test_the_events_topic_is_encrypted(synthesized: Synthesized) -> None:
+    topic = only(synthesized.resources("AWS::SNS::Topic"))["Properties"]
+    assert "KmsMasterKeyId" in topic
+
+
+# --- the API ---------------------------------------------------------------------------------------
+
+
+def method_paths(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every API method by (HTTP method, full resource path)."""
+    api_resources = synthesized.resources("AWS::ApiGateway::Resource")
+
+    def path_of(resource_ref: Any) -> str:
+        if not isinstance(resource_ref, dict) or "Ref" not in resource_ref:
+            return ""  # the root resource (Fn::GetAtt RestApi.RootResourceId)
+        resource = api_resources[resource_ref["Ref"]]["Properties"]
+        return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
+
+    return {
+        (method["Properties"]["HttpMethod"], path_of(method["Properties"]["ResourceId"]) or "/"): method["Properties"]
+        for method in synthesized.resources("AWS::ApiGateway::Method").values()
+    }
+
+
+def test_public_routes_have_no_authorizer_and_everything_else_goes_through_it(synthesized: Synthesized) -> None:
+    methods = method_paths(synthesized)
+    authorizer_id, authorizer = next(iter(synthesized.resources("AWS::ApiGateway::Authorizer").items()))
+
+    public = {key for key, method in methods.items() if method["AuthorizationType"] == "NONE"}
+    assert public == set(PUBLIC_ROUTES)
+    protected = {key: method for key, method in methods.items() if key not in public}
+    assert set(protected) == {("ANY", "/v1/{proxy+}")}
+    for method in protected.values():
+        assert method["AuthorizationType"] == "CUSTOM"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+    for method in methods.values():
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+
+    authorizer = authorizer["Properties"]
+    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["IdentitySource"] == "method.request.header.Authorization"
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 30
+
+
+def test_request_bodies_reach_the_function_untouched(synthesized: Synthesized) -> None:
+    rest_api = only(synthesized.resources("AWS::ApiGateway::RestApi"))["Properties"]
+    assert rest_api["BinaryMediaTypes"] == ["*/*"]
+
+
+def test_gateway_responses_use_the_api_error_shape(synthesized: Synthesized) -> None:
+    responses = {
+        response["Properties"]["ResponseType"]: response["Properties"]
+        for response in synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+
+    for status, response_type in ((401, "UNAUTHORIZED"), (403, "ACCESS_DENIED")):
+        response = responses[response_type]
+        assert response["StatusCode"] == str(status)
+        assert json.loads(response["ResponseTemplates"]["application/json"]) == GATEWAY_ERROR_BODIES[status]
+
+    for response_type, response in responses.items():
+        template = response["ResponseTemplates"]["application/json"]
+        # API Gateway substitutes its own message, already JSON-quoted.
+        body = json.loads(template.replace("$context.error.messageString", '"a message"'))
+        assert set(body) == {"error"}, response_type
+        assert set(body["error"]) == {"code", "message", "details"}, response_type
+        assert re.fullmatch(r"[a-z_]+", body["error"]["code"]), response_type
+        assert isinstance(body["error"]["message"], str), response_type
+        assert body["error"]["details"] == [], response_type
+
+
+def test_the_stage_is_throttled_traced_and_logged_without_request_data(synthesized: Synthesized) -> None:
+    stage = only(synthesized.resources("AWS::ApiGateway::Stage"))["Properties"]
+    assert stage["TracingEnabled"] is True
+    settings = {(setting["HttpMethod"], setting["ResourcePath"]): setting for setting in stage["MethodSettings"]}
+    stage_wide = settings[("*", "/*")]
+    assert stage_wide["ThrottlingRateLimit"] == 50
+    assert stage_wide["ThrottlingBurstLimit"] == 100
+    for method, path in PUBLIC_ROUTES:
+        public = settings[(method, path.replace("/", "~1"))]
+        assert public["ThrottlingRateLimit"] < stage_wide["ThrottlingRateLimit"]
+    for setting in settings.values():
+        assert setting["LoggingLevel"] == "INFO"
+        # Data trace would log Authorization headers, i.e. bearer tokens.
+        assert setting["DataTraceEnabled"] is False
+
+    access_log = stage["AccessLogSetting"]
+    assert access_log["DestinationArn"]
+    fields = json.loads(access_log["Format"])
+    assert fields["request_id"] == "$context.requestId"
+    assert not any("header" in value.lower() for value in fields.values())
+    assert only(synthesized.resources("AWS::ApiGateway::Account"))["Properties"]["CloudWatchRoleArn"]
+
+
+def test_outputs_name_the_api_the_table_and_the_first_token_command(synthesized: Synthesized) -> None:
+    outputs = synthesized.template_json["Outputs"]
+    table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+    assert "execute-api" in json.dumps(outputs["ApiUrl"]["Value"])
+    assert outputs["TableName"]["Value"] == {"Ref": table_id}
+    assert outputs["CreateFirstToken"]["Value"] == {
+        "Fn::Join": ["", ["riskgate admin create-token --table ", {"Ref": table_id}]]
+    }
+
+
+def test_the_stack_is_environment_agnostic(synthesized: Synthesized) -> None:
+    manifest = json.loads((synthesized.assembly_dir / "manifest.json").read_text())
+    artifact = manifest["artifacts"][synthesized.stack.artifact_id]
+    assert artifact["environment"] == "aws://unknown-account/unknown-region"
+
+
+# --- what the checkers say -------------------------------------------------------------------------
+
+
+def test_cdk_nag_and_cdk_validation_report_nothing(synthesized: Synthesized) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    # cdk-nag 3 reports through CDK's policy validation: its findings land in the validation report.
+    findings = [
+        f"{violation['severity']} {violation['ruleName']} at "
+        f"{[resource.get('constructPath') for resource in violation.get('violatingConstructs', [])]}"
+        for plugin in synthesized.validation_report()["pluginReports"]
+        for violation in plugin.get("violations", [])
+    ]
+    assert findings == []
+    # And no construct annotated itself with a warning or error either.
+    annotations = Annotations.from_stack(synthesized.stack)
+    assert annotations.find_error("*", Match.any_value()) == []
+    assert annotations.find_warning("*", Match.any_value()) == []
+
+
+def test_a_nag_finding_fails_synthesis() -> None:
+    """The packs really run, both of them, and an unacknowledged finding stops the app."""
+    from aws_cdk import Stack
+    from aws_cdk import aws_sqs as sqs
+
+    from riskgate_infra.application import App, cdk_json_context
+    from riskgate_infra.nag import add_rule_packs
+
+    # Given the app's rule packs and a queue with neither encryption nor redrive policy
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Offender")
+    sqs.Queue(stack, "Queue", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    add_rule_packs(app)
+
+    # When it is synthesized, Then it fails, naming both packs' rules
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
+        app.synth()
+    assert "AwsSolutions-SQS2" in str(failure.value)
+    assert "Serverless-SQSRedrivePolicy" in str(failure.value)
+
+
+# W3005: CDK makes each function DependsOn its role (and the role's policy, which is the point: the
+# function must not run before its permissions exist); the role half repeats the GetAtt. Harmless.
+CFN_LINT_ACCEPTED_WARNINGS = {"W3005"}
+
+
+def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(
+        synthesized.template_path,
+        config=ManualArgs(regions=["us-east-1", "eu-west-1", "ap-southeast-2"]),
+    )
+    problems = [
+        f"{match.rule.id} {match.message} ({match.path_string})"
+        for match in matches
+        if match.rule.id.startswith("E") or match.rule.id not in CFN_LINT_ACCEPTED_WARNINGS
+    ]
+    assert problems == []
+
+
+# --- what ships ------------------------------------------------------------------------------------
+
+
+def asset_dir(synthesized: Synthesized, resource: dict[str, Any]) -> Path:
+    path = synthesized.assembly_dir / resource["Metadata"]["aws:asset:path"]
+    assert path.is_dir(), path
+    return path
+
+
+def test_every_handler_imports_from_the_code_asset(synthesized: Synthesized) -> None:
+    functions = functions_by_handler(synthesized)
+    code_dirs = {asset_dir(synthesized, function) for function in functions.values()}
+    assert len(code_dirs) == 1, "the three functions share one code asset"
+    [code_dir] = code_dirs
+    assert (code_dir / "riskgate" / "resources.py").is_file()
+    junk = [path for path in code_dir.rglob("*") if path.name == "__pycache__" or path.suffix == ".pyc"]
+    assert junk == []
+    assert not (code_dir / "tests").exists()
+
+    # The layer's aarch64 wheels cannot load here: this venv stands in for the layer, the asset alone
+    # provides the code (-P: not even the working directory is on the path).
+    check = (
+        "import importlib, sys\n"
+        "module_name, function_name, root = sys.argv[1:]\n"
+        "module = importlib.import_module(module_name)\n"
+        "assert module.__file__.startswith(root), module.__file__\n"
+        "assert callable(getattr(module, function_name)), function_name\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(code_dir)}
+    for handler in functions:
+        module_name, _, function_name = handler.rpartition(".")
+        result = subprocess.run(
+            [sys.executable, "-P", "-c", check, module_name, function_name, str(code_dir)],
+            env=environment,
+            cwd=code_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{handler}: {result.stderr}"
+
+
+def check_layer_content(python_dir: Path) -> None:
+    cpython = "cpython-" + PYTHON_VERSION.replace(".", "")
+    extensions = list((python_dir / "pydantic_core").glob(f"_pydantic_core.{cpython}-aarch64-linux-gnu.so"))
+    assert extensions, f"no aarch64 {cpython} build of pydantic_core in {python_dir}"
+    assert (python_dir / "aws_lambda_powertools").is_dir()
+    assert (python_dir / "pydantic").is_dir()
+    for provided_by_runtime in ("boto3", "botocore", "s3transfer"):
+        assert not (python_dir / provided_by_runtime).exists(), provided_by_runtime
+    assert list(python_dir.rglob("__pycache__")) == []
+    # Nothing built for this machine slipped in.
+    assert [path for path in python_dir.rglob("*.so") if "x86_64" in path.name] == []
+
+
+def test_the_layer_is_built_for_the_runtime(built_layer: Path) -> None:
+    check_layer_content(built_layer / "python")
+
+
+def test_the_layer_asset_is_that_build(synthesized: Synthesized) -> None:
+    layer = only(synthesized.resources("AWS::Lambda::LayerVersion"))
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [newest_python_runtime()]
+    staged = asset_dir(synthesized, layer)
+    check_layer_content(staged / "python")
+    assert not (staged / ".stamp").exists()
