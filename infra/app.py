@@ -25,7 +25,14 @@ def main() -> int:
     except LayerNotBuiltError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    app.synth()
+    try:
+        app.synth()
+    except RuntimeError as error:
+        if "ValidationFailed" not in str(error):
+            raise
+        # The report (cdk-nag, CloudFormation rules) is already on stderr; spare the jsii traceback.
+        print(f"error: synthesis refused: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

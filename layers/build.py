@@ -32,8 +32,11 @@ BUILD_DIR = ROOT / "layers" / "build"
 TARGET = BUILD_DIR / "python"  # Lambda adds /opt/python to sys.path
 STAMP = BUILD_DIR / ".stamp"
 
-# The Lambda Python runtime provides the AWS SDK; these distributions and their requirements are dropped.
-RUNTIME_PROVIDED_ROOTS = ("boto3", "botocore", "s3transfer")
+# The Lambda Python runtime ships the AWS SDK with everything it requires; the layer must not carry a
+# second copy (e.g. jmespath, which powertools needs too, comes with botocore).
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
+)
 
 
 def _normalize(name: str) -> str:
@@ -79,29 +82,13 @@ def pip_install(target: Path) -> None:
     subprocess.run(command, check=True)  # noqa: S603 - fixed argument list, no shell
 
 
-def _requirement_names(dist: metadata.Distribution) -> set[str]:
-    names = set()
-    for requirement in dist.requires or []:
-        if "extra ==" in requirement.partition(";")[2]:
-            continue  # optional extras are not installed with the SDK
-        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
-        if match:
-            names.add(_normalize(match.group(0)))
-    return names
-
-
 def runtime_provided(target: Path) -> list[metadata.Distribution]:
-    """The installed distributions the runtime already has: the SDK roots and their requirements."""
-    installed = {_normalize(dist.metadata["Name"]): dist for dist in metadata.distributions(path=[str(target)])}
-    pending = [name for name in RUNTIME_PROVIDED_ROOTS if name in installed]
-    provided: dict[str, metadata.Distribution] = {}
-    while pending:
-        name = pending.pop()
-        if name in provided or name not in installed:
-            continue
-        provided[name] = installed[name]
-        pending.extend(_requirement_names(installed[name]))
-    return list(provided.values())
+    """The installed distributions the Lambda runtime already has."""
+    return [
+        dist
+        for dist in metadata.distributions(path=[str(target)])
+        if _normalize(dist.metadata["Name"]) in RUNTIME_PROVIDED
+    ]
 
 
 def remove_distribution(dist: metadata.Distribution, target: Path) -> None:

@@ -19,12 +19,10 @@ os.environ["POWERTOOLS_SERVICE_NAME"] = "riskgate"
 os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "Riskgate"
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
 os.environ["POWERTOOLS_DEV"] = "false"
-for name in (
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
-    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION",
-    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION",
-):
-    os.environ[name] = "1"
+# jsii (under aws-cdk-lib) names the Node.js major version whose end-of-life banner to keep quiet.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # CI checks the repository out with shared/ beside it.

@@ -24,7 +24,9 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads(CDK_JSON.read_text())["context"])
 
 
-def create_app(*, outdir: str | None = None, context: Mapping[str, Any] | None = None) -> tuple[App, RiskgateStack]:
+def create_app(
+    *, outdir: str | None = None, context: Mapping[str, Any] | None = None
+) -> tuple[App, RiskgateStack]:
     app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
     stack = RiskgateStack(
         app,

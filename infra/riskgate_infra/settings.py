@@ -33,12 +33,21 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
-            raise ValueError("riskgate:authorizerCacheTtlSeconds must be between 0 and 3600 (API Gateway's limit)")
-        for name in ("throttle_rate_limit", "throttle_burst_limit", "public_throttle_rate_limit"):
+            raise ValueError(
+                "riskgate:authorizerCacheTtlSeconds must be between 0 and 3600 (API Gateway's limit)"
+            )
+        for name in (
+            "throttle_rate_limit",
+            "throttle_burst_limit",
+            "public_throttle_rate_limit",
+            "public_throttle_burst_limit",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if not hasattr(logs.RetentionDays, self.log_retention):
-            raise ValueError(f"riskgate:logRetention: {self.log_retention!r} is not a logs.RetentionDays member")
+            raise ValueError(
+                f"riskgate:logRetention: {self.log_retention!r} is not a logs.RetentionDays member"
+            )
         if self.log_level not in {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}:
             raise ValueError(f"riskgate:logLevel: {self.log_level!r} is not a Lambda application log level")
 

@@ -31,7 +31,10 @@ class RiskgateStack(Stack):
         layer = DependenciesLayer(self, "Dependencies", runtime=RUNTIME, architecture=ARCHITECTURE).layer
         factory = LambdaFactory(
             layer=layer,
-            environment={"RISKGATE_TABLE_NAME": table.table_name, "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn},
+            environment={
+                "RISKGATE_TABLE_NAME": table.table_name,
+                "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn,
+            },
             settings=settings,
         )
         api = RiskgateApi(self, "Api", factory=factory, table=table, settings=settings)

@@ -7,12 +7,15 @@ script can wait for it. Everything else goes to standard error.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
 import sys
 import threading
 from types import FrameType
+
+from riskgate_local.stack import LocalStack
 
 # Loggers that would print a line for every request moto or botocore serves.
 _QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
@@ -37,6 +40,9 @@ def _configure_logging() -> None:
 
 def main() -> int:
     ready_output = sys.stdout
+    if isinstance(ready_output, io.TextIOWrapper):
+        # The ready line has a dash outside ASCII; a terminal without UTF-8 must not crash the stack.
+        ready_output.reconfigure(errors="replace")
     # Lambda sends a function's output to CloudWatch; here it goes to stderr. Powertools' logger and
     # metrics write to whatever sys.stdout is when they are created, which is after this line.
     sys.stdout = sys.stderr
@@ -52,8 +58,6 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    from riskgate_local.stack import LocalStack
-
     stack = LocalStack(
         host=os.environ.get("RISKGATE_HOST", "127.0.0.1"),
         port=int(os.environ.get("RISKGATE_PORT", "8000")),
@@ -65,11 +69,9 @@ def main() -> int:
         logger.exception("the local stack failed to start")
         return 1
     try:
-        print(
-            f"Riskgate is running at {stack.url} — admin token: {stack.admin_token}",
-            file=ready_output,
-            flush=True,
-        )
+        if not stop_requested.is_set():  # a signal during start-up: stop without claiming to run
+            ready_line = f"Riskgate is running at {stack.url} — admin token: {stack.admin_token}"
+            print(ready_line, file=ready_output, flush=True)
         # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
         while not stop_requested.wait(0.5):
             pass

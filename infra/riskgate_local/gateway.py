@@ -29,10 +29,12 @@ from riskgate_local.lambdas import LocalFunction
 
 logger = logging.getLogger(__name__)
 
-# The proxy resource every authorized route goes through; public routes have resources of their own
-# (they are declared without the authorizer).
-PROXY_RESOURCE = "/{proxy+}"
-# What the local API calls itself in ARNs and request contexts.
+# The resources of the deployed API (riskgate_infra.constructs.api): every public route has one of its
+# own, without the authorizer; everything else under /v1 goes through the proxy resource, authorizer
+# first. No other path has a method, and API Gateway answers those itself (404 there).
+PROXY_PARENT = "/v1"
+PROXY_RESOURCE = PROXY_PARENT + "/{proxy+}"
+# What the local API calls itself in ARNs and request contexts; the stage is the deployed one's.
 API_ID = "local"
 STAGE = "api"
 
@@ -64,15 +66,24 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def gateway_response(status: int, body: Mapping[str, Any], request_id: str, error_type: str) -> HttpResponse:
-    return HttpResponse(
-        status=status,
-        headers=[
-            ("Content-Type", "application/json"),
-            ("x-amzn-RequestId", request_id),
-            ("x-amzn-ErrorType", error_type),
-        ],
-        body=json.dumps(body).encode("utf-8"),
-    )
+    """An answer API Gateway gives itself (a "gateway response"), in the API's error shape."""
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", error_type),
+    ]
+    if status == 401:
+        headers.append(("WWW-Authenticate", "Bearer"))  # as the deployed UNAUTHORIZED response has
+    return HttpResponse(status=status, headers=headers, body=json.dumps(body).encode("utf-8"))
+
+
+def unauthorized(request_id: str) -> HttpResponse:
+    return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
+
+
+def authorizer_error(request_id: str, error_type: str) -> HttpResponse:
+    # The deployed API answers authorizer errors with its DEFAULT_5XX response: code internal_error.
+    return gateway_response(500, error_body("internal_error", "authorizer error"), request_id, error_type)
 
 
 def method_arn(method: str, path: str) -> str:
@@ -166,6 +177,36 @@ def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     return found
 
 
+def _request_context(
+    request: HttpRequest, path: str, resource: str, headers: list[tuple[str, str]], request_id: str
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": _header(headers, "Host") or "localhost",
+        "extendedRequestId": request_id,
+        "httpMethod": request.method,
+        "identity": {
+            "accessKey": None,
+            "accountId": None,
+            "caller": None,
+            "sourceIp": request.source_ip,
+            "user": None,
+            "userAgent": _header(headers, "User-Agent"),
+            "userArn": None,
+        },
+        "path": f"/{STAGE}{path}",
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "resourceId": API_ID,
+        "resourcePath": resource,
+        "stage": STAGE,
+    }
+
+
 class RestApiGateway:
     """Requests in, API Gateway REST proxy events to the handlers, their answers out."""
 
@@ -180,6 +221,7 @@ class RestApiGateway:
         self._api = api
         self._authorizer = authorizer
         self._public_routes = frozenset(public_routes)
+        self._public_paths = frozenset(path for _, path in self._public_routes)
         self.max_body_bytes = max_body_bytes
 
     def handle(self, request: HttpRequest) -> HttpResponse:
@@ -189,38 +231,24 @@ class RestApiGateway:
         raw_path, _, query = request.target.partition("?")
         path = unquote(raw_path) or "/"
         public = (request.method, path) in self._public_routes
-        if public or path == "/":
+        proxied = path.startswith(PROXY_PARENT + "/") and path not in self._public_paths
+        if not (public or proxied):
+            # No method on the resource the path matches: MISSING_AUTHENTICATION_TOKEN, which the
+            # deployed API answers with 404.
+            return gateway_response(
+                404,
+                error_body("not_found", "no such route"),
+                request_id,
+                "MissingAuthenticationTokenException",
+            )
+        if public:
             resource, path_parameters = path, None
         else:
-            resource, path_parameters = PROXY_RESOURCE, {"proxy": path.lstrip("/")}
+            resource, path_parameters = PROXY_RESOURCE, {"proxy": path.removeprefix(PROXY_PARENT + "/")}
         headers = self._forwarded_headers(request)
         single_headers, multi_headers = _multi_value(headers)
         single_query, multi_query = _multi_value(parse_qsl(query, keep_blank_values=True))
-        now = datetime.now(UTC)
-        request_context: dict[str, Any] = {
-            "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
-            "domainName": _header(headers, "Host") or "localhost",
-            "extendedRequestId": request_id,
-            "httpMethod": request.method,
-            "identity": {
-                "accessKey": None,
-                "accountId": None,
-                "caller": None,
-                "sourceIp": request.source_ip,
-                "user": None,
-                "userAgent": _header(headers, "User-Agent"),
-                "userArn": None,
-            },
-            "path": f"/{STAGE}{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "requestTimeEpoch": int(now.timestamp() * 1000),
-            "resourceId": API_ID,
-            "resourcePath": resource,
-            "stage": STAGE,
-        }
+        request_context = _request_context(request, path, resource, headers, request_id)
         common = {
             "resource": resource,
             "path": path,
@@ -291,7 +319,7 @@ class RestApiGateway:
         if not _header(headers, "Authorization"):
             # The identity source (the Authorization header) is missing: API Gateway refuses the
             # request without calling the authorizer.
-            return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
+            return unauthorized(request_id)
         arn = method_arn(method, path)
         event = {"type": "REQUEST", "methodArn": arn, **common, "requestContext": dict(request_context)}
         started = time.monotonic()
@@ -300,26 +328,16 @@ class RestApiGateway:
         except Exception as error:
             # Raising "Unauthorized" is how a Lambda authorizer asks API Gateway for a 401.
             if str(error) == "Unauthorized":
-                return gateway_response(401, GATEWAY_ERROR_BODIES[401], request_id, "UnauthorizedException")
+                return unauthorized(request_id)
             logger.exception("the authorizer raised; answering 500 as API Gateway does")
-            return gateway_response(
-                500,
-                error_body("authorizer_failure", "the authorizer failed"),
-                request_id,
-                "AuthorizerFailure",
-            )
+            return authorizer_error(request_id, "AuthorizerFailureException")
         latency_ms = int((time.monotonic() - started) * 1000)
         try:
             context = authorizer_context(result, latency_ms)
             allowed = policy_allows(result.get("policyDocument"), arn)
         except AuthorizerResponseError as problem:
             logger.error("invalid authorizer response (%s); answering 500 as API Gateway does", problem)
-            return gateway_response(
-                500,
-                error_body("authorizer_configuration_error", "the authorizer's response is invalid"),
-                request_id,
-                "AuthorizerConfigurationException",
-            )
+            return authorizer_error(request_id, "AuthorizerConfigurationException")
         if not allowed:
             return gateway_response(403, GATEWAY_ERROR_BODIES[403], request_id, "AccessDeniedException")
         return context
@@ -369,6 +387,11 @@ class RestApiGateway:
             request_id,
             "InternalServerErrorException",
         )
+
+
+# Up to this much of an oversized body is read (and dropped) so that the client gets its 413; beyond
+# it the connection is closed instead.
+_DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
@@ -443,13 +466,26 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             self.send_error(400, "invalid Content-Length")
             return None
         if length > limit:
-            # The body stays unread, so the connection cannot carry another request.
-            self.close_connection = True
+            # Read the body before answering, as API Gateway does: a client still sending would
+            # otherwise see a reset connection instead of the 413.
+            if length <= _DRAIN_LIMIT_BYTES:
+                self._discard(length)
+            else:
+                self.close_connection = True
             self._send(self.gateway.too_large())
             return None
         return self.rfile.read(length)
 
+    def _discard(self, length: int) -> None:
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+
     def _read_chunked(self, limit: int) -> bytes | None:
+        """A chunked body; one over `limit` is read to its end, dropped and answered with 413."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -462,14 +498,19 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             if chunk_size == 0:
                 while self.rfile.readline(65537).strip():  # trailers
                     pass
-                return b"".join(chunks)
-            size += chunk_size
-            if size > limit:
+                break
+            if size > _DRAIN_LIMIT_BYTES:
                 self.close_connection = True
-                self._send(self.gateway.too_large())
-                return None
-            chunks.append(self.rfile.read(chunk_size))
+                break
+            chunk = self.rfile.read(chunk_size)
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
             self.rfile.readline(3)  # the CRLF after each chunk
+        if size > limit:
+            self._send(self.gateway.too_large())
+            return None
+        return b"".join(chunks)
 
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
@@ -502,7 +543,7 @@ class GatewayServer:
         self._server.gateway = self._gateway
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.1},
             name="riskgate-local-http",
             daemon=True,
         )

@@ -27,7 +27,7 @@ class LocalLambdaContext:
     identity: None = None
     client_context: None = None
     tenant_id: None = None
-    _started_at: float = field(default_factory=time.monotonic)
+    _started_at: float = field(default_factory=time.monotonic, init=False, repr=False)
 
     @property
     def invoked_function_arn(self) -> str:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from riskgate_local.lambda_context import LocalLambdaContext, function_arn
 
 Handler = Callable[[Any, Any], Any]
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_handler(name: str) -> Handler:
@@ -46,19 +50,31 @@ class LocalFunction:
     def arn(self) -> str:
         return function_arn(self.name)
 
-    def load(self) -> None:
-        """Import the handler now (at start-up), so an import error stops the stack from starting."""
+    def load(self) -> Handler:
+        """Import the handler now (the stack does at start-up, so an import error stops it there)."""
         if self._handler is None:
-            assert isinstance(self._handler_or_name, str)
-            self._handler = resolve_handler(self._handler_or_name)
+            self._handler = resolve_handler(str(self._handler_or_name))
+        return self._handler
 
     def invoke(self, event: Any) -> Any:
-        self.load()
-        assert self._handler is not None
-        context = LocalLambdaContext(
-            function_name=self.name,
-            memory_limit_in_mb=str(self.memory_mb),
-            timeout_seconds=self.timeout_seconds,
-        )
+        handler = self.load()
         with self._lock:
-            return self._handler(event, context)
+            # Made once the invocation may run, so waiting for the lock does not eat its remaining time.
+            context = LocalLambdaContext(
+                function_name=self.name,
+                memory_limit_in_mb=str(self.memory_mb),
+                timeout_seconds=self.timeout_seconds,
+            )
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                elapsed = time.monotonic() - started
+                # A thread cannot be stopped; say at least that Lambda would have stopped it.
+                if elapsed > self.timeout_seconds:
+                    logger.warning(
+                        "%s ran %.1f s, over its %.0f s timeout: on AWS the invocation would have failed",
+                        self.name,
+                        elapsed,
+                        self.timeout_seconds,
+                    )

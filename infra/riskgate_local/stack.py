@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -72,10 +73,17 @@ class LocalStack:
         self._name_prefix = name_prefix
         self._stream_poll_interval_seconds = stream_poll_interval_seconds
         self._max_retry_attempts = max_retry_attempts
-        # Timeouts as on AWS: API Gateway gives an integration 29 s; stream batches may take longer.
-        self.api_function = LocalFunction(f"{name_prefix}-api", api_handler, timeout_seconds=29)
-        self.authorizer_function = LocalFunction(f"{name_prefix}-authorizer", authorizer, timeout_seconds=10)
-        self.evaluator_function = LocalFunction(f"{name_prefix}-evaluator", evaluator, timeout_seconds=60)
+        # Timeouts and memory as the CDK stack sets them (riskgate_infra.constructs): what the context
+        # object reports to the handlers.
+        self.api_function = LocalFunction(
+            f"{name_prefix}-api", api_handler, timeout_seconds=29, memory_mb=1024
+        )
+        self.authorizer_function = LocalFunction(
+            f"{name_prefix}-authorizer", authorizer, timeout_seconds=5, memory_mb=256
+        )
+        self.evaluator_function = LocalFunction(
+            f"{name_prefix}-evaluator", evaluator, timeout_seconds=60, memory_mb=512
+        )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
         self._gateway_server: GatewayServer | None = None
@@ -203,7 +211,14 @@ class LocalStack:
 
 
 def _forget_cached_settings() -> None:
-    # Settings are read once per process; an in-process stack changes the environment they come from.
+    """Drop what the handlers cached from the environment: settings are read once per process, and
+    the store keeps a client bound to the endpoint of its time. An in-process stack (tests) changes
+    both; the real Lambda never does."""
     from riskgate.settings import get_settings
 
     get_settings.cache_clear()
+    # Only when the handlers' store is already imported: importing it here would do it too early.
+    store_module = sys.modules.get("riskgate.adapters.store")
+    cached_store = getattr(store_module, "default_store", None)
+    if cached_store is not None and hasattr(cached_store, "cache_clear"):
+        cached_store.cache_clear()

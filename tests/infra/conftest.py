@@ -13,9 +13,15 @@ import pytest
 
 from riskgate_infra.paths import LAYER_STAMP, REPO_ROOT
 
-# Synthesis still validates, but reports instead of raising, so a test can list every finding; that
-# the real app does fail on a finding is tested separately (test_stack.py).
-REPORT_INSTEAD_OF_FAILING = {"@aws-cdk/core:failSynthOnValidationErrors": False}
+TEST_CONTEXT = {
+    # Synthesis still validates, but reports instead of raising, so a test can list every finding;
+    # that the real app does fail on a finding is tested separately (test_stack.py).
+    "@aws-cdk/core:failSynthOnValidationErrors": False,
+    # What the CDK CLI sets: resources name their asset directory (`aws:asset:path` metadata), and the
+    # template carries the CDKMetadata resource, so cfn-lint sees what `cdk synth` writes.
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def synthesized(built_layer: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from riskgate_infra.application import create_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = create_app(outdir=str(outdir), context=REPORT_INSTEAD_OF_FAILING)
+    app, stack = create_app(outdir=str(outdir), context=TEST_CONTEXT)
     template = Template.from_stack(stack)  # synthesizes the whole app, validation plugins included
     assembly = app.synth()  # the same, already written, cloud assembly
     artifact = assembly.get_stack_artifact(stack.artifact_id)

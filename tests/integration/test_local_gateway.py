@@ -6,7 +6,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,11 @@ def allow_all(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def echo_api(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps({"ok": True})}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"ok": True}),
+    }
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Gateway:
         method: str,
         path: str,
         *,
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
         token: str | None = TOKEN,
     ) -> tuple[int, dict[str, str], bytes]:
@@ -129,7 +133,7 @@ def test_an_authorized_request_becomes_a_rest_proxy_event(gateway: Gateway) -> N
     assert headers["x-amzn-RequestId"]
     event = gateway.api.events[0]
     assert event["resource"] == PROXY_RESOURCE
-    assert event["pathParameters"] == {"proxy": "v1/scans"}
+    assert event["pathParameters"] == {"proxy": "scans"}
     assert event["path"] == "/v1/scans"
     assert event["httpMethod"] == "POST"
     assert event["queryStringParameters"] == {"tag": "b", "empty": ""}
@@ -177,7 +181,31 @@ def test_no_authorization_header_is_refused_without_calling_the_authorizer(gatew
     assert status == 401
     assert json.loads(body) == GATEWAY_ERROR_BODIES[401]
     assert headers["Content-Type"] == "application/json"
+    assert headers["WWW-Authenticate"] == "Bearer"
     assert gateway.authorizer.events == []
+    assert gateway.api.events == []
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("GET", "/v2/images"), ("POST", "/v1/health")])
+def test_a_path_without_a_method_is_404_from_the_gateway(gateway: Gateway, method: str, path: str) -> None:
+    status, _, body = gateway.call(method, path, body=b"{}" if method == "POST" else None)
+
+    assert status == 404
+    assert json.loads(body)["error"]["code"] == "not_found"
+    assert gateway.authorizer.events == []
+    assert gateway.api.events == []
+
+
+def test_an_authorizer_failing_otherwise_means_500(gateway: Gateway) -> None:
+    def crash(event: dict[str, Any], context: Any) -> Any:
+        raise RuntimeError("table unreachable")
+
+    gateway.authorizer.respond = crash
+
+    status, _, body = gateway.call("GET", "/v1/images")
+
+    assert status == 500
+    assert json.loads(body)["error"]["code"] == "internal_error"
     assert gateway.api.events == []
 
 
@@ -233,7 +261,7 @@ def test_a_nested_authorizer_context_fails_as_on_aws(gateway: Gateway) -> None:
     status, _, body = gateway.call("GET", "/v1/images")
 
     assert status == 500
-    assert json.loads(body)["error"]["code"] == "authorizer_configuration_error"
+    assert json.loads(body)["error"]["code"] == "internal_error"
     assert gateway.api.events == []
 
 
@@ -243,6 +271,22 @@ def test_a_body_over_the_gateway_limit_is_refused_with_413(gateway: Gateway) -> 
     assert status == 413
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert gateway.authorizer.events == []
+    assert gateway.api.events == []
+
+
+def test_a_chunked_body_arrives_whole(gateway: Gateway) -> None:
+    status, _, _ = gateway.call("POST", "/v1/scans", body=iter([b'{"a": ', b"1}"]))
+
+    assert status == 200
+    assert base64.b64decode(gateway.api.events[0]["body"]) == b'{"a": 1}'
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(gateway: Gateway) -> None:
+    chunks = iter([b"x" * 600, b"y" * 600])
+
+    status, _, _ = gateway.call("POST", "/v1/scans", body=chunks)
+
+    assert status == 413
     assert gateway.api.events == []
 
 

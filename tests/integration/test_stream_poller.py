@@ -17,6 +17,7 @@ import pytest
 from riskgate.resources import EVALUATOR_STREAM_FILTER, TABLE
 from riskgate_local.aws import MotoServer
 from riskgate_local.lambdas import LocalFunction
+from riskgate_local.periodic import PeriodicTask
 from riskgate_local.streams import StreamPoller, first_failed_index, lambda_stream_record, matches_filter
 
 
@@ -143,7 +144,9 @@ def test_a_reported_item_failure_is_retried_from_that_record(stream: Stream) -> 
     def fail_second_once(event: dict[str, Any], context: Any) -> dict[str, Any]:
         attempts.append(len(event["Records"]))
         if len(attempts) == 1:
-            return {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]}
+            return {
+                "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
+            }
         return {"batchItemFailures": []}
 
     stream.evaluator.respond = fail_second_once
@@ -153,7 +156,13 @@ def test_a_reported_item_failure_is_retried_from_that_record(stream: Stream) -> 
     poller.poll_once()
 
     assert first_idle is False
-    assert stream.evaluator.image_ids == ["IMAGE#img-0", "IMAGE#img-1", "IMAGE#img-2", "IMAGE#img-1", "IMAGE#img-2"]
+    assert stream.evaluator.image_ids == [
+        "IMAGE#img-0",
+        "IMAGE#img-1",
+        "IMAGE#img-2",
+        "IMAGE#img-1",
+        "IMAGE#img-2",
+    ]
     assert stream.failures == []
 
 
@@ -193,29 +202,41 @@ def test_after_the_retries_the_batch_goes_to_the_failure_destination_and_the_sha
     stream.evaluator.respond = reject_poison
     poller = stream.poller(max_retry_attempts=2)
 
-    for _ in range(4):
+    for _ in range(3):
         poller.poll_once()
+    stream.put_image("later")
+    poller.poll_once()
 
-    # The first attempt and two retries; then the batch is given up and the next record delivered.
-    assert stream.evaluator.image_ids == ["IMAGE#poison", "IMAGE#healthy"] * 3 + ["IMAGE#healthy"]
+    # The first attempt and two retries; then Lambda gives up on the rest of the batch (without
+    # bisecting, the healthy record goes with it) and carries on with the shard.
+    assert stream.evaluator.image_ids == ["IMAGE#poison", "IMAGE#healthy"] * 3 + ["IMAGE#later"]
     (failure,) = stream.failures
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert failure["requestContext"]["approximateInvokeCount"] == 3
     info = failure["DDBStreamBatchInfo"]
     assert info["streamArn"] == stream.stream_arn
     assert info["batchSize"] == 2
-    assert info["startSequenceNumber"] <= info["endSequenceNumber"]
+    assert info["startSequenceNumber"] < info["endSequenceNumber"]
     assert poller.poll_once() is True
 
 
-def test_wait_until_idle_returns_once_a_later_round_found_nothing(stream: Stream) -> None:
+def test_wait_until_idle_waits_for_changes_made_before_the_call(stream: Stream) -> None:
     poller = stream.poller()
-    stream.put_image("img-1")
-    poller.poll_once()  # the round already under way when a caller starts waiting
+    polling = PeriodicTask("poller", 0.05, poller.poll_once)
+    polling.start()
+    try:
+        stream.put_image("img-1")
 
-    assert poller.wait_until_idle(timeout=0.05) is False
-    poller.poll_once()
-    assert poller.wait_until_idle(timeout=0.05) is False  # wants a round started after the call
+        caught_up = poller.wait_until_idle(timeout=5)
+
+        assert caught_up is True
+        assert stream.evaluator.image_ids == ["IMAGE#img-1"]
+    finally:
+        polling.stop()
+
+
+def test_wait_until_idle_gives_up_when_nothing_polls(stream: Stream) -> None:
+    assert stream.poller().wait_until_idle(timeout=0.05) is False
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
@@ -81,7 +82,7 @@ class RiskgateApi(Construct):
         construct_id: str,
         *,
         factory: LambdaFactory,
-        table: dynamodb.ITable,
+        table: dynamodb.Table,
         settings: Settings,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -97,7 +98,7 @@ class RiskgateApi(Construct):
             timeout=Duration.seconds(29),
         )
         table.grant_read_write_data(self.handler)
-        acknowledge_table_grant(self.handler.role, table.node.default_child, writes=True)
+        acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
 
         self.authorizer_function = factory.create(
             self,
@@ -108,13 +109,9 @@ class RiskgateApi(Construct):
             timeout=Duration.seconds(5),
         )
         table.grant_read_data(self.authorizer_function)
-        acknowledge_table_grant(self.authorizer_function.role, table.node.default_child, writes=False)
+        acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=False)
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.retention)
-        authenticated_throttle = apigw.MethodDeploymentOptions(
-            throttling_rate_limit=settings.throttle_rate_limit,
-            throttling_burst_limit=settings.throttle_burst_limit,
-        )
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -131,8 +128,8 @@ class RiskgateApi(Construct):
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 # Full request logging would write Authorization headers (bearer tokens) to CloudWatch.
                 data_trace_enabled=False,
-                throttling_rate_limit=authenticated_throttle.throttling_rate_limit,
-                throttling_burst_limit=authenticated_throttle.throttling_burst_limit,
+                throttling_rate_limit=settings.throttle_rate_limit,
+                throttling_burst_limit=settings.throttle_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
                 method_options={
@@ -157,7 +154,9 @@ class RiskgateApi(Construct):
                 status_code=status or None,
                 templates={"application/json": template},
                 response_headers=(
-                    {"WWW-Authenticate": "'Bearer'"} if response_type == apigw.ResponseType.UNAUTHORIZED else None
+                    {"WWW-Authenticate": "'Bearer'"}
+                    if response_type == apigw.ResponseType.UNAUTHORIZED
+                    else None
                 ),
             )
 
@@ -209,7 +208,7 @@ class RiskgateApi(Construct):
             self.rest_api.deployment_stage,
             "AwsSolutions-APIG3",
             "WAF is optional for Riskgate: every route but the public ones needs a token, and the stage "
-            "is throttled. Operators can associate their own web ACL with the stage (docs).",
+            "is throttled. Operators who want one associate their organisation's web ACL with the stage.",
         )
         acknowledge(
             self.rest_api,

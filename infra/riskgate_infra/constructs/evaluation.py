@@ -39,7 +39,7 @@ class StreamEvaluation(Construct):
         construct_id: str,
         *,
         factory: LambdaFactory,
-        table: dynamodb.ITable,
+        table: dynamodb.Table,
         events_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -55,9 +55,9 @@ class StreamEvaluation(Construct):
         table.grant_read_write_data(self.function)
         table.grant_stream_read(self.function)
         events_topic.grant_publish(self.function)
-        acknowledge_table_grant(self.function.role, table.node.default_child, writes=True)
+        acknowledge_table_grant(factory.role_of(self.function), table, writes=True)
         acknowledge(
-            self.function.role,
+            factory.role_of(self.function),
             "AwsSolutions-IAM5[Resource::*]",
             "Besides X-Ray: dynamodb:ListStreams (granted with the stream read) supports no resource-level "
             "permissions; reading records is limited to this table's stream ARN.",

@@ -18,11 +18,20 @@ from riskgate_infra.settings import Settings
 
 # Derived from the version the layer is built for; fails loudly if aws-cdk-lib does not know it.
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
-ARCHITECTURE = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[ARCHITECTURE_NAME]
+ARCHITECTURE = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[
+    ARCHITECTURE_NAME
+]
 
 # The code asset is `functions/` (the `riskgate` package at its root, as Lambda imports it); local
 # by-products must not change the asset hash or ship.
-CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/.mypy_cache", "**/.pytest_cache", "**/.ruff_cache"]
+CODE_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "*.egg-info",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+]
 
 
 class LambdaFactory:
@@ -34,7 +43,9 @@ class LambdaFactory:
     own log group, nothing else until a construct grants it.
     """
 
-    def __init__(self, *, layer: lambda_.ILayerVersion, environment: Mapping[str, str], settings: Settings) -> None:
+    def __init__(
+        self, *, layer: lambda_.ILayerVersion, environment: Mapping[str, str], settings: Settings
+    ) -> None:
         self._code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
         self._layer = layer
         self._settings = settings
@@ -44,6 +55,13 @@ class LambdaFactory:
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
             **environment,
         }
+
+    @staticmethod
+    def role_of(function: lambda_.Function) -> iam.IRole:
+        """The role `create` gave the function (never None for a function of this factory)."""
+        if function.role is None:
+            raise ValueError(f"{function.node.path} has no role")
+        return function.role
 
     def create(
         self,

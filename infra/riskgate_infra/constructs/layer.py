@@ -42,5 +42,5 @@ class DependenciesLayer(Construct):
             code=lambda_.Code.from_asset(str(build_dir), exclude=[".stamp"]),
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description="Riskgate third-party dependencies (layers/requirements.txt, pinned by requirements/lock.txt)",
+            description="Riskgate third-party dependencies (layers/requirements.txt)",
         )

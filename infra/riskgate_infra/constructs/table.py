@@ -19,7 +19,9 @@ ATTRIBUTE_TYPES = {
 class RiskgateTable(Construct):
     """Keys, indexes, TTL and stream come from the shared spec, the one the local stack and tests use."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, spec: TableSpec, encryption_key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, spec: TableSpec, encryption_key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
 
         def attribute(name: str) -> dynamodb.Attribute:
