@@ -84,10 +84,31 @@ EVALUATOR_STREAM_FILTER: dict[str, Any] = {
     "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "IMAGE#"}]}, "sk": {"S": ["META"]}}}
 }
 
-# Handlers, as Lambda names them ("module.function").
-API_HANDLER = "riskgate.handlers.api.handler"
-AUTHORIZER_HANDLER = "riskgate.handlers.authorizer.handler"
-EVALUATOR_HANDLER = "riskgate.handlers.evaluator.handler"
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function as both stacks run it: handler ("module.function"), memory, timeout."""
+
+    handler: str
+    memory_mb: int
+    timeout_seconds: int
+
+
+# The api function parses reports of several MB: memory buys CPU. 29 s is API Gateway's own limit.
+API_FUNCTION = FunctionSpec("riskgate.handlers.api.handler", memory_mb=1024, timeout_seconds=29)
+AUTHORIZER_FUNCTION = FunctionSpec("riskgate.handlers.authorizer.handler", memory_mb=256, timeout_seconds=5)
+EVALUATOR_FUNCTION = FunctionSpec("riskgate.handlers.evaluator.handler", memory_mb=512, timeout_seconds=60)
+API_HANDLER = API_FUNCTION.handler
+AUTHORIZER_HANDLER = AUTHORIZER_FUNCTION.handler
+EVALUATOR_HANDLER = EVALUATOR_FUNCTION.handler
+
+# How the evaluator consumes the stream: records per invocation, and how often a failing record is
+# retried before it goes to the on-failure destination.
+EVALUATOR_BATCH_SIZE = 100
+EVALUATOR_RETRY_ATTEMPTS = 5
+
+# The REST API's stage: deployed URLs are https://<api>/api/v1/…
+API_STAGE = "api"
 
 # Routes that answer without a token (no authorizer on them in API Gateway).
 PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (

@@ -64,6 +64,17 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
     }
 
 
+def overriding_aws_variables(environment: Mapping[str, str]) -> list[str]:
+    """Variables that would send some client somewhere else than moto: a profile, per-service
+    endpoints (they beat AWS_ENDPOINT_URL) and the switch that ignores configured endpoints."""
+    return [
+        name
+        for name in environment
+        if name in ("AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        or name.startswith("AWS_ENDPOINT_URL_")
+    ]
+
+
 class EnvironmentPatch:
     """Sets variables in os.environ and puts the previous values back, so an in-process stack
     (in tests) leaves the environment as it found it."""

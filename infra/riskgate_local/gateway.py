@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
-from riskgate.resources import GATEWAY_ERROR_BODIES, GATEWAY_MAX_BODY_BYTES, PUBLIC_ROUTES
+from riskgate.resources import API_STAGE, GATEWAY_ERROR_BODIES, GATEWAY_MAX_BODY_BYTES, PUBLIC_ROUTES
 from riskgate_local.aws import ACCOUNT_ID, REGION
 from riskgate_local.lambdas import LocalFunction
 
@@ -36,7 +36,7 @@ PROXY_PARENT = "/v1"
 PROXY_RESOURCE = PROXY_PARENT + "/{proxy+}"
 # What the local API calls itself in ARNs and request contexts; the stage is the deployed one's.
 API_ID = "local"
-STAGE = "api"
+STAGE = API_STAGE
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,9 @@ def _request_context(
             "userAgent": _header(headers, "User-Agent"),
             "userArn": None,
         },
-        "path": f"/{STAGE}{path}",
+        # The path callers used. Locally the API is served at the root, as behind a custom domain
+        # mapped without a base path: no stage prefix, so links and Swagger's "Try it out" work.
+        "path": path,
         "protocol": "HTTP/1.1",
         "requestId": request_id,
         "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -381,9 +383,10 @@ class RestApiGateway:
 
     @staticmethod
     def _bad_gateway(request_id: str) -> HttpResponse:
+        # The deployed API's DEFAULT_5XX gateway response says internal_error; so does the local one.
         return gateway_response(
             502,
-            error_body("bad_gateway", "internal server error"),
+            error_body("internal_error", "internal server error"),
             request_id,
             "InternalServerErrorException",
         )

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
 from typing import Any
 
-from riskgate.resources import API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER, EVALUATOR_STREAM_FILTER
+from riskgate.resources import (
+    API_FUNCTION,
+    AUTHORIZER_FUNCTION,
+    EVALUATOR_FUNCTION,
+    EVALUATOR_RETRY_ATTEMPTS,
+    EVALUATOR_STREAM_FILTER,
+)
 from riskgate_local.aws import (
     EnvironmentPatch,
     LocalResources,
     MotoServer,
     aws_environment,
     create_resources,
+    overriding_aws_variables,
     send_to_queue,
 )
 from riskgate_local.gateway import GatewayServer, RestApiGateway
 from riskgate_local.lambdas import Handler, LocalFunction
 from riskgate_local.periodic import PeriodicTask
-from riskgate_local.streams import DEFAULT_MAX_RETRY_ATTEMPTS, StreamPoller
+from riskgate_local.streams import StreamPoller
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +66,13 @@ class LocalStack:
         host: str = "127.0.0.1",
         port: int = 8000,
         admin_token: str | None = None,
-        api_handler: Handler | str = API_HANDLER,
-        authorizer: Handler | str = AUTHORIZER_HANDLER,
-        evaluator: Handler | str = EVALUATOR_HANDLER,
+        api_handler: Handler | str = API_FUNCTION.handler,
+        authorizer: Handler | str = AUTHORIZER_FUNCTION.handler,
+        evaluator: Handler | str = EVALUATOR_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
-        max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS,
+        max_retry_attempts: int = EVALUATOR_RETRY_ATTEMPTS,
     ) -> None:
         self._host = host
         self._port = port
@@ -73,16 +81,25 @@ class LocalStack:
         self._name_prefix = name_prefix
         self._stream_poll_interval_seconds = stream_poll_interval_seconds
         self._max_retry_attempts = max_retry_attempts
-        # Timeouts and memory as the CDK stack sets them (riskgate_infra.constructs): what the context
+        # Timeouts and memory as the CDK stack sets them (riskgate.resources): what the context
         # object reports to the handlers.
         self.api_function = LocalFunction(
-            f"{name_prefix}-api", api_handler, timeout_seconds=29, memory_mb=1024
+            f"{name_prefix}-api",
+            api_handler,
+            timeout_seconds=API_FUNCTION.timeout_seconds,
+            memory_mb=API_FUNCTION.memory_mb,
         )
         self.authorizer_function = LocalFunction(
-            f"{name_prefix}-authorizer", authorizer, timeout_seconds=5, memory_mb=256
+            f"{name_prefix}-authorizer",
+            authorizer,
+            timeout_seconds=AUTHORIZER_FUNCTION.timeout_seconds,
+            memory_mb=AUTHORIZER_FUNCTION.memory_mb,
         )
         self.evaluator_function = LocalFunction(
-            f"{name_prefix}-evaluator", evaluator, timeout_seconds=60, memory_mb=512
+            f"{name_prefix}-evaluator",
+            evaluator,
+            timeout_seconds=EVALUATOR_FUNCTION.timeout_seconds,
+            memory_mb=EVALUATOR_FUNCTION.memory_mb,
         )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
@@ -112,7 +129,7 @@ class LocalStack:
         endpoint_url = self._moto.start()
         # Before any handler module is imported or any client created: boto3 resolves endpoint and
         # credentials when a client is made, and the handlers make theirs lazily.
-        self._environment.unset("AWS_PROFILE")
+        self._environment.unset(*overriding_aws_variables(os.environ))
         self._environment.set(aws_environment(endpoint_url))
         self._resources = create_resources(self._name_prefix)
         self._environment.set(

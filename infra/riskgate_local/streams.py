@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from riskgate.resources import EVALUATOR_BATCH_SIZE, EVALUATOR_RETRY_ATTEMPTS
 from riskgate_local.lambdas import LocalFunction
 
 logger = logging.getLogger(__name__)
@@ -23,12 +24,10 @@ logger = logging.getLogger(__name__)
 # Called with Lambda's on-failure record when a batch has used up its retries.
 FailureDestination = Callable[[dict[str, Any]], None]
 
-# Lambda's default (and the CDK stack's) batch size for a DynamoDB event source.
-DEFAULT_BATCH_SIZE = 100
-# Retries before a failing batch goes to the on-failure destination. The CDK stack allows 5 and bisects
-# failing batches; locally there is no bisecting, and 3 plain retries (a second or so) show a poison
-# record just as well without holding up the rest of the stream.
-DEFAULT_MAX_RETRY_ATTEMPTS = 3
+# The CDK stack's batch size and retry cap for the evaluator's event source. Locally failing batches are
+# retried from the first failed record without bisecting.
+DEFAULT_BATCH_SIZE = EVALUATOR_BATCH_SIZE
+DEFAULT_MAX_RETRY_ATTEMPTS = EVALUATOR_RETRY_ATTEMPTS
 
 
 def matches_filter(pattern: Mapping[str, Any], data: Any) -> bool:

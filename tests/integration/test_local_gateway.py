@@ -299,7 +299,7 @@ def test_an_exception_from_the_api_handler_is_a_502(gateway: Gateway) -> None:
     status, _, body = gateway.call("GET", "/v1/images")
 
     assert status == 502
-    assert json.loads(body)["error"]["code"] == "bad_gateway"
+    assert json.loads(body)["error"]["code"] == "internal_error"
 
 
 def test_a_malformed_proxy_response_is_a_502(gateway: Gateway) -> None:

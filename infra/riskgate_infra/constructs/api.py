@@ -10,13 +10,18 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from riskgate.resources import API_HANDLER, AUTHORIZER_HANDLER, GATEWAY_ERROR_BODIES, PUBLIC_ROUTES
+from riskgate.resources import (
+    API_FUNCTION,
+    API_STAGE,
+    AUTHORIZER_FUNCTION,
+    GATEWAY_ERROR_BODIES,
+    PUBLIC_ROUTES,
+)
 from riskgate_infra.constructs.functions import LambdaFactory
 from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 from riskgate_infra.settings import Settings
 
 # The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
-STAGE_NAME = "api"
 API_PREFIX = "v1"
 
 # One JSON object per request. Nothing here can carry a token: no header is logged.
@@ -90,12 +95,12 @@ class RiskgateApi(Construct):
         self.handler = factory.create(
             self,
             "Handler",
-            handler=API_HANDLER,
+            handler=API_FUNCTION.handler,
             description="Riskgate API: scans in, images and findings out",
             # Large reports are parsed in memory; more memory also means more CPU for parsing.
-            memory_size=1024,
+            memory_size=API_FUNCTION.memory_mb,
             # API Gateway gives up after 29 s; running longer would only burn money.
-            timeout=Duration.seconds(29),
+            timeout=Duration.seconds(API_FUNCTION.timeout_seconds),
         )
         table.grant_read_write_data(self.handler)
         acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
@@ -103,10 +108,10 @@ class RiskgateApi(Construct):
         self.authorizer_function = factory.create(
             self,
             "Authorizer",
-            handler=AUTHORIZER_HANDLER,
+            handler=AUTHORIZER_FUNCTION.handler,
             description="Riskgate API authorizer: bearer token → identity and role bindings",
-            memory_size=256,
-            timeout=Duration.seconds(5),
+            memory_size=AUTHORIZER_FUNCTION.memory_mb,
+            timeout=Duration.seconds(AUTHORIZER_FUNCTION.timeout_seconds),
         )
         table.grant_read_data(self.authorizer_function)
         acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=False)
@@ -122,7 +127,7 @@ class RiskgateApi(Construct):
             # API Gateway needs an account-level role to write execution and access logs.
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(
-                stage_name=STAGE_NAME,
+                stage_name=API_STAGE,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.INFO,

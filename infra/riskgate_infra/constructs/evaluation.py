@@ -13,13 +13,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from riskgate.resources import EVALUATOR_HANDLER, EVALUATOR_STREAM_FILTER
+from riskgate.resources import (
+    EVALUATOR_BATCH_SIZE,
+    EVALUATOR_FUNCTION,
+    EVALUATOR_RETRY_ATTEMPTS,
+    EVALUATOR_STREAM_FILTER,
+)
 from riskgate_infra.constructs.functions import LambdaFactory
 from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 
 # Poison records are retried alone (bisect + partial batch responses), at most this many times each.
-RETRY_ATTEMPTS = 5
-BATCH_SIZE = 100
 # Below the stream's 24 h retention: a record the evaluator cannot process in time lands in the failure
 # queue instead of silently expiring from the stream.
 MAX_RECORD_AGE = Duration.hours(12)
@@ -47,10 +50,10 @@ class StreamEvaluation(Construct):
         self.function = factory.create(
             self,
             "Evaluator",
-            handler=EVALUATOR_HANDLER,
+            handler=EVALUATOR_FUNCTION.handler,
             description="Riskgate evaluator: image summary changed → security status recomputed",
-            memory_size=512,
-            timeout=Duration.seconds(60),
+            memory_size=EVALUATOR_FUNCTION.memory_mb,
+            timeout=Duration.seconds(EVALUATOR_FUNCTION.timeout_seconds),
         )
         table.grant_read_write_data(self.function)
         table.grant_stream_read(self.function)
@@ -91,9 +94,9 @@ class StreamEvaluation(Construct):
             event_sources.DynamoEventSource(
                 table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=BATCH_SIZE,
+                batch_size=EVALUATOR_BATCH_SIZE,
                 bisect_batch_on_error=True,
-                retry_attempts=RETRY_ATTEMPTS,
+                retry_attempts=EVALUATOR_RETRY_ATTEMPTS,
                 report_batch_item_failures=True,
                 max_record_age=MAX_RECORD_AGE,
                 on_failure=event_sources.SqsDlq(self.failure_queue),
