@@ -316,3 +316,41 @@ def test_resolver_has_no_route_outside_v1() -> None:
     document = json.loads(openapi_json())
     assert all(path.startswith("/v1/") for path in document["paths"])
     assert app is not None
+
+
+def test_a_retried_post_with_the_same_idempotency_key_stores_one_scan(dynamodb: Any) -> None:
+    # Given a CI job that retries its upload after a timeout, with one Idempotency-Key
+    headers = {"Idempotency-Key": "build-4711-upload"}
+    status, first = post_report(CRITICAL_TRIVY, headers=headers)
+    assert status == 201
+    status, again = post_report(CRITICAL_TRIVY, headers=headers)
+    # Then it gets the first answer back, and there is one scan
+    assert status == 201
+    assert again == first
+    _, scans = call(api_event("GET", f"/v1/images/{first['image_id']}/scans"))
+    assert [s["scan_id"] for s in scans["items"]] == [first["scan_id"]]
+    # A different report under the same key is refused, naming the header
+    status, body = post_report(CLEAN_TRIVY, headers=headers)
+    assert status == 422
+    assert_error(body, "invalid_request")
+    assert "Idempotency-Key" in body["error"]["message"]
+    # Without a key, or with another key, each POST is a new scan
+    _, other = post_report(CRITICAL_TRIVY, headers={"Idempotency-Key": "build-4712-upload"})
+    _, unkeyed = post_report(CRITICAL_TRIVY)
+    assert len({first["scan_id"], other["scan_id"], unkeyed["scan_id"]}) == 3
+
+
+def test_idempotency_keys_are_per_caller(dynamodb: Any) -> None:
+    headers = {"Idempotency-Key": "same-key"}
+    _, admin = post_report(CRITICAL_TRIVY, headers=headers)
+    ci_event = api_event(
+        "POST",
+        "/v1/scans",
+        body=json.dumps(CRITICAL_TRIVY),
+        headers=headers,
+        role_bindings=[{"role": "ci_pipeline", "scope": "global"}],
+    )
+    ci_event["requestContext"]["authorizer"]["user_id"] = "ci-bot"
+    status, ci = call(ci_event)
+    assert status == 201
+    assert ci["scan_id"] != admin["scan_id"]

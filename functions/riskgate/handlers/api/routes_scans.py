@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+import hashlib
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
+from riskgate.adapters.idempotency import call_idempotent
 from riskgate.adapters.store import default_store
-from riskgate.domain.errors import MalformedInput
+from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
 from riskgate.handlers.api.security import current_principal, secured_route
@@ -62,16 +64,46 @@ def submit_scan(
         str | None,
         Query(description="registry/repository:tag[@sha256:…]; supplies or overrides the report's image"),
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Retries with the same key within 24 h get the first answer; no second scan",
+        ),
+    ] = None,
 ) -> Response[models.ScanAccepted]:
     event = router.current_event
     principal = current_principal(router)
+    body = raw_body(event.raw_event)
+    content_encoding = event.headers.get("content-encoding") or event.headers.get("Content-Encoding")
+    if idempotency_key:
+        request = {
+            "idempotency_key": idempotency_key,
+            "principal": principal.user_id,
+            "payload": [hashlib.sha256(body).hexdigest(), content_encoding, image],
+        }
+        accepted = _replayable_accept(request, body, content_encoding, image)
+    else:
+        accepted = accept_report(body, content_encoding, image, principal.user_id)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=models.ScanAccepted.model_validate(accepted),
+        headers={"Location": f"/v1/images/{accepted['image_id']}/scans"},
+    )
+
+
+def accept_report(
+    body: bytes, content_encoding: str | None, image: str | None, user_id: str
+) -> dict[str, Any]:
     received = receive_scan(
         default_store(),
-        raw_body(event.raw_event),
-        content_encoding=event.headers.get("content-encoding") or event.headers.get("Content-Encoding"),
+        body,
+        content_encoding=content_encoding,
         image_param=image,
         max_report_bytes=get_settings().max_report_bytes,
-        submitted_by=principal.user_id,
+        submitted_by=user_id,
     )
     logger.info(
         "scan stored",
@@ -82,27 +114,56 @@ def submit_scan(
         status=received.verdict.status,
     )
     ref = received.image
-    body = models.ScanAccepted(
-        scan_id=received.scan_id,
-        image_id=ref.image_id,
-        image=models.ImageReference(
-            registry=ref.registry,
-            repository=ref.repository,
-            tag=ref.tag,
-            digest=ref.digest,
-            reference=ref.reference,
-        ),
-        format=received.report.format,
-        scanner=received.report.scanner,
-        scanner_version=received.report.scanner_version,
-        received_at=received.received_at,
-        counts=models.Counts.model_validate(received.report.counts.as_dict()),
-        verdict=models.Verdict.model_validate(received.verdict.as_dict()),
-        current=received.became_current,
+    return {
+        "scan_id": received.scan_id,
+        "image_id": ref.image_id,
+        "image": {
+            "registry": ref.registry,
+            "repository": ref.repository,
+            "tag": ref.tag,
+            "digest": ref.digest,
+            "reference": ref.reference,
+        },
+        "format": received.report.format,
+        "scanner": received.report.scanner,
+        "scanner_version": received.report.scanner_version,
+        "received_at": received.received_at,
+        "counts": received.report.counts.as_dict(),
+        "verdict": received.verdict.as_dict(),
+        "current": received.became_current,
+    }
+
+
+def _accept_once(
+    *, request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None
+) -> dict[str, Any]:
+    return accept_report(body, content_encoding, image, request["principal"])
+
+
+def _replayable_accept(
+    request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None
+) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
     )
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Location": f"/v1/images/{ref.image_id}/scans"},
-    )
+
+    try:
+        return call_idempotent(
+            "scans",
+            _accept_once,
+            router.lambda_context,
+            request=request,
+            body=body,
+            content_encoding=content_encoding,
+            image=image,
+        )
+    except IdempotencyValidationError as error:
+        raise InvalidInput(
+            "Idempotency-Key was already used with a different report: use a new key for a new scan",
+            details=[{"location": "header.Idempotency-Key", "message": "reused with another payload"}],
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed: retry shortly"
+        ) from error
