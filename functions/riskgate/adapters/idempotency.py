@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import boto3
+
 from riskgate.resources import TABLE
 from riskgate.settings import get_settings
 
@@ -41,6 +43,8 @@ def _idempotent(operation: str, function: Callable[..., dict[str, Any]]) -> tupl
 
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().table_name,
+        # The process's default session, like every other client here (one configuration, one place).
+        boto3_client=boto3.client("dynamodb"),
         key_attr=TABLE.keys.partition_key,
         sort_key_attr=TABLE.keys.sort_key,
         static_pk_value=f"IDEMPOTENCY#{operation}",
