@@ -73,12 +73,12 @@ def ingest() -> dict[str, object]:
     sys.path.insert(0, str(REPO))
     import boto3
     from moto import mock_aws
-    from tests.support.events import FakeLambdaContext, api_event
 
     from riskgate.adapters.store import default_store
     from riskgate.handlers.api import handler
     from riskgate.handlers.evaluator import handler as evaluator
     from riskgate.resources import TABLE
+    from tests.support.events import FakeLambdaContext, api_event
 
     body = FIXTURE.read_bytes()
     with mock_aws():

@@ -16,9 +16,9 @@ from typing import Any
 
 import boto3
 import pytest
-from tests.e2e.conftest import RunningStack, http_request, start_local_stack
 
 from riskgate_local import LocalStack
+from tests.e2e.conftest import RunningStack, http_request, start_local_stack
 
 pytestmark = pytest.mark.e2e
 

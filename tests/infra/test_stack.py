@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.infra.conftest import Synthesized
 
 from riskgate.resources import (
     API_HANDLER,
@@ -23,6 +22,7 @@ from riskgate.resources import (
     TABLE,
 )
 from riskgate_infra.runtime import PYTHON_VERSION
+from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.events import FakeLambdaContext, api_event, response_json
 
 from riskgate.handlers.api import handler
 from riskgate.handlers.api.app import app, openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION, PUBLIC_EXTENSION
 from riskgate.resources import PUBLIC_ROUTES
+from tests.support.events import FakeLambdaContext, api_event, response_json
 
 CONTEXT = FakeLambdaContext()
 

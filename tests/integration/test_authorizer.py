@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from tests.support.events import FakeLambdaContext
 
 from riskgate.adapters.store import Store
 from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.handlers.authorizer import handler
+from tests.support.events import FakeLambdaContext
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api/GET/v1/images"
 

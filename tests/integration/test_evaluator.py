@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.events import FakeLambdaContext
-
 from riskgate.adapters.store import Store
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import parse_image_reference
 from riskgate.handlers.evaluator import handler
+from tests.support.events import FakeLambdaContext
 
 IMAGE = parse_image_reference("ghcr.io/acme/shop:1.4")
 

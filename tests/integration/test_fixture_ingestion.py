@@ -1,0 +1,92 @@
+"""Every real report of ../shared/fixtures/scanners, ingested through the API handler into moto.
+
+Supported reports are stored and answer with counts equal to the figures derived from the fixtures'
+README (tests/support/fixture_readme.py); the stored image shows the same counts and lists exactly that
+many findings. Reports of other formats get 422 and store nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from riskgate.domain.parsers import decode_report
+from riskgate.handlers.api import handler
+from tests.support.events import FakeLambdaContext, api_event, response_json
+from tests.support.fixture_readme import MAX_BYTES, expected_counts, our_format, raw_entries, readme_rows
+
+# Reports of tarballs, directories and repositories name no image: CI says which one it built.
+FALLBACK_IMAGE = "registry.example.com/fixtures/unnamed:1"
+
+
+def call(event: dict[str, Any]) -> tuple[int, Any]:
+    response = handler(event, FakeLambdaContext())
+    return response["statusCode"], response_json(response)
+
+
+def all_findings(image_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    query: dict[str, str] = {"limit": "200"}
+    while True:
+        status, page = call(api_event("GET", f"/v1/images/{image_id}/findings", query=query))
+        assert status == 200
+        items += page["items"]
+        if not page["next_token"]:
+            return items
+        query = {**query, "next_token": page["next_token"]}
+
+
+def total(counts: dict[str, Any]) -> int:
+    return (
+        sum(counts["vulnerabilities"].values())
+        + counts["sensitive_data"]
+        + counts["misconfigurations"]
+        + counts["malware"]
+    )
+
+
+def test_every_fixture_is_ingested_with_the_readme_counts(
+    dynamodb: Any, scanner_fixtures: Path, subtests: pytest.Subtests
+) -> None:
+    rows = readme_rows((scanner_fixtures / "README.md").read_text(encoding="utf-8"))
+    supported = 0
+    for path, row in sorted(rows.items()):
+        with subtests.test(msg=path):
+            body = (scanner_fixtures / path).read_bytes()
+            report_format = our_format(row.format_and_schema)
+            status, answer = call(api_event("POST", "/v1/scans", body=body))
+            if report_format is None:
+                assert status == 422, answer
+                assert answer["error"]["code"] == "unsupported_format"
+                continue
+            supported += 1
+            if status == 422 and answer["error"]["code"] == "image_unknown":
+                status, answer = call(
+                    api_event("POST", "/v1/scans", body=body, query={"image": FALLBACK_IMAGE})
+                )
+            assert status == 201, answer
+            assert answer["format"] == report_format
+            document = decode_report(body, None, MAX_BYTES)
+            expected = expected_counts(row, raw_entries(document, report_format))
+            assert answer["counts"] == expected
+
+            status, image = call(api_event("GET", f"/v1/images/{answer['image_id']}"))
+            assert image["current_scan_id"] == answer["scan_id"]
+            assert image["counts"] == expected
+            assert len(all_findings(answer["image_id"])) == total(expected)
+    assert supported >= 40
+    # Unsupported reports left nothing behind: every stored scan belongs to a supported report
+    status, images = call(api_event("GET", "/v1/images", query={"limit": "200"}))
+    assert status == 200
+    assert sum(image["scan_count"] for image in images["items"]) == supported
+
+
+def test_a_fixture_survives_gzip_bom_and_crlf_on_the_way(dynamodb: Any, scanner_fixtures: Path) -> None:
+    body = (scanner_fixtures / "trivy/wild_python-test-baseline-full_bom-crlf.json").read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf")
+    status, answer = call(api_event("POST", "/v1/scans", body=body, gzip_body=True))
+    assert status == 201, json.dumps(answer)[:300]
+    assert answer["counts"]["vulnerabilities"]["critical"] == 6
