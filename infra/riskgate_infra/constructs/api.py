@@ -95,12 +95,8 @@ class RiskgateApi(Construct):
         self.handler = factory.create(
             self,
             "Handler",
-            handler=API_FUNCTION.handler,
+            spec=API_FUNCTION,
             description="Riskgate API: scans in, images and findings out",
-            # Large reports are parsed in memory; more memory also means more CPU for parsing.
-            memory_size=API_FUNCTION.memory_mb,
-            # API Gateway gives up after 29 s; running longer would only burn money.
-            timeout=Duration.seconds(API_FUNCTION.timeout_seconds),
         )
         table.grant_read_write_data(self.handler)
         acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
@@ -108,10 +104,8 @@ class RiskgateApi(Construct):
         self.authorizer_function = factory.create(
             self,
             "Authorizer",
-            handler=AUTHORIZER_FUNCTION.handler,
+            spec=AUTHORIZER_FUNCTION,
             description="Riskgate API authorizer: bearer token → identity and role bindings",
-            memory_size=AUTHORIZER_FUNCTION.memory_mb,
-            timeout=Duration.seconds(AUTHORIZER_FUNCTION.timeout_seconds),
         )
         table.grant_read_data(self.authorizer_function)
         acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=False)

@@ -50,10 +50,8 @@ class StreamEvaluation(Construct):
         self.function = factory.create(
             self,
             "Evaluator",
-            handler=EVALUATOR_FUNCTION.handler,
+            spec=EVALUATOR_FUNCTION,
             description="Riskgate evaluator: image summary changed → security status recomputed",
-            memory_size=EVALUATOR_FUNCTION.memory_mb,
-            timeout=Duration.seconds(EVALUATOR_FUNCTION.timeout_seconds),
         )
         table.grant_read_write_data(self.function)
         table.grant_stream_read(self.function)

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from riskgate.resources import FunctionSpec
 from riskgate_infra.nag import acknowledge
 from riskgate_infra.paths import FUNCTIONS_DIR
 from riskgate_infra.runtime import ARCHITECTURE as ARCHITECTURE_NAME
@@ -68,12 +69,12 @@ class LambdaFactory:
         scope: Construct,
         construct_id: str,
         *,
-        handler: str,
+        spec: FunctionSpec,
         description: str,
-        memory_size: int,
-        timeout: Duration,
         environment: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
+        """A function with the project's defaults; handler, memory and timeout from `spec`."""
+        handler = spec.handler
         log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=self._settings.retention)
         role = iam.Role(
             scope,
@@ -98,8 +99,8 @@ class LambdaFactory:
             description=description,
             layers=[self._layer],
             role=role,
-            memory_size=memory_size,
-            timeout=timeout,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
             environment={**self._environment, **(environment or {})},
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
