@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from riskgate.adapters.store import Store, decode_page_token
+from riskgate.adapters.dynamo import decode_page_token
+from riskgate.adapters.store import Store
 from riskgate.domain.errors import MalformedInput
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import parse_image_reference

@@ -6,39 +6,31 @@ nothing here scans the table.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from riskgate.adapters.dynamo import (
+    Page,
+    condition_failed_at,
+    expression_values,
+    from_item,
+    now_iso,
+    query_page,
+    to_item,
+)
 from riskgate.auth.tokens import hash_token
-from riskgate.domain.errors import MalformedInput
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
-from riskgate.resources import TABLE
 from riskgate.settings import get_settings
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 BATCH_WRITE_SIZE = 25  # DynamoDB's limit per BatchWriteItem
-MAX_PAGE_SIZE = 200
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_token: str | None
 
 
 @dataclass(frozen=True)
@@ -48,70 +40,6 @@ class StoredScan:
     scan_id: str
     image_id: str
     became_current: bool
-
-
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(_plain(value)) for key, value in values.items() if value is not None}
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers are Decimals; nested dicts/lists are converted recursively."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _native(_deserializer.deserialize(value)) for key, value in item.items()}
-
-
-def _native(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _native(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_native(v) for v in value]
-    if isinstance(value, set):
-        return sorted(_native(v) for v in value)
-    return value
-
-
-def encode_page_token(last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
-    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str | None) -> dict[str, Any] | None:
-    """An opaque `next_token` back into DynamoDB's ExclusiveStartKey; anything odd is a 400."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
-        raise MalformedInput("next_token is not a token this API issued") from error
-    allowed = set(TABLE.key_attributes())
-    valid = (
-        isinstance(key, dict)
-        and key
-        and all(
-            name in allowed
-            and isinstance(value, dict)
-            and set(value) == {"S"}
-            and isinstance(value["S"], str)
-            for name, value in key.items()
-        )
-    )
-    if not valid:
-        raise MalformedInput("next_token is not a token this API issued")
-    return key
 
 
 def image_pk(image_id: str) -> str:
@@ -163,14 +91,6 @@ def finding_from_record(record: dict[str, Any]) -> Finding:
     )
 
 
-_KEY_ATTRIBUTES = frozenset(TABLE.key_attributes()) | {"item_type"}
-
-
-def public_fields(item: dict[str, Any]) -> dict[str, Any]:
-    """An item without its storage keys."""
-    return {key: value for key, value in item.items() if key not in _KEY_ATTRIBUTES}
-
-
 class Store:
     """Riskgate's table. `client` is a boto3 DynamoDB client; created lazily when not given."""
 
@@ -188,7 +108,7 @@ class Store:
 
     def ensure_admin_token(self, secret: str, name: str = "bootstrap") -> str:
         """The user `admin` (administrator on global) and a token for it; safe to repeat."""
-        now = _now_iso()
+        now = now_iso()
         user = {
             "pk": "USER#admin",
             "sk": "META",
@@ -203,7 +123,7 @@ class Store:
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item=_to_item(user),
+                Item=to_item(user),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
@@ -216,7 +136,7 @@ class Store:
         token_id = "tok-" + token_hash[:16]
         self.client.put_item(
             TableName=self.table_name,
-            Item=_to_item(
+            Item=to_item(
                 {
                     "pk": f"TOKEN#{token_hash}",
                     "sk": "TOKEN",
@@ -224,20 +144,20 @@ class Store:
                     "id": token_id,
                     "user_id": user_id,
                     "name": name,
-                    "created_at": _now_iso(),
+                    "created_at": now_iso(),
                     "expires_at": expires_at,
                 }
             ),
         )
         return token_id
 
-    def principal_for_token(self, secret: str, now_iso: str | None = None) -> Principal | None:
+    def principal_for_token(self, secret: str, at: str | None = None) -> Principal | None:
         """Who holds this token, or None when it is unknown, expired, or its user is gone or disabled."""
         token = self._get(f"TOKEN#{hash_token(secret)}", "TOKEN")
         if token is None:
             return None
         expires_at = token.get("expires_at")
-        if expires_at and expires_at <= (now_iso or _now_iso()):
+        if expires_at and expires_at <= (at or now_iso()):
             return None
         user = self._get(f"USER#{token['user_id']}", "META")
         if user is None or not user.get("enabled", True):
@@ -323,17 +243,15 @@ class Store:
             update += " REMOVE " + ", ".join(removes)
 
         transact: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table_name, "Item": _to_item(scan_item)}},
+            {"Put": {"TableName": self.table_name, "Item": to_item(scan_item)}},
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _to_item({"pk": image_pk(image_id), "sk": "META"}),
+                    "Key": to_item({"pk": image_pk(image_id), "sk": "META"}),
                     "UpdateExpression": update,
                     "ConditionExpression": "attribute_not_exists(pk) OR current_scan_order < :order",
                     "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": {
-                        k: _serializer.serialize(_plain(v)) for k, v in values.items()
-                    },
+                    "ExpressionAttributeValues": expression_values(values),
                 }
             },
         ]
@@ -342,7 +260,7 @@ class Store:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": _to_item(
+                        "Item": to_item(
                             {
                                 "pk": f"REF#{image.name}:{image.tag}",
                                 "sk": "REF",
@@ -357,10 +275,10 @@ class Store:
         try:
             self.client.transact_write_items(TransactItems=transact)
         except ClientError as error:
-            if not _condition_failed_at(error, 1):
+            if not condition_failed_at(error, 1):
                 raise
             # A newer scan of this image was stored meanwhile: keep ours as history only.
-            self.client.put_item(TableName=self.table_name, Item=_to_item(scan_item))
+            self.client.put_item(TableName=self.table_name, Item=to_item(scan_item))
             return StoredScan(scan_id=scan_id, image_id=image_id, became_current=False)
         return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
 
@@ -378,7 +296,7 @@ class Store:
             if finding.kind is FindingKind.VULNERABILITY:
                 item["gsi1pk"] = f"VULN#{finding.finding_id}"
                 item["gsi1sk"] = f"{image_id}#{scan_id}#{finding.key}"
-            requests.append({"PutRequest": {"Item": _to_item(item)}})
+            requests.append({"PutRequest": {"Item": to_item(item)}})
         for start in range(0, len(requests), BATCH_WRITE_SIZE):
             self._batch_write(requests[start : start + BATCH_WRITE_SIZE])
 
@@ -410,7 +328,9 @@ class Store:
         else:
             key = {"index": "gsi2", "pk": ("gsi2pk", "IMAGES")}
             prefix = ("gsi2sk", f"{registry}#") if registry else None
-        return self._query_page(
+        return query_page(
+            self.client,
+            self.table_name,
             index=str(key["index"]),
             partition=key["pk"],  # type: ignore[arg-type]
             prefix=prefix,
@@ -419,7 +339,9 @@ class Store:
         )
 
     def list_scans(self, image_id: str, limit: int, next_token: str | None) -> Page:
-        return self._query_page(
+        return query_page(
+            self.client,
+            self.table_name,
             index=None,
             partition=("pk", image_pk(image_id)),
             prefix=("sk", "SCAN#"),
@@ -440,7 +362,9 @@ class Store:
         filters = None
         if fixable is not None:
             filters = ("fixable", fixable)
-        return self._query_page(
+        return query_page(
+            self.client,
+            self.table_name,
             index=None,
             partition=("pk", f"SCAN#{scan_id}"),
             prefix=("sk", finding_prefix(kind, severity)),
@@ -462,14 +386,16 @@ class Store:
                 kwargs["ExclusiveStartKey"] = start
             response = self.client.query(**kwargs)
             for item in response.get("Items", []):
-                yield finding_from_record(_from_item(item))
+                yield finding_from_record(from_item(item))
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
 
     def vulnerability_occurrences(self, vulnerability_id: str, limit: int, next_token: str | None) -> Page:
         """Findings of this vulnerability in each image's *current* scan, with the image's summary."""
-        page = self._query_page(
+        page = query_page(
+            self.client,
+            self.table_name,
             index="gsi1",
             partition=("gsi1pk", f"VULN#{vulnerability_id}"),
             prefix=None,
@@ -489,13 +415,13 @@ class Store:
         found: dict[str, dict[str, Any]] = {}
         ids = sorted(image_ids)
         for start in range(0, len(ids), 100):
-            keys = [_to_item({"pk": image_pk(i), "sk": "META"}) for i in ids[start : start + 100]]
+            keys = [to_item({"pk": image_pk(i), "sk": "META"}) for i in ids[start : start + 100]]
             pending: dict[str, Any] = {self.table_name: {"Keys": keys}}
             attempt = 0
             while pending:
                 response = self.client.batch_get_item(RequestItems=pending)
                 for item in response.get("Responses", {}).get(self.table_name, []):
-                    image = _from_item(item)
+                    image = from_item(item)
                     found[image["image_id"]] = image
                 pending = response.get("UnprocessedKeys") or {}
                 if pending:
@@ -512,21 +438,15 @@ class Store:
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=_to_item({"pk": image_pk(image_id), "sk": "META"}),
+                Key=to_item({"pk": image_pk(image_id), "sk": "META"}),
                 UpdateExpression=(
                     "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at"
                 ),
                 ConditionExpression="current_scan_id = :scan",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    k: _serializer.serialize(_plain(v))
-                    for k, v in {
-                        ":status": status,
-                        ":verdict": verdict,
-                        ":scan": scan_id,
-                        ":at": evaluated_at,
-                    }.items()
-                },
+                ExpressionAttributeValues=expression_values(
+                    {":status": status, ":verdict": verdict, ":scan": scan_id, ":at": evaluated_at}
+                ),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -538,69 +458,10 @@ class Store:
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         response = self.client.get_item(
-            TableName=self.table_name, Key=_to_item({"pk": pk, "sk": sk}), ConsistentRead=True
+            TableName=self.table_name, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
-
-    def _query_page(
-        self,
-        *,
-        index: str | None,
-        partition: tuple[str, str],
-        prefix: tuple[str, str] | None,
-        limit: int,
-        next_token: str | None,
-        newest_first: bool = False,
-        equals_filter: tuple[str, Any] | None = None,
-    ) -> Page:
-        names = {"#pk": partition[0]}
-        values: dict[str, Any] = {":pk": partition[1]}
-        condition = "#pk = :pk"
-        if prefix:
-            names["#sk"] = prefix[0]
-            values[":prefix"] = prefix[1]
-            condition += " AND begins_with(#sk, :prefix)"
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
-            "ScanIndexForward": not newest_first,
-        }
-        if equals_filter:
-            names["#filter"] = equals_filter[0]
-            values[":filter"] = equals_filter[1]
-            kwargs["FilterExpression"] = "#filter = :filter"
-        kwargs["ExpressionAttributeValues"] = {k: _serializer.serialize(v) for k, v in values.items()}
-        if index:
-            kwargs["IndexName"] = index
-        start = decode_page_token(next_token)
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        try:
-            response = self.client.query(**kwargs)
-        except ClientError as error:
-            if start and error.response["Error"]["Code"] == "ValidationException":
-                raise MalformedInput("next_token does not belong to this list") from error
-            raise
-        items = [public_fields(_from_item(item)) for item in response.get("Items", [])]
-        return Page(items=items, next_token=encode_page_token(response.get("LastEvaluatedKey")))
-
-
-def _condition_failed_at(error: ClientError, position: int) -> bool:
-    """Whether a cancelled transaction failed on the condition of the item at `position`."""
-    if error.response["Error"]["Code"] != "TransactionCanceledException":
-        return False
-    reasons = error.response.get("CancellationReasons") or []
-    if len(reasons) > position:
-        return reasons[position].get("Code") == "ConditionalCheckFailed"
-    # Some implementations only say so in the message.
-    return "ConditionalCheckFailed" in error.response["Error"].get("Message", "")
-
-
-def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return from_item(item) if item else None
 
 
 @cache

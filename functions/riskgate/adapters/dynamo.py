@@ -1,0 +1,175 @@
+"""DynamoDB plumbing shared by the adapters: item (de)serialization, pages, transaction errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from riskgate.domain.errors import MalformedInput
+from riskgate.resources import TABLE
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class StoredScan:
+    """What saving a scan did: whether it became the image's current scan."""
+
+    scan_id: str
+    image_id: str
+    became_current: bool
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(_plain(value)) for key, value in values.items() if value is not None}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers are Decimals; nested dicts/lists are converted recursively."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _native(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_native(v) for v in value)
+    return value
+
+
+def encode_page_token(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None) -> dict[str, Any] | None:
+    """An opaque `next_token` back into DynamoDB's ExclusiveStartKey; anything odd is a 400."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise MalformedInput("next_token is not a token this API issued") from error
+    allowed = set(TABLE.key_attributes())
+    valid = (
+        isinstance(key, dict)
+        and key
+        and all(
+            name in allowed
+            and isinstance(value, dict)
+            and set(value) == {"S"}
+            and isinstance(value["S"], str)
+            for name, value in key.items()
+        )
+    )
+    if not valid:
+        raise MalformedInput("next_token is not a token this API issued")
+    return key
+
+
+def expression_values(values: dict[str, Any]) -> dict[str, Any]:
+    """ExpressionAttributeValues from plain Python values."""
+    return {key: _serializer.serialize(_plain(value)) for key, value in values.items()}
+
+
+_KEY_ATTRIBUTES = frozenset(TABLE.key_attributes()) | {"item_type"}
+
+
+def public_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without its storage keys."""
+    return {key: value for key, value in item.items() if key not in _KEY_ATTRIBUTES}
+
+
+def query_page(
+    client: Any,
+    table_name: str,
+    *,
+    index: str | None,
+    partition: tuple[str, str],
+    prefix: tuple[str, str] | None,
+    limit: int,
+    next_token: str | None,
+    newest_first: bool = False,
+    equals_filter: tuple[str, Any] | None = None,
+) -> Page:
+    names = {"#pk": partition[0]}
+    values: dict[str, Any] = {":pk": partition[1]}
+    condition = "#pk = :pk"
+    if prefix:
+        names["#sk"] = prefix[0]
+        values[":prefix"] = prefix[1]
+        condition += " AND begins_with(#sk, :prefix)"
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+        "ScanIndexForward": not newest_first,
+    }
+    if equals_filter:
+        names["#filter"] = equals_filter[0]
+        values[":filter"] = equals_filter[1]
+        kwargs["FilterExpression"] = "#filter = :filter"
+    kwargs["ExpressionAttributeValues"] = {k: _serializer.serialize(v) for k, v in values.items()}
+    if index:
+        kwargs["IndexName"] = index
+    start = decode_page_token(next_token)
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    try:
+        response = client.query(**kwargs)
+    except ClientError as error:
+        if start and error.response["Error"]["Code"] == "ValidationException":
+            raise MalformedInput("next_token does not belong to this list") from error
+        raise
+    items = [public_fields(from_item(item)) for item in response.get("Items", [])]
+    return Page(items=items, next_token=encode_page_token(response.get("LastEvaluatedKey")))
+
+
+def condition_failed_at(error: ClientError, position: int) -> bool:
+    """Whether a cancelled transaction failed on the condition of the item at `position`."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons") or []
+    if len(reasons) > position:
+        return reasons[position].get("Code") == "ConditionalCheckFailed"
+    # Some implementations only say so in the message.
+    return "ConditionalCheckFailed" in error.response["Error"].get("Message", "")
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
