@@ -16,6 +16,11 @@ class Settings:
     max_report_bytes: int
     # Base URL of the API as callers see it; used for links in responses. Empty: relative links.
     public_base_url: str
+    # How long security events stay in the table (TTL); the archive keeps its own retention.
+    audit_retention_days: int
+    # Where the audit forwarder sends each event: the EventBridge bus and the Object Lock archive bucket.
+    audit_bus_name: str | None
+    audit_archive_bucket: str | None
 
 
 @lru_cache(maxsize=1)
@@ -25,4 +30,7 @@ def get_settings() -> Settings:
         events_topic_arn=os.environ.get("RISKGATE_EVENTS_TOPIC_ARN") or None,
         max_report_bytes=int(os.environ.get("RISKGATE_MAX_REPORT_BYTES", str(32 * 1024 * 1024))),
         public_base_url=os.environ.get("RISKGATE_PUBLIC_BASE_URL", "").rstrip("/"),
+        audit_retention_days=int(os.environ.get("RISKGATE_AUDIT_RETENTION_DAYS", "365")),
+        audit_bus_name=os.environ.get("RISKGATE_AUDIT_BUS_NAME") or None,
+        audit_archive_bucket=os.environ.get("RISKGATE_AUDIT_ARCHIVE_BUCKET") or None,
     )

@@ -120,12 +120,17 @@ def query_page(
     *,
     index: str | None,
     partition: tuple[str, str],
-    prefix: tuple[str, str] | None,
+    prefix: tuple[str, str] | None = None,
+    between: tuple[str, str, str] | None = None,
     limit: int,
     next_token: str | None,
     newest_first: bool = False,
-    equals_filter: tuple[str, Any] | None = None,
+    equals_filters: dict[str, Any] | None = None,
 ) -> Page:
+    """One page of a Query: the partition, optionally a sort-key prefix or range, equality filters.
+
+    `limit` bounds the items read; with filters a page may hold fewer, and `next_token` goes on.
+    """
     names = {"#pk": partition[0]}
     values: dict[str, Any] = {":pk": partition[1]}
     condition = "#pk = :pk"
@@ -133,6 +138,10 @@ def query_page(
         names["#sk"] = prefix[0]
         values[":prefix"] = prefix[1]
         condition += " AND begins_with(#sk, :prefix)"
+    elif between:
+        names["#sk"] = between[0]
+        values[":low"], values[":high"] = between[1], between[2]
+        condition += " AND #sk BETWEEN :low AND :high"
     kwargs: dict[str, Any] = {
         "TableName": table_name,
         "KeyConditionExpression": condition,
@@ -140,11 +149,14 @@ def query_page(
         "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
         "ScanIndexForward": not newest_first,
     }
-    if equals_filter:
-        names["#filter"] = equals_filter[0]
-        values[":filter"] = equals_filter[1]
-        kwargs["FilterExpression"] = "#filter = :filter"
-    kwargs["ExpressionAttributeValues"] = {k: _serializer.serialize(v) for k, v in values.items()}
+    if equals_filters:
+        clauses = []
+        for number, (field, value) in enumerate(sorted(equals_filters.items())):
+            names[f"#f{number}"] = field
+            values[f":f{number}"] = value
+            clauses.append(f"#f{number} = :f{number}")
+        kwargs["FilterExpression"] = " AND ".join(clauses)
+    kwargs["ExpressionAttributeValues"] = expression_values(values)
     if index:
         kwargs["IndexName"] = index
     start = decode_page_token(next_token)

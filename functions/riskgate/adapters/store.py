@@ -359,9 +359,7 @@ class Store:
         limit: int,
         next_token: str | None,
     ) -> Page:
-        filters = None
-        if fixable is not None:
-            filters = ("fixable", fixable)
+        filters = {"fixable": fixable} if fixable is not None else None
         return query_page(
             self.client,
             self.table_name,
@@ -370,7 +368,7 @@ class Store:
             prefix=("sk", finding_prefix(kind, severity)),
             limit=limit,
             next_token=next_token,
-            equals_filter=filters,
+            equals_filters=filters,
         )
 
     def iter_findings(self, scan_id: str) -> Iterator[Finding]:

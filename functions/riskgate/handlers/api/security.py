@@ -13,6 +13,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from riskgate.adapters.access_definitions import load_access_definitions
+from riskgate.adapters.store import default_store
+from riskgate.domain.access import Access, grants_for
+from riskgate.domain.audit import Actor
 from riskgate.domain.errors import PermissionDenied, Unauthenticated
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission, Principal, RoleBinding
 from riskgate.resources import PUBLIC_ROUTES
@@ -37,12 +41,44 @@ def principal_from_event(raw_event: dict[str, Any]) -> Principal:
     return Principal(user_id=user_id, token_id=context.get("token_id", ""), role_bindings=role_bindings)
 
 
+def actor_from_event(raw_event: dict[str, Any], principal: Principal | None) -> Actor:
+    context = raw_event.get("requestContext") or {}
+    return Actor(
+        user_id=principal.user_id if principal else None,
+        token_id=principal.token_id if principal else None,
+        source_ip=(context.get("identity") or {}).get("sourceIp"),
+        request_id=context.get("requestId"),
+    )
+
+
+def access_for(principal: Principal) -> Access:
+    """The caller's grants: their bindings with custom roles and scopes read from the table."""
+    bindings = [(b.role, b.scope) for b in principal.role_bindings]
+    store = default_store()
+    roles, scopes = load_access_definitions(
+        store.client, store.table_name, {role for role, _ in bindings}, {scope for _, scope in bindings}
+    )
+    return Access(
+        user_id=principal.user_id,
+        token_id=principal.token_id,
+        grants=grants_for(bindings, roles, scopes),
+    )
+
+
 def _requires(permission: Permission) -> Callable[..., Any]:
+    """The caller must hold `permission` in some scope; routes then check the object's own scope."""
+
     def middleware(app: Any, next_middleware: NextMiddleware) -> Any:
         principal = principal_from_event(app.current_event.raw_event)
-        if not principal.can(permission):
+        access = access_for(principal)
+        if not access.has_anywhere(permission):
             raise PermissionDenied(f"this action needs the permission {permission.value}")
-        app.append_context(principal=principal)
+        app.append_context(
+            principal=principal,
+            access=access,
+            permission=permission,
+            actor=actor_from_event(app.current_event.raw_event, principal),
+        )
         return next_middleware(app)
 
     return middleware
@@ -77,3 +113,21 @@ def current_principal(router: Router) -> Principal:
         raise Unauthenticated("missing or invalid bearer token")
     assert isinstance(principal, Principal)
     return principal
+
+
+def current_access(router: Router) -> Access:
+    """What the caller may do, and where (set by the route's permission check)."""
+    access = router.context.get("access")
+    if access is None:
+        raise Unauthenticated("missing or invalid bearer token")
+    assert isinstance(access, Access)
+    return access
+
+
+def current_actor(router: Router) -> Actor:
+    """Who is acting, from where, in which request: for the security event log."""
+    actor = router.context.get("actor")
+    if actor is None:
+        raise Unauthenticated("missing or invalid bearer token")
+    assert isinstance(actor, Actor)
+    return actor

@@ -1,0 +1,67 @@
+"""Reading the definitions an `Access` is built from: custom roles and scopes, by key.
+
+Items (written by the directory adapter, riskgate.adapters.directory):
+- custom role: pk `ROLE#<name>`, sk `META`; `name`, `description`, `permissions` (list of names);
+- scope: pk `SCOPE#<id>`, sk `META`; `id`, `name`, `description`, `resources` (list of
+  `{"registry"?, "repository"?, "tag"?}` globs).
+System roles and the global scope are not stored: they are code (riskgate.domain.permissions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riskgate.adapters.dynamo import from_item, to_item
+from riskgate.domain.access import ResourceSelector, ScopeDefinition
+from riskgate.domain.permissions import GLOBAL_SCOPE, SYSTEM_ROLES, Permission
+
+BATCH_GET_SIZE = 100  # DynamoDB's limit per BatchGetItem
+
+
+def role_key(name: str) -> dict[str, str]:
+    return {"pk": f"ROLE#{name}", "sk": "META"}
+
+
+def scope_key(scope_id: str) -> dict[str, str]:
+    return {"pk": f"SCOPE#{scope_id}", "sk": "META"}
+
+
+def scope_definition(item: dict[str, Any]) -> ScopeDefinition:
+    selectors = tuple(
+        ResourceSelector(
+            registry=resource.get("registry"),
+            repository=resource.get("repository"),
+            tag=resource.get("tag"),
+        )
+        for resource in item.get("resources") or []
+    )
+    return ScopeDefinition(id=item["id"], selectors=selectors)
+
+
+def role_permissions(item: dict[str, Any]) -> frozenset[Permission]:
+    known = {p.value for p in Permission}
+    return frozenset(Permission(name) for name in item.get("permissions") or [] if name in known)
+
+
+def load_access_definitions(
+    client: Any, table_name: str, role_names: set[str], scope_ids: set[str]
+) -> tuple[dict[str, frozenset[Permission]], dict[str, ScopeDefinition]]:
+    """Custom roles and scopes named by a caller's bindings, in one BatchGetItem (per 100 keys)."""
+    keys = [role_key(name) for name in sorted(role_names - set(SYSTEM_ROLES))]
+    keys += [scope_key(scope_id) for scope_id in sorted(scope_ids - {GLOBAL_SCOPE})]
+    roles: dict[str, frozenset[Permission]] = {}
+    scopes: dict[str, ScopeDefinition] = {}
+    for start in range(0, len(keys), BATCH_GET_SIZE):
+        pending: dict[str, Any] = {
+            table_name: {"Keys": [to_item(key) for key in keys[start : start + BATCH_GET_SIZE]]}
+        }
+        while pending:
+            response = client.batch_get_item(RequestItems=pending)
+            for raw in response.get("Responses", {}).get(table_name, []):
+                item = from_item(raw)
+                if item["pk"].startswith("ROLE#"):
+                    roles[item["name"]] = role_permissions(item)
+                else:
+                    scopes[item["id"]] = scope_definition(item)
+            pending = response.get("UnprocessedKeys") or {}
+    return roles, scopes
