@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from riskgate.adapters.dynamo import to_item
+from riskgate.adapters.identity_items import new_token_id, token_item
 from riskgate.adapters.store import Store
 from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.handlers.authorizer import handler
@@ -69,15 +71,39 @@ def test_missing_or_wrong_token_is_unauthorized(store: Store, authorization: str
         handler(authorizer_event(authorization), FakeLambdaContext())
 
 
+def put_token(
+    dynamodb: Any, store: Store, secret: str, *, expires_at: str | None = None, revoked: bool = False
+) -> None:
+    item = token_item(
+        token_id=new_token_id(),
+        token_hash=hash_token(secret),
+        user_id="admin",
+        name="test",
+        created_at="2026-01-01T00:00:00Z",
+        expires_at=expires_at,
+    )
+    if revoked:
+        item["revoked_at"] = "2026-01-02T00:00:00Z"
+    dynamodb.put_item(TableName=store.table_name, Item=to_item(item))
+
+
+def test_revoked_token_is_unauthorized(store: Store, dynamodb: Any) -> None:
+    store.ensure_admin_token(generate_token())
+    secret = generate_token()
+    put_token(dynamodb, store, secret, revoked=True)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
+
+
 def test_expired_token_and_disabled_user_are_unauthorized(store: Store, dynamodb: Any) -> None:
     secret = generate_token()
     store.ensure_admin_token(generate_token())
-    store.put_token("admin", secret, "old", expires_at="2000-01-01T00:00:00Z")
+    put_token(dynamodb, store, secret, expires_at="2000-01-01T00:00:00Z")
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
 
     fresh = generate_token()
-    store.put_token("admin", fresh, "fresh")
+    put_token(dynamodb, store, fresh)
     assert handler(authorizer_event(f"Bearer {fresh}"), FakeLambdaContext())["principalId"] == "admin"
     dynamodb.update_item(
         TableName=store.table_name,

@@ -15,16 +15,27 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.dynamo import (
     Page,
     condition_failed_at,
     expression_values,
     from_item,
     now_iso,
+    public_fields,
     query_page,
     to_item,
 )
+from riskgate.adapters.identity_items import (
+    ADMIN_BINDINGS,
+    ADMIN_USER_ID,
+    new_token_id,
+    token_item,
+    user_item,
+    user_key,
+)
 from riskgate.auth.tokens import hash_token
+from riskgate.domain.audit import SYSTEM_ACTOR, AuditAction, audit_event
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
@@ -107,59 +118,71 @@ class Store:
     # --- tokens and users -------------------------------------------------------------------------
 
     def ensure_admin_token(self, secret: str, name: str = "bootstrap") -> str:
-        """The user `admin` (administrator on global) and a token for it; safe to repeat."""
+        """The user `admin` (administrator on global) and a token for it; safe to repeat.
+
+        How a deployment gets its first token (CLI) and how the local stack starts; both events are
+        recorded as the system's.
+        """
         now = now_iso()
-        user = {
-            "pk": "USER#admin",
-            "sk": "META",
-            "item_type": "user",
-            "id": "admin",
-            "name": "admin",
-            "kind": "person",
-            "enabled": True,
-            "role_bindings": [{"role": "administrator", "scope": GLOBAL_SCOPE}],
-            "created_at": now,
-        }
+        admin = user_item(
+            user_id=ADMIN_USER_ID,
+            name=ADMIN_USER_ID,
+            email=None,
+            kind="person",
+            role_bindings=ADMIN_BINDINGS,
+            enabled=True,
+            created_at=now,
+            created_by=SYSTEM_ACTOR.user_id or "system",
+        )
+        retention = get_settings().audit_retention_days
+        created = audit_event(
+            SYSTEM_ACTOR, AuditAction.CREATE, "user", ADMIN_USER_ID, after=public_fields(admin)
+        )
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item(user),
-                ConditionExpression="attribute_not_exists(pk)",
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": to_item(admin),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    audit_put(self.table_name, created, retention),
+                ]
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed_at(error, 0):
                 raise
-        return self.put_token(user_id="admin", secret=secret, name=name)
-
-    def put_token(self, user_id: str, secret: str, name: str, expires_at: str | None = None) -> str:
-        token_hash = hash_token(secret)
-        token_id = "tok-" + token_hash[:16]
-        self.client.put_item(
-            TableName=self.table_name,
-            Item=to_item(
-                {
-                    "pk": f"TOKEN#{token_hash}",
-                    "sk": "TOKEN",
-                    "item_type": "token",
-                    "id": token_id,
-                    "user_id": user_id,
-                    "name": name,
-                    "created_at": now_iso(),
-                    "expires_at": expires_at,
-                }
-            ),
+        token_id = new_token_id()
+        token = token_item(
+            token_id=token_id,
+            token_hash=hash_token(secret),
+            user_id=ADMIN_USER_ID,
+            name=name,
+            created_at=now,
+            expires_at=None,
+        )
+        issued = audit_event(
+            SYSTEM_ACTOR, AuditAction.TOKEN_ISSUE, "token", token_id, after=public_fields(token)
+        )
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table_name, "Item": to_item(token)}},
+                audit_put(self.table_name, issued, retention),
+            ]
         )
         return token_id
 
     def principal_for_token(self, secret: str, at: str | None = None) -> Principal | None:
         """Who holds this token, or None when it is unknown, expired, or its user is gone or disabled."""
         token = self._get(f"TOKEN#{hash_token(secret)}", "TOKEN")
-        if token is None:
+        if token is None or token.get("revoked_at"):
             return None
         expires_at = token.get("expires_at")
         if expires_at and expires_at <= (at or now_iso()):
             return None
-        user = self._get(f"USER#{token['user_id']}", "META")
+        user = self._get(**user_key(token["user_id"]))
         if user is None or not user.get("enabled", True):
             return None
         bindings = tuple(

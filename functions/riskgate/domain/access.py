@@ -87,7 +87,8 @@ class Access:
 
     def may_on_image(self, permission: Permission, image: ImageTarget) -> bool:
         return any(
-            permission in g.permissions and g.scope.contains_image(image.registry, image.repository, image.tags)
+            permission in g.permissions
+            and g.scope.contains_image(image.registry, image.repository, image.tags)
             for g in self.grants
         )
 
