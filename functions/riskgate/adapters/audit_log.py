@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from riskgate.adapters.dynamo import Page, from_item, query_page, to_item
+from riskgate.adapters.dynamo import Page, query_page, to_item
 from riskgate.domain.audit import AuditEvent
 from riskgate.resources import TABLE
 
@@ -51,9 +51,8 @@ def put_audit_event(client: Any, table_name: str, event: AuditEvent, retention_d
     client.transact_write_items(TransactItems=[audit_put(table_name, event, retention_days)])
 
 
-def audit_record(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored event as the API shows it."""
-    fields = from_item(item) if "pk" in item and isinstance(item["pk"], dict) else item
+def audit_record(fields: dict[str, Any]) -> dict[str, Any]:
+    """A stored event (plain values) as the API shows it."""
     keep = ("id", "occurred_at", "actor", "token_id", "source_ip", "request_id", "action")
     return {
         **{key: fields.get(key) for key in keep},
@@ -96,7 +95,8 @@ def list_audit_events(
         index=index,
         partition=partition,
         prefix=None,
-        between=(sort_key, since or "", (until or "9999") + "\uffff"),
+        # Stored times are ISO 8601: "0" sorts before every one, "9999…" after.
+        between=(sort_key, since or "0", (until or "9999") + "\uffff"),
         limit=limit,
         next_token=next_token,
         newest_first=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -31,11 +32,12 @@ from riskgate.adapters.identity_items import (
     ADMIN_USER_ID,
     new_token_id,
     token_item,
+    token_key,
     user_item,
     user_key,
 )
 from riskgate.auth.tokens import hash_token
-from riskgate.domain.audit import SYSTEM_ACTOR, AuditAction, audit_event
+from riskgate.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent, audit_event
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
@@ -191,6 +193,25 @@ class Store:
         )
         return Principal(user_id=user["id"], token_id=token["id"], role_bindings=bindings)
 
+    def record_token_use(self, secret: str, at: str, every_seconds: int = 60) -> None:
+        """Note when a token was last used; at most one write a minute per token, never on a hot loop."""
+        moment = datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ")
+        threshold = (moment - timedelta(seconds=every_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item(token_key(hash_token(secret))),
+                UpdateExpression="SET last_used_at = :at",
+                ConditionExpression=(
+                    "attribute_exists(pk)"
+                    " AND (attribute_not_exists(last_used_at) OR last_used_at < :threshold)"
+                ),
+                ExpressionAttributeValues=expression_values({":at": at, ":threshold": threshold}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     # --- scans ------------------------------------------------------------------------------------
 
     def save_scan(
@@ -200,13 +221,17 @@ class Store:
         image: ImageRef,
         findings: list[Finding],
         image_summary: dict[str, Any],
+        audit: AuditEvent | None = None,
     ) -> StoredScan:
         """Store a scan so that readers see the image's old findings or the new ones, never a mix.
 
         1. The findings go under the new scan's own partition (invisible: nothing points there yet).
-        2. One transaction writes the scan record, points the image summary at the new scan — only if
-           no newer scan got there first — and moves the tag pointer.
+        2. One transaction writes the scan record and its audit event, points the image summary at the
+           new scan — only if no newer scan got there first — and moves the tag pointer.
         """
+        audit_entries = (
+            [audit_put(self.table_name, audit, get_settings().audit_retention_days)] if audit else []
+        )
         scan_id = scan["scan_id"]
         image_id = image.image_id
         self._write_findings(scan_id, image_id, findings)
@@ -296,12 +321,12 @@ class Store:
                 }
             )
         try:
-            self.client.transact_write_items(TransactItems=transact)
+            self.client.transact_write_items(TransactItems=transact + audit_entries)
         except ClientError as error:
             if not condition_failed_at(error, 1):
                 raise
             # A newer scan of this image was stored meanwhile: keep ours as history only.
-            self.client.put_item(TableName=self.table_name, Item=to_item(scan_item))
+            self.client.transact_write_items(TransactItems=[transact[0], *audit_entries])
             return StoredScan(scan_id=scan_id, image_id=image_id, became_current=False)
         return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
 

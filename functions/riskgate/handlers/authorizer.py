@@ -18,8 +18,12 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from riskgate.adapters.audit_log import put_audit_event
+from riskgate.adapters.dynamo import now_iso
 from riskgate.adapters.store import default_store
 from riskgate.auth.tokens import bearer_secret, looks_like_token
+from riskgate.domain.audit import Actor, AuditAction, audit_event
+from riskgate.settings import get_settings
 
 logger = Logger()
 
@@ -30,11 +34,24 @@ UNAUTHORIZED = "Unauthorized"
 @logger.inject_lambda_context
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
-    secret = bearer_secret(event.headers.get("authorization") or event.headers.get("Authorization"))
-    principal = default_store().principal_for_token(secret) if secret and looks_like_token(secret) else None
-    if principal is None:
-        logger.info("authentication failed", source_ip=event.request_context.identity.source_ip)
+    store = default_store()
+    header = event.headers.get("authorization") or event.headers.get("Authorization")
+    secret = bearer_secret(header)
+    principal = store.principal_for_token(secret) if secret and looks_like_token(secret) else None
+    if principal is None or secret is None:
+        reason = failure_reason(header, secret)
+        source_ip = event.request_context.identity.source_ip
+        logger.info("authentication failed", source_ip=source_ip, reason=reason)
+        failure = audit_event(
+            Actor(user_id=None, source_ip=source_ip, request_id=event.request_context.request_id),
+            AuditAction.AUTHENTICATION_FAIL,
+            "authentication",
+            None,
+            details={"reason": reason, "method": event.http_method, "path": event.path},
+        )
+        put_audit_event(store.client, store.table_name, failure, get_settings().audit_retention_days)
         raise Exception(UNAUTHORIZED)
+    store.record_token_use(secret, now_iso())
 
     arn = event.parsed_arn
     response = APIGatewayAuthorizerResponse(
@@ -54,3 +71,14 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     response.allow_all_routes()
     logger.info("authenticated", user_id=principal.user_id, token_id=principal.token_id)
     return response.asdict()
+
+
+def failure_reason(header: str | None, secret: str | None) -> str:
+    """Why a request was refused, in words that never contain the token itself."""
+    if not header:
+        return "no Authorization header"
+    if secret is None:
+        return "Authorization is not a Bearer token"
+    if not looks_like_token(secret):
+        return "not a Riskgate token"
+    return "unknown, expired or revoked token, or disabled user"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from riskgate.adapters.store import StoredScan
+from riskgate.domain.audit import Actor, AuditAction, AuditEvent, audit_event
 from riskgate.domain.errors import MissingImage
 from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
@@ -23,6 +25,7 @@ class ScanStore(Protocol):
         image: ImageRef,
         findings: list[Finding],
         image_summary: dict[str, Any],
+        audit: AuditEvent | None = None,
     ) -> StoredScan: ...
 
 
@@ -69,11 +72,17 @@ def receive_scan(
     content_encoding: str | None,
     image_param: str | None,
     max_report_bytes: int,
-    submitted_by: str,
+    actor: Actor,
+    authorize: Callable[[ImageRef], None],
 ) -> ReceivedScan:
+    """Decode, parse and judge a report, check that the caller may submit for its image, store it.
+
+    `authorize` raises when the caller may not submit scans of that image (it runs before any write).
+    """
     document = decode_report(body, content_encoding, max_report_bytes)
     report = parse_report(document)
     image = resolve_image(report.image, image_param)
+    authorize(image)
     verdict = evaluate(report.findings)
     counts = report.counts.as_dict()
     received_at = now_iso()
@@ -85,7 +94,7 @@ def receive_scan(
         "scanner_version": report.scanner_version,
         "report_created_at": report.created_at,
         "received_at": received_at,
-        "submitted_by": submitted_by,
+        "submitted_by": actor.user_id,
         "image_reference": image.reference,
         "finding_count": len(report.findings),
         "counts": counts,
@@ -96,6 +105,20 @@ def receive_scan(
         image=image,
         findings=report.findings,
         image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict()},
+        audit=audit_event(
+            actor,
+            AuditAction.CREATE,
+            "scan",
+            scan_id,
+            after={
+                "image_id": image.image_id,
+                "image": image.reference,
+                "format": report.format,
+                "counts": counts,
+                "status": verdict.status,
+                "block": verdict.block,
+            },
+        ),
     )
     return ReceivedScan(
         scan_id=scan_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -155,3 +155,23 @@ class AffectedImagePage(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class AuditEvent(BaseModel):
+    id: str
+    occurred_at: str
+    actor: str | None = Field(default=None, description="User id; null for a failed authentication")
+    token_id: str | None = None
+    source_ip: str | None = None
+    request_id: str | None = None
+    action: str = Field(description="create, update, delete, token.issue, token.revoke, authentication.fail")
+    entity_type: str
+    entity_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    next_token: str | None = None

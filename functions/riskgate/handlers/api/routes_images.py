@@ -8,11 +8,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from riskgate.adapters.store import default_store
+from riskgate.domain.access import ImageTarget
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import FindingKind, Severity
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
-from riskgate.handlers.api.security import secured_route
+from riskgate.handlers.api.security import current_access, secured_route
 
 router = Router()
 
@@ -61,9 +62,16 @@ def finding_view(item: dict[str, Any]) -> models.Finding:
     )
 
 
+def visible(image: dict[str, Any]) -> bool:
+    """Whether the caller may read this image: a grant of images:read in a scope containing it."""
+    target = ImageTarget(image["registry"], image["repository"], tuple(image.get("tags") or ()))
+    return current_access(router).may_on_image(Permission.IMAGES_READ, target)
+
+
 def _image_or_404(image_id: str) -> dict[str, Any]:
     image = default_store().get_image(image_id)
-    if image is None:
+    # An image outside the caller's scopes does not exist for them.
+    if image is None or not visible(image):
         raise NotFound(f"image {image_id} not found")
     return image
 
@@ -76,7 +84,9 @@ def list_images(
     next_token: NextToken = None,
 ) -> models.ImagePage:
     page = default_store().list_images(registry, repository, limit, next_token)
-    return models.ImagePage(items=[image_view(i) for i in page.items], next_token=page.next_token)
+    return models.ImagePage(
+        items=[image_view(i) for i in page.items if visible(i)], next_token=page.next_token
+    )
 
 
 @secured_route(
@@ -162,5 +172,6 @@ def images_with_vulnerability(
             severity=row["finding"]["severity"],
         )
         for row in page.items
+        if visible(row["image"])
     ]
     return models.AffectedImagePage(items=items, next_token=page.next_token)

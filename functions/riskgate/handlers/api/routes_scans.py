@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -14,10 +15,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from riskgate.adapters.idempotency import call_idempotent
 from riskgate.adapters.store import default_store
-from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput
+from riskgate.domain.access import Access, ImageTarget
+from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput, PermissionDenied
+from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
-from riskgate.handlers.api.security import current_principal, secured_route
+from riskgate.handlers.api.security import current_access, current_actor, current_principal, secured_route
 from riskgate.services.scans import receive_scan
 from riskgate.settings import get_settings
 
@@ -85,7 +88,7 @@ def submit_scan(
         }
         accepted = _replayable_accept(request, body, content_encoding, image)
     else:
-        accepted = accept_report(body, content_encoding, image, principal.user_id)
+        accepted = accept_report(body, content_encoding, image)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -94,16 +97,24 @@ def submit_scan(
     )
 
 
-def accept_report(
-    body: bytes, content_encoding: str | None, image: str | None, user_id: str
-) -> dict[str, Any]:
+def may_submit_for(access: Access) -> Callable[[ImageRef], None]:
+    def authorize(image: ImageRef) -> None:
+        target = ImageTarget(image.registry, image.repository, (image.tag,) if image.tag else ())
+        if not access.may_on_image(Permission.SCANS_WRITE, target):
+            raise PermissionDenied(f"you may not submit scans of {image.name} (outside your scopes)")
+
+    return authorize
+
+
+def accept_report(body: bytes, content_encoding: str | None, image: str | None) -> dict[str, Any]:
     received = receive_scan(
         default_store(),
         body,
         content_encoding=content_encoding,
         image_param=image,
         max_report_bytes=get_settings().max_report_bytes,
-        submitted_by=user_id,
+        actor=current_actor(router),
+        authorize=may_submit_for(current_access(router)),
     )
     logger.info(
         "scan stored",
@@ -137,7 +148,7 @@ def accept_report(
 def _accept_once(
     *, request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None
 ) -> dict[str, Any]:
-    return accept_report(body, content_encoding, image, request["principal"])
+    return accept_report(body, content_encoding, image)
 
 
 def _replayable_accept(
