@@ -1,0 +1,231 @@
+"""The permission matrix over every route of the OpenAPI document, through the gateway and authorizer.
+
+For each route: no token → 401; a valid token without the route's permission → 403; the permission but
+the object outside the caller's scopes → 404 (403 when creating; absent from lists; 403 for account-wide
+objects, which need the permission in the global scope); both → 2xx. A mutating call leaves exactly one
+audit event, a refused one none. A route added without a case here fails the first test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from riskgate.adapters.audit_log import AUDIT_PARTITION
+from riskgate.adapters.dynamo import to_item
+from riskgate.adapters.identity_items import new_token_id, token_item, user_item
+from riskgate.adapters.store import Store
+from riskgate.auth.tokens import generate_token, hash_token
+from riskgate.domain.permissions import Permission
+from riskgate.handlers.api.app import openapi_json
+from riskgate.handlers.api.security import PERMISSION_EXTENSION
+from tests.support.gateway import InProcessGateway
+
+TABLE = "riskgate-test"
+TEAM_A_IMAGE = "ghcr.io/team-a/app:1"
+VULNERABILITY = "CVE-2024-7777"
+
+
+def report(name: str) -> dict[str, Any]:
+    return {
+        "SchemaVersion": 2,
+        "ArtifactName": name,
+        "ArtifactType": "container_image",
+        "Results": [
+            {
+                "Target": f"{name} (debian 12)",
+                "Vulnerabilities": [
+                    {
+                        "VulnerabilityID": VULNERABILITY,
+                        "PkgName": "openssl",
+                        "InstalledVersion": "3",
+                        "Severity": "LOW",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@dataclass
+class World:
+    """Two scopes, one image in team-a, and per permission the callers the matrix needs."""
+
+    gateway: InProcessGateway
+    dynamodb: Any
+    admin: str
+    image_id: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token_for(self, role_permissions: list[str], scope: str) -> str:
+        key = f"{','.join(sorted(role_permissions))}@{scope}"
+        if key not in self.tokens:
+            number = len(self.tokens)
+            role = f"matrix-role-{number}"
+            user_id = f"matrix-user-{number}"
+            secret = generate_token()
+            put = [
+                {"pk": f"ROLE#{role}", "sk": "META", "name": role, "permissions": role_permissions},
+                user_item(
+                    user_id=user_id,
+                    name=user_id,
+                    email=None,
+                    kind="service",
+                    role_bindings=[{"role": role, "scope": scope}],
+                    enabled=True,
+                    created_at="2026-01-01T00:00:00Z",
+                    created_by="test",
+                ),
+                token_item(
+                    token_id=new_token_id(),
+                    token_hash=hash_token(secret),
+                    user_id=user_id,
+                    name="matrix",
+                    created_at="2026-01-01T00:00:00Z",
+                    expires_at=None,
+                ),
+            ]
+            for item in put:
+                self.dynamodb.put_item(TableName=TABLE, Item=to_item(item))
+            self.tokens[key] = secret
+        return self.tokens[key]
+
+    def audit_count(self) -> int:
+        """Audit events of changes (failed authentications are counted apart)."""
+        count = 0
+        kwargs: dict[str, Any] = {
+            "TableName": TABLE,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :p",
+            "FilterExpression": "entity_type <> :auth",
+            "ExpressionAttributeValues": {":p": {"S": AUDIT_PARTITION}, ":auth": {"S": "authentication"}},
+            "Select": "COUNT",
+        }
+        while True:
+            page = self.dynamodb.query(**kwargs)
+            count += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    body: Any = None
+    query: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call a route, and what "outside the caller's scopes" means for it."""
+
+    request: Callable[[World], Request]
+    # "object": 404 outside; "create": 403 outside; "list": 2xx without the object; "account": 403
+    outside: str
+    # For "list": whether a 2xx answer shows the object.
+    shows_object: Callable[[Any, World], bool] | None = None
+
+
+def image_ids(body: Any, world: World) -> bool:
+    return world.image_id in {item.get("id") or item.get("image_id") for item in body["items"]}
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("POST", "/v1/scans"): Case(
+        lambda w: Request("/v1/scans", body=report("ghcr.io/team-a/new:2")), "create"
+    ),
+    ("GET", "/v1/images"): Case(lambda w: Request("/v1/images"), "list", image_ids),
+    ("GET", "/v1/images/{image_id}"): Case(lambda w: Request(f"/v1/images/{w.image_id}"), "object"),
+    ("GET", "/v1/images/{image_id}/findings"): Case(
+        lambda w: Request(f"/v1/images/{w.image_id}/findings"), "object"
+    ),
+    ("GET", "/v1/images/{image_id}/scans"): Case(
+        lambda w: Request(f"/v1/images/{w.image_id}/scans"), "object"
+    ),
+    ("GET", "/v1/vulnerabilities/{vulnerability_id}/images"): Case(
+        lambda w: Request(f"/v1/vulnerabilities/{VULNERABILITY}/images"), "list", image_ids
+    ),
+    ("GET", "/v1/audit-events"): Case(lambda w: Request("/v1/audit-events"), "account"),
+}
+
+
+def operations() -> list[tuple[str, str, str]]:
+    document = json.loads(openapi_json())
+    return sorted(
+        (method.upper(), path, operation[PERMISSION_EXTENSION])
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if PERMISSION_EXTENSION in operation
+    )
+
+
+@pytest.fixture
+def world(store: Store, dynamodb: Any) -> World:
+    admin = generate_token()
+    store.ensure_admin_token(admin)
+    for scope_id, pattern in (("scope-team-a", "team-a/*"), ("scope-team-b", "team-b/*")):
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item=to_item(
+                {
+                    "pk": f"SCOPE#{scope_id}",
+                    "sk": "META",
+                    "id": scope_id,
+                    "name": scope_id,
+                    "resources": [{"registry": "ghcr.io", "repository": pattern}],
+                }
+            ),
+        )
+    gateway = InProcessGateway()
+    reply = gateway.send("POST", "/v1/scans", token=admin, body=report(TEAM_A_IMAGE))
+    assert reply.status == 201, reply.body
+    return World(gateway=gateway, dynamodb=dynamodb, admin=admin, image_id=reply.body["image_id"])
+
+
+def test_every_secured_route_has_a_case() -> None:
+    missing = [(method, path) for method, path, _ in operations() if (method, path) not in CASES]
+    assert missing == []
+
+
+@pytest.mark.parametrize(("method", "path", "permission"), operations())
+def test_permission_matrix(world: World, method: str, path: str, permission: str) -> None:
+    case = CASES[(method, path)]
+    everything = [p.value for p in Permission]
+    mutating = method != "GET"
+
+    def send(token: str | None) -> Any:
+        request = case.request(world)
+        return world.gateway.send(method, request.path, token=token, body=request.body, query=request.query)
+
+    before = world.audit_count()
+    # No token
+    reply = send(None)
+    assert reply.status == 401, reply.body
+    assert reply.body["error"]["code"] == "unauthorized"
+    # A valid token, every permission but this one, everywhere
+    reply = send(world.token_for([p for p in everything if p != permission], "global"))
+    assert reply.status == 403, reply.body
+    assert permission in reply.body["error"]["message"]
+    # The permission, but in a scope that does not contain the object
+    reply = send(world.token_for(everything, "scope-team-b"))
+    if case.outside == "object":
+        assert reply.status == 404, reply.body
+    elif case.outside in ("create", "account"):
+        assert reply.status == 403, reply.body
+    else:
+        assert 200 <= reply.status < 300, reply.body
+        assert case.shows_object is not None
+        assert not case.shows_object(reply.body, world)
+    assert world.audit_count() == before, "a refused request must leave no audit event"
+    # Both: the permission where the object is (account-wide objects: the global scope)
+    token = world.admin if case.outside == "account" else world.token_for(everything, "scope-team-a")
+    reply = send(token)
+    assert 200 <= reply.status < 300, reply.body
+    if case.shows_object is not None:
+        assert case.shows_object(reply.body, world)
+    assert world.audit_count() == before + (1 if mutating else 0)
