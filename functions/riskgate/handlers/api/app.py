@@ -21,6 +21,23 @@ logger = Logger(child=True)
 
 API_TITLE = "Riskgate"
 API_VERSION = "1.0.0"
+API_DESCRIPTION = """Container-risk service: scanner reports in, findings and CI verdicts out.
+
+**Authentication.** Every route but health and these documents needs `Authorization: Bearer <token>`
+(401 otherwise). A token acts as its user.
+
+**Permissions and scopes.** Each operation names the permission it needs (`x-riskgate-permission`).
+A user's role bindings grant a role's permissions in a scope: `global` covers everything; a custom
+scope covers the images its selectors match (globs over registry, repository, tag). Without the
+permission anywhere: 403. An object outside the caller's scopes: 404 (creating one there: 403), and
+lists show only what the caller may see. Users, roles, scopes and the security event log are
+account-wide: they need the permission granted in `global`. System roles: administrator,
+security_officer, developer, ci_pipeline, auditor.
+
+**Audit.** Every change leaves one event in the security event log (`GET /v1/audit-events`), written
+in the same transaction as the change.
+
+**Errors** are `{"error": {"code", "message", "details"}}`; lists take `limit` and `next_token`."""
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -57,6 +74,7 @@ def openapi_json(server_url: str = "") -> str:
     return app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
+        description=API_DESCRIPTION,
         servers=[Server(url=server_url or "/")],
         security_schemes={"bearerAuth": HTTPBearer(description="API token (rg_…)")},
     )
