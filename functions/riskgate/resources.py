@@ -125,3 +125,31 @@ GATEWAY_ERROR_BODIES: dict[int, dict[str, Any]] = {
 
 # API Gateway's own limit on a request body; the handler enforces its own, smaller, limit on reports.
 GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# The security event log's delivery: the audit forwarder takes each new audit item (pk AUDIT#…) from the
+# stream to the audit bus and the Object Lock archive. Only INSERTs: audit items are never updated, and
+# their TTL deletions must not look like new events.
+AUDIT_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "AUDIT#"}]}}},
+}
+AUDIT_FORWARDER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.audit_forwarder.handler", memory_mb=256, timeout_seconds=60
+)
+AUDIT_FORWARDER_HANDLER = AUDIT_FORWARDER_FUNCTION.handler
+# Each record is one PutObject and one PutEvents (well under a second): a full batch fits the timeout.
+AUDIT_FORWARDER_BATCH_SIZE = 100
+AUDIT_FORWARDER_RETRY_ATTEMPTS = 5
+# What a SIEM's EventBridge rule matches on: `{"source": ["riskgate.audit"]}` on the audit bus.
+AUDIT_EVENT_SOURCE = "riskgate.audit"
+AUDIT_EVENT_DETAIL_TYPE = "Riskgate Security Event"
+# The bus is named after the deployment (stack name, or the local stack's prefix) plus its suffix, so a
+# SIEM's rule can name it. The archive bucket too locally; deployed, CloudFormation names it (bucket
+# names are global).
+AUDIT_BUS_NAME_SUFFIX = "-audit"
+AUDIT_ARCHIVE_BUCKET_SUFFIX = "-audit-archive"
+# Archive objects: events/YYYY/MM/DD/<event id>.json
+AUDIT_ARCHIVE_PREFIX = "events/"
+# Days an audit event stays in the table and locked in the archive, unless the deployment says otherwise
+# (CDK context `riskgate:auditRetentionDays`).
+DEFAULT_AUDIT_RETENTION_DAYS = 365

@@ -12,7 +12,10 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from riskgate.resources import DEFAULT_AUDIT_RETENTION_DAYS
+
 PREFIX = "riskgate:"
+MAX_AUDIT_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Settings:
     log_retention: str = "ONE_MONTH"
     # Application log level of the functions (Lambda's JSON log filter and Powertools agree on it).
     log_level: str = "INFO"
+    # How long security events are kept: in the table (TTL), and locked in the archive (Object Lock in
+    # compliance mode: not even the account root can shorten it once an event is archived).
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
@@ -50,6 +56,12 @@ class Settings:
             )
         if self.log_level not in {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}:
             raise ValueError(f"riskgate:logLevel: {self.log_level!r} is not a Lambda application log level")
+        # S3 Object Lock accepts a default retention of 1 day up to 100 years.
+        if not 1 <= self.audit_retention_days <= MAX_AUDIT_RETENTION_DAYS:
+            raise ValueError(
+                f"riskgate:auditRetentionDays must be between 1 and {MAX_AUDIT_RETENTION_DAYS} "
+                "(S3 Object Lock's limits)"
+            )
 
     @property
     def retention(self) -> logs.RetentionDays:
@@ -81,4 +93,5 @@ class Settings:
             ),
             log_retention=get("log_retention", defaults.log_retention, str),
             log_level=get("log_level", defaults.log_level, str).upper(),
+            audit_retention_days=get("audit_retention_days", defaults.audit_retention_days, int),
         )

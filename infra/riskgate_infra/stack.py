@@ -7,8 +7,9 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from riskgate.resources import TABLE
+from riskgate.resources import AUDIT_ARCHIVE_PREFIX, AUDIT_EVENT_SOURCE, TABLE
 from riskgate_infra.constructs.api import RiskgateApi
+from riskgate_infra.constructs.audit import AuditDelivery
 from riskgate_infra.constructs.encryption import DataKey
 from riskgate_infra.constructs.evaluation import StreamEvaluation
 from riskgate_infra.constructs.events import EventsTopic
@@ -34,14 +35,34 @@ class RiskgateStack(Stack):
             environment={
                 "RISKGATE_TABLE_NAME": table.table_name,
                 "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn,
+                # Every function may write audit items (the API its changes, the authorizer failed
+                # authentications), each expiring from the table after this many days.
+                "RISKGATE_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
             },
             settings=settings,
         )
         api = RiskgateApi(self, "Api", factory=factory, table=table, settings=settings)
         StreamEvaluation(self, "Evaluation", factory=factory, table=table, events_topic=events)
+        audit = AuditDelivery(
+            self, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days
+        )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(
+            self,
+            "AuditBusName",
+            value=audit.bus.event_bus_name,
+            description="The security event log's EventBridge bus: subscribe with a rule on source "
+            f"{AUDIT_EVENT_SOURCE}",
+        )
+        CfnOutput(
+            self,
+            "AuditArchiveBucket",
+            value=audit.archive.bucket_name,
+            description="The security event log's archive: one JSON object per event under "
+            f"{AUDIT_ARCHIVE_PREFIX}YYYY/MM/DD/, Object Lock in compliance mode",
+        )
         CfnOutput(
             self,
             "CreateFirstToken",

@@ -1,6 +1,7 @@
 """`make run`: the local stack in the foreground until Ctrl-C or SIGTERM.
 
-Environment: RISKGATE_PORT (8000), RISKGATE_HOST (127.0.0.1), RISKGATE_ADMIN_TOKEN (else a new one).
+Environment: RISKGATE_PORT (8000), RISKGATE_HOST (127.0.0.1), RISKGATE_ADMIN_TOKEN (else a new one),
+RISKGATE_AUDIT_RETENTION_DAYS (365: how long security events are locked in the local archive).
 Standard output carries exactly one line, once everything is ready: the URL and the admin token, so a
 script can wait for it. Everything else goes to standard error.
 """
@@ -15,6 +16,7 @@ import sys
 import threading
 from types import FrameType
 
+from riskgate.resources import DEFAULT_AUDIT_RETENTION_DAYS
 from riskgate_local.stack import LocalStack
 
 # Loggers that would print a line for every request moto or botocore serves.
@@ -62,6 +64,9 @@ def main() -> int:
         host=os.environ.get("RISKGATE_HOST", "127.0.0.1"),
         port=int(os.environ.get("RISKGATE_PORT", "8000")),
         admin_token=os.environ.get("RISKGATE_ADMIN_TOKEN") or None,
+        audit_retention_days=int(
+            os.environ.get("RISKGATE_AUDIT_RETENTION_DAYS") or DEFAULT_AUDIT_RETENTION_DAYS
+        ),
     )
     try:
         stack.start()

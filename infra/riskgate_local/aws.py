@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from riskgate.resources import TABLE
+from riskgate.resources import AUDIT_ARCHIVE_BUCKET_SUFFIX, AUDIT_BUS_NAME_SUFFIX, TABLE
 
 REGION = "us-east-1"
 # moto's default account: every ARN moto hands out carries it, so the local ARNs we build do too.
@@ -30,9 +31,17 @@ class MotoServer:
         self._endpoint_url: str | None = None
 
     def start(self) -> str:
+        """Start serving, empty: moto keeps its state per process, so whatever an earlier server (or
+        moto decorator) of this process left behind is dropped first."""
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
+        # moto's own API for that (POST /moto-api/reset), on a loopback address of our own making.
+        reset = urllib.request.Request(  # noqa: S310
+            f"{self._endpoint_url}/moto-api/reset", data=b"", method="POST"
+        )
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310
+            pass
         return self._endpoint_url
 
     @property
@@ -107,11 +116,18 @@ class LocalResources:
     stream_arn: str
     events_topic_arn: str
     evaluator_failure_queue_url: str
+    # The security event log's delivery: the EventBridge bus (subscribe with a rule on source
+    # `riskgate.audit`), the archive bucket (one object per event, `events/YYYY/MM/DD/<event id>.json`,
+    # Object Lock in compliance mode) and the forwarder's on-failure queue.
+    audit_bus_name: str
+    audit_archive_bucket: str
+    audit_forwarder_failure_queue_url: str
 
 
-def create_resources(name_prefix: str) -> LocalResources:
-    """Create the table (from the same definition as the CDK stack), the events topic and the queue
-    that stands for the evaluator's on-failure destination. Needs aws_environment() in os.environ."""
+def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalResources:
+    """Create the table (from the same definition as the CDK stack), the events topic, the audit bus and
+    archive, and the queues that stand for the stream consumers' on-failure destinations. Needs
+    aws_environment() in os.environ."""
     table_name = f"{name_prefix}-table"
     dynamodb = boto3.client("dynamodb")
     created = dynamodb.create_table(**TABLE.create_table_kwargs(table_name))
@@ -121,15 +137,39 @@ def create_resources(name_prefix: str) -> LocalResources:
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE.ttl_attribute},
     )
     topic_arn = boto3.client("sns").create_topic(Name=f"{name_prefix}-events")["TopicArn"]
-    queue_url = boto3.client("sqs").create_queue(QueueName=f"{name_prefix}-evaluator-failures")["QueueUrl"]
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"{name_prefix}-evaluator-failures")["QueueUrl"]
+    audit_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-audit-forwarder-failures")["QueueUrl"]
+    bus_name = f"{name_prefix}{AUDIT_BUS_NAME_SUFFIX}"
+    boto3.client("events").create_event_bus(Name=bus_name)
+    bucket = f"{name_prefix}{AUDIT_ARCHIVE_BUCKET_SUFFIX}"
+    create_audit_archive(bucket, retention_days=audit_retention_days)
     resources = LocalResources(
         table_name=table_name,
         stream_arn=created["TableDescription"]["LatestStreamArn"],
         events_topic_arn=topic_arn,
         evaluator_failure_queue_url=queue_url,
+        audit_bus_name=bus_name,
+        audit_archive_bucket=bucket,
+        audit_forwarder_failure_queue_url=audit_queue_url,
     )
     logger.info("local resources created: %s", resources)
     return resources
+
+
+def create_audit_archive(bucket: str, *, retention_days: int) -> None:
+    """The archive bucket as the CDK stack declares it, as far as moto goes: versioned by Object Lock,
+    every new object locked in compliance mode for `retention_days`. (Its bucket policy is not created:
+    moto does not evaluate bucket policies.)"""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+        },
+    )
 
 
 def send_to_queue(queue_url: str, message: Mapping[str, Any]) -> None:

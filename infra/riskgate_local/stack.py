@@ -1,10 +1,11 @@
-"""The local stack composed: moto and the resources, the admin token, the gateway, the stream poller."""
+"""The local stack composed: moto and the resources, the admin token, the gateway, the stream pollers."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -12,10 +13,17 @@ from typing import Any
 
 from riskgate.resources import (
     API_FUNCTION,
+    AUDIT_FORWARDER_BATCH_SIZE,
+    AUDIT_FORWARDER_FUNCTION,
+    AUDIT_FORWARDER_RETRY_ATTEMPTS,
+    AUDIT_STREAM_FILTER,
     AUTHORIZER_FUNCTION,
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    EVALUATOR_BATCH_SIZE,
     EVALUATOR_FUNCTION,
     EVALUATOR_RETRY_ATTEMPTS,
     EVALUATOR_STREAM_FILTER,
+    FunctionSpec,
 )
 from riskgate_local.aws import (
     EnvironmentPatch,
@@ -58,6 +66,13 @@ class LocalStack:
 
     The handlers default to the real ones, named as Lambda names them in `riskgate.resources`;
     tests pass small callables instead. Nothing is imported, created or bound before `start()`.
+
+    Two consumers read the table's stream, as two event source mappings do on AWS: the evaluator (image
+    summaries) and the audit forwarder (new audit items), each with its filter, retry cap and failure
+    queue from `riskgate.resources`. The security event log's archive is the moto bucket
+    `resources.audit_archive_bucket`, one JSON object per event under `events/YYYY/MM/DD/<event id>.json`
+    (Object Lock, compliance mode, `audit_retention_days`); its bus is `resources.audit_bus_name`. Both
+    live in the stack's moto server, which every boto3 client of the process reaches while it runs.
     """
 
     def __init__(
@@ -69,10 +84,12 @@ class LocalStack:
         api_handler: Handler | str = API_FUNCTION.handler,
         authorizer: Handler | str = AUTHORIZER_FUNCTION.handler,
         evaluator: Handler | str = EVALUATOR_FUNCTION.handler,
+        audit_forwarder: Handler | str = AUDIT_FORWARDER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
-        max_retry_attempts: int = EVALUATOR_RETRY_ATTEMPTS,
+        max_retry_attempts: int | None = None,
+        audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
     ) -> None:
         self._host = host
         self._port = port
@@ -80,31 +97,21 @@ class LocalStack:
         self._admin_bootstrap = admin_bootstrap
         self._name_prefix = name_prefix
         self._stream_poll_interval_seconds = stream_poll_interval_seconds
+        # None: each stream consumer's own cap (riskgate.resources); tests set one for all.
         self._max_retry_attempts = max_retry_attempts
-        # Timeouts and memory as the CDK stack sets them (riskgate.resources): what the context
-        # object reports to the handlers.
-        self.api_function = LocalFunction(
-            f"{name_prefix}-api",
-            api_handler,
-            timeout_seconds=API_FUNCTION.timeout_seconds,
-            memory_mb=API_FUNCTION.memory_mb,
+        self._audit_retention_days = audit_retention_days
+        self.api_function = _local_function(f"{name_prefix}-api", api_handler, API_FUNCTION)
+        self.authorizer_function = _local_function(
+            f"{name_prefix}-authorizer", authorizer, AUTHORIZER_FUNCTION
         )
-        self.authorizer_function = LocalFunction(
-            f"{name_prefix}-authorizer",
-            authorizer,
-            timeout_seconds=AUTHORIZER_FUNCTION.timeout_seconds,
-            memory_mb=AUTHORIZER_FUNCTION.memory_mb,
-        )
-        self.evaluator_function = LocalFunction(
-            f"{name_prefix}-evaluator",
-            evaluator,
-            timeout_seconds=EVALUATOR_FUNCTION.timeout_seconds,
-            memory_mb=EVALUATOR_FUNCTION.memory_mb,
+        self.evaluator_function = _local_function(f"{name_prefix}-evaluator", evaluator, EVALUATOR_FUNCTION)
+        self.audit_forwarder_function = _local_function(
+            f"{name_prefix}-audit-forwarder", audit_forwarder, AUDIT_FORWARDER_FUNCTION
         )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
         self._gateway_server: GatewayServer | None = None
-        self._poller: StreamPoller | None = None
+        self._pollers: list[StreamPoller] = []
         self._tasks: list[PeriodicTask] = []
         self._resources: LocalResources | None = None
         self._admin_token: str | None = None
@@ -131,29 +138,52 @@ class LocalStack:
         # credentials when a client is made, and the handlers make theirs lazily.
         self._environment.unset(*overriding_aws_variables(os.environ))
         self._environment.set(aws_environment(endpoint_url))
-        self._resources = create_resources(self._name_prefix)
+        self._resources = create_resources(self._name_prefix, audit_retention_days=self._audit_retention_days)
         self._environment.set(
             {
                 "RISKGATE_TABLE_NAME": self._resources.table_name,
                 "RISKGATE_EVENTS_TOPIC_ARN": self._resources.events_topic_arn,
+                "RISKGATE_AUDIT_RETENTION_DAYS": str(self._audit_retention_days),
+                "RISKGATE_AUDIT_BUS_NAME": self._resources.audit_bus_name,
+                "RISKGATE_AUDIT_ARCHIVE_BUCKET": self._resources.audit_archive_bucket,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
         _forget_cached_settings()
-        for function in (self.api_function, self.authorizer_function, self.evaluator_function):
+        for function in (
+            self.api_function,
+            self.authorizer_function,
+            self.evaluator_function,
+            self.audit_forwarder_function,
+        ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
 
-        self._poller = StreamPoller(
-            self._resources.stream_arn,
-            self.evaluator_function,
-            filter_pattern=EVALUATOR_STREAM_FILTER,
-            on_failure=partial(send_to_queue, self._resources.evaluator_failure_queue_url),
-            max_retry_attempts=self._max_retry_attempts,
-        )
-        self.add_periodic_task("stream-poller", self._stream_poll_interval_seconds, self._poller.poll_once)
+        # Two event source mappings on the one stream, each with its own iterators and failure queue.
+        self._pollers = [
+            StreamPoller(
+                self._resources.stream_arn,
+                self.evaluator_function,
+                filter_pattern=EVALUATOR_STREAM_FILTER,
+                on_failure=partial(send_to_queue, self._resources.evaluator_failure_queue_url),
+                batch_size=EVALUATOR_BATCH_SIZE,
+                max_retry_attempts=self._retry_cap(EVALUATOR_RETRY_ATTEMPTS),
+            ),
+            StreamPoller(
+                self._resources.stream_arn,
+                self.audit_forwarder_function,
+                filter_pattern=AUDIT_STREAM_FILTER,
+                on_failure=partial(send_to_queue, self._resources.audit_forwarder_failure_queue_url),
+                batch_size=AUDIT_FORWARDER_BATCH_SIZE,
+                max_retry_attempts=self._retry_cap(AUDIT_FORWARDER_RETRY_ATTEMPTS),
+            ),
+        ]
+        for poller, name in zip(self._pollers, ("evaluator", "audit-forwarder"), strict=True):
+            self.add_periodic_task(
+                f"stream-poller-{name}", self._stream_poll_interval_seconds, poller.poll_once
+            )
 
         gateway = RestApiGateway(self.api_function, self.authorizer_function)
         self._gateway_server = GatewayServer(gateway, self._host, self._port)
@@ -162,6 +192,11 @@ class LocalStack:
             task.start()
         self._running = True
         logger.info("local stack ready at %s (moto at %s)", url, endpoint_url)
+        logger.info(
+            "security events go to the bus %s and the archive s3://%s/events/ (in moto)",
+            self._resources.audit_bus_name,
+            self._resources.audit_archive_bucket,
+        )
 
     def stop(self) -> None:
         """Stop serving, stop the background tasks, stop moto, restore the environment. Idempotent."""
@@ -172,7 +207,7 @@ class LocalStack:
         for task in reversed(self._tasks):
             task.stop()
         self._tasks.clear()
-        self._poller = None
+        self._pollers = []
         self._moto.stop()
         self._environment.restore()
         _forget_cached_settings()
@@ -220,22 +255,40 @@ class LocalStack:
         return task
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the stream poller has delivered every change made before this call."""
-        if self._poller is None:
+        """Wait until every stream poller has delivered every change made before this call."""
+        if not self._pollers:
             raise RuntimeError("the local stack is not running")
-        if not self._poller.wait_until_idle(timeout):
-            raise TimeoutError(f"the stream poller did not catch up within {timeout} s")
+        deadline = time.monotonic() + timeout
+        for poller in self._pollers:
+            if not poller.wait_until_idle(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"the stream pollers did not catch up within {timeout} s")
+
+    def _retry_cap(self, own: int) -> int:
+        return own if self._max_retry_attempts is None else self._max_retry_attempts
+
+
+def _local_function(name: str, handler: Handler | str, spec: FunctionSpec) -> LocalFunction:
+    """Timeouts and memory as the CDK stack sets them (riskgate.resources): what the context object
+    reports to the handler."""
+    return LocalFunction(name, handler, timeout_seconds=spec.timeout_seconds, memory_mb=spec.memory_mb)
+
+
+# The handlers' cached ports: (module, function) created once per process from the settings.
+_CACHED_PORTS = (
+    ("riskgate.adapters.store", "default_store"),
+    ("riskgate.adapters.audit_sinks", "default_sinks"),
+)
 
 
 def _forget_cached_settings() -> None:
     """Drop what the handlers cached from the environment: settings are read once per process, and
-    the store keeps a client bound to the endpoint of its time. An in-process stack (tests) changes
-    both; the real Lambda never does."""
+    the store and the audit sinks keep clients bound to the endpoint of their time. An in-process stack
+    (tests) changes both; the real Lambda never does."""
     from riskgate.settings import get_settings
 
     get_settings.cache_clear()
-    # Only when the handlers' store is already imported: importing it here would do it too early.
-    store_module = sys.modules.get("riskgate.adapters.store")
-    cached_store = getattr(store_module, "default_store", None)
-    if cached_store is not None and hasattr(cached_store, "cache_clear"):
-        cached_store.cache_clear()
+    for module_name, attribute in _CACHED_PORTS:
+        # Only when the module is already imported: importing it here would do it too early.
+        cached = getattr(sys.modules.get(module_name), attribute, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()

@@ -1,6 +1,9 @@
-"""The evaluator's event source mapping, emulated: the table's stream polled for real, filtered and
-handed to the handler in Lambda's shape, with partial-batch failures retried and given up on as Lambda
-does (``ReportBatchItemFailures``, a retry cap, an on-failure destination)."""
+"""A Lambda event source mapping on the table's stream, emulated: the stream polled for real, filtered
+and handed to the handler in Lambda's shape, with partial-batch failures retried and given up on as
+Lambda does (``ReportBatchItemFailures``, a retry cap, an on-failure destination).
+
+One poller per mapping (the evaluator's, the audit forwarder's): like Lambda, each reads the stream with
+iterators of its own, so one consumer's failures never hold the other back."""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ logger = logging.getLogger(__name__)
 # Called with Lambda's on-failure record when a batch has used up its retries.
 FailureDestination = Callable[[dict[str, Any]], None]
 
-# The CDK stack's batch size and retry cap for the evaluator's event source. Locally failing batches are
-# retried from the first failed record without bisecting.
+# The CDK stack's batch size and retry cap for the evaluator's event source, when a poller is given none.
+# Locally failing batches are retried from the first failed record without bisecting.
 DEFAULT_BATCH_SIZE = EVALUATOR_BATCH_SIZE
 DEFAULT_MAX_RETRY_ATTEMPTS = EVALUATOR_RETRY_ATTEMPTS
 
@@ -118,7 +121,7 @@ def first_failed_index(response: Any, batch: list[dict[str, Any]]) -> int | None
     if response is None:
         return None
     if not isinstance(response, Mapping):
-        logger.warning("evaluator returned %r instead of a batch response; the batch failed", type(response))
+        logger.warning("function returned %r instead of a batch response; the batch failed", type(response))
         return 0
     failures = response.get("batchItemFailures")
     if not failures:
@@ -285,7 +288,8 @@ class StreamPoller:
             shard.failed_attempts += 1
             if shard.failed_attempts <= self._max_retry_attempts:
                 logger.warning(
-                    "evaluator batch failed; retry %d of %d on the next poll",
+                    "%s: batch failed; retry %d of %d on the next poll",
+                    self._function.name,
                     shard.failed_attempts,
                     self._max_retry_attempts,
                 )
@@ -301,7 +305,9 @@ class StreamPoller:
             response = self._function.invoke({"Records": batch})
         except Exception as error:
             # Lambda counts an error as the failure of every record in the batch.
-            logger.exception("evaluator raised; the whole batch of %d records failed", len(batch))
+            logger.exception(
+                "%s raised; the whole batch of %d records failed", self._function.name, len(batch)
+            )
             shard.last_error = type(error).__name__
             return 0
         return first_failed_index(response, batch)
@@ -334,7 +340,8 @@ class StreamPoller:
             },
         }
         logger.error(
-            "evaluator gave up on %d records after %d attempts (sequence numbers %s to %s)",
+            "%s gave up on %d records after %d attempts (sequence numbers %s to %s)",
+            self._function.name,
             len(records),
             shard.failed_attempts,
             first["SequenceNumber"],

@@ -14,6 +14,8 @@ import pytest
 
 from riskgate.resources import (
     API_HANDLER,
+    AUDIT_FORWARDER_HANDLER,
+    AUDIT_STREAM_FILTER,
     AUTHORIZER_HANDLER,
     EVALUATOR_HANDLER,
     EVALUATOR_STREAM_FILTER,
@@ -26,7 +28,7 @@ from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
 
-HANDLERS = {API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER}
+HANDLERS = {API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER, AUDIT_FORWARDER_HANDLER}
 
 
 def only(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -37,6 +39,47 @@ def only(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def functions_by_handler(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     functions = synthesized.resources("AWS::Lambda::Function")
     return {function["Properties"]["Handler"]: function for function in functions.values()}
+
+
+def function_id(synthesized: Synthesized, handler: str) -> str:
+    return next(
+        logical_id
+        for logical_id, function in synthesized.resources("AWS::Lambda::Function").items()
+        if function["Properties"]["Handler"] == handler
+    )
+
+
+def mapping_of(synthesized: Synthesized, handler: str) -> dict[str, Any]:
+    """The properties of the one event source mapping that invokes `handler`."""
+    target = {"Ref": function_id(synthesized, handler)}
+    return only(
+        {
+            logical_id: mapping
+            for logical_id, mapping in synthesized.resources("AWS::Lambda::EventSourceMapping").items()
+            if mapping["Properties"]["FunctionName"] == target
+        }
+    )["Properties"]
+
+
+def policy_statements_of(synthesized: Synthesized, handler: str) -> list[dict[str, Any]]:
+    """Every statement of the identity policies attached to `handler`'s role."""
+    role = synthesized.resources("AWS::Lambda::Function")[function_id(synthesized, handler)]["Properties"][
+        "Role"
+    ]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements:
+        value = statement["Action"]
+        actions |= {value} if isinstance(value, str) else set(value)
+    return actions
 
 
 def newest_python_runtime() -> str:
@@ -118,6 +161,8 @@ def test_every_function_runs_on_the_newest_python_on_arm64_with_json_logs_and_tr
         assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
         assert "Ref" in environment["RISKGATE_TABLE_NAME"]
         assert "Ref" in environment["RISKGATE_EVENTS_TOPIC_ARN"]
+        # Every function may write audit items, which expire after the stack's retention.
+        assert environment["RISKGATE_AUDIT_RETENTION_DAYS"] == "365", handler
 
 
 def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
@@ -130,6 +175,7 @@ def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
     assert sizes[EVALUATOR_HANDLER][1] == 60
     assert 256 <= sizes[AUTHORIZER_HANDLER][0] <= 512
     assert 256 <= sizes[EVALUATOR_HANDLER][0] <= 512
+    assert sizes[AUDIT_FORWARDER_HANDLER] == (256, 60)
 
 
 def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) -> None:
@@ -139,7 +185,7 @@ def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) ->
         for logical_id, role in roles.items()
         if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
     }
-    assert len(lambda_roles) == 3
+    assert len(lambda_roles) == len(HANDLERS)
     for logical_id, role in lambda_roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
 
@@ -150,15 +196,9 @@ def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) ->
 def test_the_evaluator_consumes_the_stream_filtered_with_partial_failures_and_a_failure_queue(
     synthesized: Synthesized,
 ) -> None:
-    mapping = only(synthesized.resources("AWS::Lambda::EventSourceMapping"))["Properties"]
-    evaluator_id = next(
-        logical_id
-        for logical_id, function in synthesized.resources("AWS::Lambda::Function").items()
-        if function["Properties"]["Handler"] == EVALUATOR_HANDLER
-    )
+    mapping = mapping_of(synthesized, EVALUATOR_HANDLER)
     table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
 
-    assert mapping["FunctionName"] == {"Ref": evaluator_id}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert mapping["BisectBatchOnFunctionError"] is True
@@ -176,14 +216,214 @@ def test_the_evaluator_consumes_the_stream_filtered_with_partial_failures_and_a_
         assert queue["Properties"].get("SqsManagedSseEnabled") or queue["Properties"].get("KmsMasterKeyId")
     redrive = queues[failure_queue_id]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in queues
-    alarm = only(synthesized.resources("AWS::CloudWatch::Alarm"))["Properties"]
+    assert_alarm_watches(synthesized, failure_queue_id)
+
+
+def assert_alarm_watches(synthesized: Synthesized, queue_id: str) -> None:
+    """One alarm fires while anything waits in the queue."""
+    alarm = only(
+        {
+            logical_id: alarm
+            for logical_id, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items()
+            if alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+        }
+    )["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == failure_queue_id
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == 0
 
 
 def test_the_events_topic_is_encrypted(synthesized: Synthesized) -> None:
     topic = only(synthesized.resources("AWS::SNS::Topic"))["Properties"]
     assert "KmsMasterKeyId" in topic
+
+
+# --- the security event log's delivery -------------------------------------------------------------
+
+
+def archive_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The one bucket with Object Lock: the audit archive (the other one holds its access logs)."""
+    buckets = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::S3::Bucket" and resource["Properties"].get("ObjectLockEnabled")
+    }
+    assert len(buckets) == 1, sorted(buckets)
+    return next(iter(buckets.items()))
+
+
+def test_the_audit_archive_locks_events_in_compliance_mode_for_the_retention(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.template_json
+    archive_id, archive = archive_bucket(template)
+    properties = archive["Properties"]
+
+    # Object Lock, compliance mode, default retention = the audit retention parameter (default 365)
+    assert properties["ObjectLockEnabled"] is True
+    assert properties["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 365}},
+    }
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    # S3-managed keys: a customer-managed key could be deleted, and the archive with it
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert archive["DeletionPolicy"] == archive["UpdateReplacePolicy"] == "Retain"
+    # Its access is logged to a bucket of its own
+    log_bucket_id = properties["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    assert log_bucket_id != archive_id
+    assert template["Resources"][log_bucket_id]["Type"] == "AWS::S3::Bucket"
+    assert template["Resources"][log_bucket_id]["DeletionPolicy"] == "Retain"
+
+
+def test_the_archive_policy_refuses_deletes_retention_changes_and_overwrites_to_everyone(
+    synthesized: Synthesized,
+) -> None:
+    archive_id, _ = archive_bucket(synthesized.template_json)
+    policy = only(
+        {
+            logical_id: policy
+            for logical_id, policy in synthesized.resources("AWS::S3::BucketPolicy").items()
+            if policy["Properties"]["Bucket"] == {"Ref": archive_id}
+        }
+    )
+    statements = {
+        statement.get("Sid"): statement for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+
+    deny = statements["DenyAlteringArchivedEvents"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert "Condition" not in deny
+    assert set(deny["Action"]) >= {
+        "s3:DeleteObject*",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:BypassGovernanceRetention",
+    }
+    overwrite = statements["DenyUnconditionalUploads"]
+    assert overwrite["Effect"] == "Deny"
+    assert overwrite["Principal"] == {"AWS": "*"}
+    assert overwrite["Action"] == "s3:PutObject"
+    assert overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    # And TLS only, as on every bucket
+    assert any(
+        statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for statement in statements.values()
+    )
+
+
+def test_the_forwarder_consumes_audit_inserts_with_partial_failures_and_a_failure_queue(
+    synthesized: Synthesized,
+) -> None:
+    mapping = mapping_of(synthesized, AUDIT_FORWARDER_HANDLER)
+    table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    [stream_filter] = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(stream_filter["Pattern"]) == AUDIT_STREAM_FILTER
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] < 24 * 3600
+    # Its own failure queue (not the evaluator's), watched by its own alarm
+    failure_queue_id = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    evaluator_queue_id = mapping_of(synthesized, EVALUATOR_HANDLER)["DestinationConfig"]["OnFailure"][
+        "Destination"
+    ]["Fn::GetAtt"][0]
+    assert failure_queue_id != evaluator_queue_id
+    queue = synthesized.resources("AWS::SQS::Queue")[failure_queue_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in synthesized.resources(
+        "AWS::SQS::Queue"
+    )
+    assert_alarm_watches(synthesized, failure_queue_id)
+
+
+def test_the_forwarder_may_only_add_objects_to_the_archive_and_put_events_on_the_bus(
+    synthesized: Synthesized,
+) -> None:
+    archive_id, _ = archive_bucket(synthesized.template_json)
+    bus_id, bus = next(iter(synthesized.resources("AWS::Events::EventBus").items()))
+    statements = policy_statements_of(synthesized, AUDIT_FORWARDER_HANDLER)
+
+    s3_actions = {action for action in actions_of(statements) if action.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject"}
+    (put,) = [statement for statement in statements if "s3:PutObject" in json.dumps(statement["Action"])]
+    assert put["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [archive_id, "Arn"]}, "/events/*"]]}
+    assert not any(
+        action.startswith(("s3:Delete", "s3:*", "dynamodb:Put", "dynamodb:Delete"))
+        for action in actions_of(statements)
+    )
+    (put_events,) = [statement for statement in statements if statement["Action"] == "events:PutEvents"]
+    assert put_events["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    # The bus a SIEM subscribes to has a name it can know in advance
+    assert bus["Properties"]["Name"] == "riskgate-audit"
+
+    environment = functions_by_handler(synthesized)[AUDIT_FORWARDER_HANDLER]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert environment["RISKGATE_AUDIT_BUS_NAME"] == {"Ref": bus_id}
+    assert environment["RISKGATE_AUDIT_ARCHIVE_BUCKET"] == {"Ref": archive_id}
+
+
+def test_the_authorizer_may_write_audit_items_and_token_use(synthesized: Synthesized) -> None:
+    actions = actions_of(policy_statements_of(synthesized, AUTHORIZER_HANDLER))
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
+
+
+def test_the_audit_retention_is_a_deployment_parameter() -> None:
+    """A non-default `riskgate:auditRetentionDays` reaches the archive's lock and the functions."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk.assertions import Template
+
+    from riskgate_infra.constructs.audit import AuditDelivery
+    from riskgate_infra.constructs.functions import LambdaFactory
+    from riskgate_infra.settings import Settings
+
+    # Given the parameter as `cdk deploy -c riskgate:auditRetentionDays=30` passes it
+    app = App(context={"riskgate:auditRetentionDays": "30"})
+    stack = Stack(app, "Retention")
+    settings = Settings.from_context(app.node)
+    table = dynamodb.Table(
+        stack,
+        "Table",
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    )
+    layer = lambda_.LayerVersion.from_layer_version_arn(
+        stack, "Layer", "arn:aws:lambda:us-east-1:123456789012:layer:deps:1"
+    )
+    factory = LambdaFactory(
+        layer=layer,
+        environment={"RISKGATE_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days)},
+        settings=settings,
+    )
+
+    # When the audit delivery is built with it
+    AuditDelivery(stack, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days)
+    template = Template.from_stack(stack).to_json()
+
+    # Then the archive locks events for 30 days, and the forwarder is told so
+    _, archive = archive_bucket(template)
+    assert archive["Properties"]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {
+        "Mode": "COMPLIANCE",
+        "Days": 30,
+    }
+    (function,) = [
+        resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert function["Properties"]["Environment"]["Variables"]["RISKGATE_AUDIT_RETENTION_DAYS"] == "30"
+    # And the bus is named after its stack
+    (bus,) = [
+        resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Events::EventBus"
+    ]
+    assert bus["Properties"]["Name"] == "retention-audit"
 
 
 # --- the API ---------------------------------------------------------------------------------------
@@ -285,6 +525,10 @@ def test_the_stage_is_throttled_traced_and_logged_without_request_data(synthesiz
 def test_outputs_name_the_api_the_table_and_the_first_token_command(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
     table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+    archive_id, _ = archive_bucket(synthesized.template_json)
+    bus_id = next(iter(synthesized.resources("AWS::Events::EventBus")))
+    assert outputs["AuditBusName"]["Value"] == {"Ref": bus_id}
+    assert outputs["AuditArchiveBucket"]["Value"] == {"Ref": archive_id}
     assert "execute-api" in json.dumps(outputs["ApiUrl"]["Value"])
     assert outputs["TableName"]["Value"] == {"Ref": table_id}
     assert outputs["CreateFirstToken"]["Value"] == {
@@ -468,6 +712,9 @@ def test_deployment_parameters_come_from_context() -> None:
     assert settings.throttle_rate_limit == 200
     assert settings.throttle_burst_limit == Settings().throttle_burst_limit
     assert settings.log_retention == "ONE_YEAR"
+    assert settings.audit_retention_days == 365
 
     with pytest.raises(ValueError, match="authorizerCacheTtlSeconds"):
         Settings.from_context(App(context={"riskgate:authorizerCacheTtlSeconds": "7200"}).node)
+    with pytest.raises(ValueError, match="auditRetentionDays"):
+        Settings.from_context(App(context={"riskgate:auditRetentionDays": "0"}).node)

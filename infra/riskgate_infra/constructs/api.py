@@ -107,8 +107,9 @@ class RiskgateApi(Construct):
             spec=AUTHORIZER_FUNCTION,
             description="Riskgate API authorizer: bearer token → identity and role bindings",
         )
-        table.grant_read_data(self.authorizer_function)
-        acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=False)
+        # Writes too: a token's last use, and the audit item of every failed authentication.
+        table.grant_read_write_data(self.authorizer_function)
+        acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=True)
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.retention)
         self.rest_api = apigw.RestApi(
