@@ -60,6 +60,8 @@ class World:
     admin: str
     image_id: str
     tokens: dict[str, str] = field(default_factory=dict)
+    # The directory's own objects (scope, custom role, user, token), made through the API by the admin.
+    directory: dict[str, str] = field(default_factory=dict)
 
     def token_for(self, role_permissions: list[str], scope: str) -> str:
         key = f"{','.join(sorted(role_permissions))}@{scope}"
@@ -151,6 +153,47 @@ CASES: dict[tuple[str, str], Case] = {
         lambda w: Request(f"/v1/vulnerabilities/{VULNERABILITY}/images"), "list", image_ids
     ),
     ("GET", "/v1/audit-events"): Case(lambda w: Request("/v1/audit-events"), "account"),
+    ("GET", "/v1/scopes"): Case(lambda w: Request("/v1/scopes"), "account"),
+    ("POST", "/v1/scopes"): Case(
+        lambda w: Request("/v1/scopes", body={"name": "matrix-new", "resources": [{"repository": "new/*"}]}),
+        "account",
+    ),
+    ("GET", "/v1/scopes/{scope_id}"): Case(
+        lambda w: Request(f"/v1/scopes/{w.directory['scope']}"), "account"
+    ),
+    ("PATCH", "/v1/scopes/{scope_id}"): Case(
+        lambda w: Request(f"/v1/scopes/{w.directory['scope']}", body={"description": "changed"}), "account"
+    ),
+    ("DELETE", "/v1/scopes/{scope_id}"): Case(
+        lambda w: Request(f"/v1/scopes/{w.directory['scope']}"), "account"
+    ),
+    ("GET", "/v1/roles"): Case(lambda w: Request("/v1/roles"), "account"),
+    ("POST", "/v1/roles"): Case(
+        lambda w: Request("/v1/roles", body={"name": "matrix-new", "permissions": ["images:read"]}), "account"
+    ),
+    ("GET", "/v1/roles/{name}"): Case(lambda w: Request(f"/v1/roles/{w.directory['role']}"), "account"),
+    ("PATCH", "/v1/roles/{name}"): Case(
+        lambda w: Request(f"/v1/roles/{w.directory['role']}", body={"description": "changed"}), "account"
+    ),
+    ("DELETE", "/v1/roles/{name}"): Case(lambda w: Request(f"/v1/roles/{w.directory['role']}"), "account"),
+    ("GET", "/v1/users"): Case(lambda w: Request("/v1/users"), "account"),
+    ("POST", "/v1/users"): Case(
+        lambda w: Request("/v1/users", body={"name": "matrix-new", "kind": "service"}), "account"
+    ),
+    ("GET", "/v1/users/{user_id}"): Case(lambda w: Request(f"/v1/users/{w.directory['user']}"), "account"),
+    ("PATCH", "/v1/users/{user_id}"): Case(
+        lambda w: Request(f"/v1/users/{w.directory['user']}", body={"email": "m@example.com"}), "account"
+    ),
+    ("DELETE", "/v1/users/{user_id}"): Case(lambda w: Request(f"/v1/users/{w.directory['user']}"), "account"),
+    ("POST", "/v1/users/{user_id}/tokens"): Case(
+        lambda w: Request(f"/v1/users/{w.directory['user']}/tokens", body={"name": "matrix"}), "account"
+    ),
+    ("GET", "/v1/users/{user_id}/tokens"): Case(
+        lambda w: Request(f"/v1/users/{w.directory['user']}/tokens"), "account"
+    ),
+    ("DELETE", "/v1/users/{user_id}/tokens/{token_id}"): Case(
+        lambda w: Request(f"/v1/users/{w.directory['user']}/tokens/{w.directory['token']}"), "account"
+    ),
 }
 
 
@@ -184,7 +227,24 @@ def world(store: Store, dynamodb: Any) -> World:
     gateway = InProcessGateway()
     reply = gateway.send("POST", "/v1/scans", token=admin, body=report(TEAM_A_IMAGE))
     assert reply.status == 201, reply.body
-    return World(gateway=gateway, dynamodb=dynamodb, admin=admin, image_id=reply.body["image_id"])
+    world = World(gateway=gateway, dynamodb=dynamodb, admin=admin, image_id=reply.body["image_id"])
+    scope = gateway.send(
+        "POST", "/v1/scopes", token=admin, body={"name": "matrix-scope", "resources": [{"repository": "m/*"}]}
+    )
+    role = gateway.send(
+        "POST", "/v1/roles", token=admin, body={"name": "matrix-custom", "permissions": ["images:read"]}
+    )
+    user = gateway.send("POST", "/v1/users", token=admin, body={"name": "matrix-person", "kind": "person"})
+    assert (scope.status, role.status, user.status) == (201, 201, 201), (scope.body, role.body, user.body)
+    token = gateway.send("POST", f"/v1/users/{user.body['id']}/tokens", token=admin, body={"name": "matrix"})
+    assert token.status == 201, token.body
+    world.directory = {
+        "scope": scope.body["id"],
+        "role": role.body["name"],
+        "user": user.body["id"],
+        "token": token.body["id"],
+    }
+    return world
 
 
 def test_every_secured_route_has_a_case() -> None:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from riskgate.domain.errors import RiskgateError
-from riskgate.handlers.api import models, routes_audit, routes_images, routes_scans
+from riskgate.handlers.api import models, routes_audit, routes_directory, routes_images, routes_scans
 from riskgate.handlers.api.errors import error_response, response_for, validation_details
 from riskgate.handlers.api.security import public_route
 
@@ -99,6 +99,7 @@ app.include_router(meta)
 app.include_router(routes_scans.router)
 app.include_router(routes_images.router)
 app.include_router(routes_audit.router)
+app.include_router(routes_directory.router)
 
 
 @app.exception_handler(RiskgateError)

@@ -1,0 +1,224 @@
+"""API models of scopes, roles, users and tokens: request bodies (validated at the edge) and responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from riskgate.domain.permissions import Permission
+
+# Names end up in keys (`NAME#user#<name>`, `ROLE#<name>`) and sort keys (`<name>#<id>`): no `#`.
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$",
+        description="Letters, digits, _ . @ -; unique among its kind",
+    ),
+]
+Description = Annotated[str, Field(max_length=1000)]
+Glob = Annotated[str, Field(min_length=1, max_length=256, description="A glob: * ? [seq]")]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Kind = Literal["person", "service"]
+
+
+class _Body(BaseModel):
+    # An unknown field is a mistake worth reporting (e.g. trying to rename a role): 422, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Patch(_Body):
+    """A PATCH body: every field optional; a field sent as null clears it only where it may be empty."""
+
+    # Fields that may be left out but not sent as null.
+    _not_null: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*")
+    @classmethod
+    def _not_null_when_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for fields the caller sent: defaults are not validated.
+        if value is None and info.field_name in cls._not_null:
+            raise ValueError("may be left out, but not null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller sent, as plain values."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ResourceSelector(_Body):
+    """Globs over an image's registry, repository and tag; a field left out matches anything."""
+
+    registry: Glob | None = None
+    repository: Glob | None = None
+    tag: Glob | None = None
+
+    @model_validator(mode="after")
+    def _names_something(self) -> ResourceSelector:
+        # An empty selector would match every image: that is the global scope's job.
+        if self.registry is None and self.repository is None and self.tag is None:
+            raise ValueError("a resource selector names at least one of registry, repository, tag")
+        return self
+
+
+Resources = Annotated[list[ResourceSelector], Field(min_length=1, max_length=50)]
+
+
+class ScopeCreate(_Body):
+    name: Name
+    description: Description = ""
+    resources: Resources = Field(description="An image is in the scope when any selector matches it")
+
+
+class ScopeUpdate(_Patch):
+    _not_null = ("name", "description", "resources")
+
+    name: Name | None = None
+    description: Description | None = None
+    resources: Resources | None = None
+
+
+class Scope(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    resources: list[ResourceSelector] = Field(default_factory=list)
+    system: bool = Field(description="The global scope: covers everything, cannot be changed")
+    version: int | None = None
+    created_at: str | None = None
+    created_by: str | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+
+class ScopePage(BaseModel):
+    items: list[Scope]
+    next_token: str | None = None
+
+
+Permissions = Annotated[list[Permission], Field(min_length=1, max_length=len(Permission))]
+
+
+class RoleCreate(_Body):
+    name: Name
+    description: Description = ""
+    permissions: Permissions
+
+
+class RoleUpdate(_Patch):
+    """A role's name is the key bindings use: it cannot change."""
+
+    _not_null = ("description", "permissions")
+
+    description: Description | None = None
+    permissions: Permissions | None = None
+
+
+class Role(BaseModel):
+    name: str
+    description: str = ""
+    permissions: list[str]
+    system: bool = Field(description="A system role: defined by Riskgate, read-only")
+    version: int | None = None
+    created_at: str | None = None
+    created_by: str | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+
+class RolePage(BaseModel):
+    items: list[Role]
+    next_token: str | None = None
+
+
+class RoleBinding(_Body):
+    role: str = Field(min_length=1, max_length=64, description="A system or custom role's name")
+    scope: str = Field(default="global", min_length=1, max_length=64, description="A scope id, or global")
+
+
+RoleBindings = Annotated[list[RoleBinding], Field(max_length=64)]
+
+
+class UserCreate(_Body):
+    name: Name
+    email: Email | None = None
+    kind: Kind
+    role_bindings: RoleBindings = Field(default_factory=list)
+    enabled: bool = True
+
+
+class UserUpdate(_Patch):
+    """`enabled: false` disables the user: their tokens stop working at once."""
+
+    _not_null = ("name", "kind", "role_bindings", "enabled")
+
+    name: Name | None = None
+    email: Email | None = None
+    kind: Kind | None = None
+    role_bindings: RoleBindings | None = None
+    enabled: bool | None = None
+
+
+class User(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+    kind: Kind
+    role_bindings: list[RoleBinding]
+    enabled: bool
+    version: int
+    created_at: str
+    created_by: str
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+
+class UserPage(BaseModel):
+    items: list[User]
+    next_token: str | None = None
+
+
+class TokenCreate(_Body):
+    name: str = Field(min_length=1, max_length=100, description="What the token is for")
+    expires_at: AwareDatetime | None = Field(default=None, description="Never expires when left out")
+
+
+class Token(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    created_at: str
+    created_by: str | None = None
+    expires_at: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+
+class IssuedToken(Token):
+    token: str = Field(description="The secret: shown in this response only, never again")
+
+
+class TokenPage(BaseModel):
+    items: list[Token]
+    next_token: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="e.g. not_found, conflict, invalid_request, forbidden")
+    message: str
+    details: list[Any] = Field(default_factory=list, description="e.g. the users of a scope that is in use")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
