@@ -175,3 +175,15 @@ class AuditEvent(BaseModel):
 class AuditEventPage(BaseModel):
     items: list[AuditEvent]
     next_token: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="e.g. not_found, conflict, invalid_request, forbidden")
+    message: str
+    details: list[Any] = Field(default_factory=list, description="e.g. the users of a scope that is in use")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API answers has this shape."""
+
+    error: ErrorDetail

@@ -212,13 +212,3 @@ class IssuedToken(Token):
 class TokenPage(BaseModel):
     items: list[Token]
     next_token: str | None = None
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="e.g. not_found, conflict, invalid_request, forbidden")
-    message: str
-    details: list[Any] = Field(default_factory=list, description="e.g. the users of a scope that is in use")
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail

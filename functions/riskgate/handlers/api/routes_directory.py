@@ -15,6 +15,7 @@ from riskgate.domain.audit import Actor
 from riskgate.domain.errors import PermissionDenied
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_directory as models
+from riskgate.handlers.api import openapi_docs
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import directory as service
 
@@ -36,19 +37,7 @@ ERRORS = {
 
 
 def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
-    """OpenAPI responses: Powertools documents only these once any are given, so the success answer
-    is listed too (its schema is the route's return model; none for 204) and each error has the
-    error shape, not the success model nor Powertools' own validation error."""
-    responses: dict[int, Any] = {success: {"description": description}}
-    if success == 204:
-        responses[success]["content"] = {}
-    # 422 on every route: parameters and bodies are validated, and answered in the error shape.
-    for status in sorted({403, 422, *errors}):
-        responses[status] = {
-            "description": ERRORS[status],
-            "content": {content_types.APPLICATION_JSON: {"model": models.ErrorResponse}},
-        }
-    return responses
+    return openapi_docs.documented(success, description, {status: ERRORS[status] for status in errors})
 
 
 def directory_route(

@@ -20,6 +20,7 @@ from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput, Permi
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
+from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, current_principal, secured_route
 from riskgate.services.scans import receive_scan
 from riskgate.settings import get_settings
@@ -55,11 +56,17 @@ def raw_body(event: dict[str, object]) -> bytes:
         "legacy list), Grype JSON or CycloneDX JSON; optionally gzip-compressed (Content-Encoding: gzip). "
         "The latest scan of an image replaces its current findings."
     ),
-    responses={
-        400: {"description": "Not JSON, or broken gzip"},
-        413: {"description": "Report over the size limit"},
-        422: {"description": "Unsupported format, or no image name"},
-    },
+    responses=documented(
+        201,
+        "Scan stored; its verdict",
+        {
+            400: "Not JSON, or broken gzip",
+            403: "scans:write is not granted in a scope containing the image",
+            409: "A request with this Idempotency-Key is still being processed",
+            413: "Report over the size limit",
+            422: "Unsupported format, no image name, or an Idempotency-Key reused with another report",
+        },
+    ),
     tags=["scans"],
 )
 def submit_scan(
