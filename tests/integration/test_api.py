@@ -354,3 +354,16 @@ def test_idempotency_keys_are_per_caller(dynamodb: Any) -> None:
     status, ci = call(ci_event)
     assert status == 201
     assert ci["scan_id"] != admin["scan_id"]
+
+
+def test_json_bodies_are_read_as_json_whatever_the_content_type(dynamodb: Any) -> None:
+    # `curl -d '{...}'` sends Content-Type: application/x-www-form-urlencoded
+    event = api_event(
+        "POST",
+        "/v1/roles",
+        body=json.dumps({"name": "readers", "permissions": ["images:read"]}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    status, body = call(event)
+    assert status == 201, body
+    assert body["name"] == "readers"

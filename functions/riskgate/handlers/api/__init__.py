@@ -15,4 +15,17 @@ logger = Logger()
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(read_bodies_as_json(event), context)
+
+
+def read_bodies_as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """The API speaks JSON whatever Content-Type says (POST /v1/scans reads its body raw anyway).
+
+    `curl -d` labels a JSON body as a form, which Powertools would otherwise parse as form fields.
+    """
+    for field, value in (("headers", "application/json"), ("multiValueHeaders", ["application/json"])):
+        headers = event.get(field) or {}
+        for name in list(headers):
+            if name.lower() == "content-type":
+                headers[name] = value
+    return event
