@@ -122,3 +122,20 @@ def test_only_the_hash_is_stored(store: Store, dynamodb: Any) -> None:
         TableName=store.table_name, Key={"pk": {"S": f"TOKEN#{hash_token(secret)}"}, "sk": {"S": "TOKEN"}}
     )["Item"]
     assert secret not in json.dumps(item)
+
+
+def test_tokens_never_reach_the_logs(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a valid and a guessed token, both used once
+    secret = generate_token()
+    store.ensure_admin_token(secret)
+    guess = generate_token()
+    handler(authorizer_event(f"Bearer {secret}"), FakeLambdaContext())
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        handler(authorizer_event(f"Bearer {guess}"), FakeLambdaContext())
+    # Then the structured logs said what happened, but never the secrets (record attributes included)
+    output = "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
+    assert "authenticated" in output
+    assert "authentication failed" in output
+    assert secret not in output
+    assert guess not in output
+    assert hash_token(secret) not in output
