@@ -31,13 +31,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import boto3
 from botocore.exceptions import ClientError
 
 from riskgate.adapters.access_definitions import role_key, scope_key
 from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.dynamo import (
     Page,
+    TableClient,
     expression_values,
     from_item,
     now_iso,
@@ -155,18 +155,8 @@ class _Transaction:
             raise
 
 
-class Directory:
-    """Scopes, custom roles, users and tokens. `client` is a boto3 DynamoDB client, created lazily."""
-
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+class Directory(TableClient):
+    """Scopes, custom roles, users and tokens. `client` is created lazily when not given."""
 
     # --- scopes -----------------------------------------------------------------------------------
 
@@ -663,11 +653,6 @@ class Directory:
             next_token=next_token,
         )
         return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
-
-    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.table_name, Key=to_item(key), ConsistentRead=True)
-        item = response.get("Item")
-        return from_item(item) if item else None
 
     def _read(self, key: dict[str, str], what: str) -> dict[str, Any]:
         item = self._get(key)

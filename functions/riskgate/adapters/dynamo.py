@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
@@ -185,3 +186,23 @@ def condition_failed_at(error: ClientError, position: int) -> bool:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class TableClient:
+    """One table: its name and a boto3 DynamoDB client, created on first use (never at import)."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        """The item at `key` (strongly consistent), as plain values, or None."""
+        response = self.client.get_item(TableName=self.table_name, Key=to_item(key), ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.dynamo import (
     Page,
+    TableClient,
     condition_failed_at,
     expression_values,
     from_item,
@@ -104,18 +104,8 @@ def finding_from_record(record: dict[str, Any]) -> Finding:
     )
 
 
-class Store:
-    """Riskgate's table. `client` is a boto3 DynamoDB client; created lazily when not given."""
-
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+class Store(TableClient):
+    """Images, scans, findings; token authentication. `client` is created lazily when not given."""
 
     # --- tokens and users -------------------------------------------------------------------------
 
@@ -178,13 +168,13 @@ class Store:
 
     def principal_for_token(self, secret: str, at: str | None = None) -> Principal | None:
         """Who holds this token, or None when it is unknown, expired, or its user is gone or disabled."""
-        token = self._get(f"TOKEN#{hash_token(secret)}", "TOKEN")
+        token = self._get(token_key(hash_token(secret)))
         if token is None or token.get("revoked_at"):
             return None
         expires_at = token.get("expires_at")
         if expires_at and expires_at <= (at or now_iso()):
             return None
-        user = self._get(**user_key(token["user_id"]))
+        user = self._get(user_key(token["user_id"]))
         if user is None or not user.get("enabled", True):
             return None
         bindings = tuple(
@@ -361,10 +351,10 @@ class Store:
     # --- reading ----------------------------------------------------------------------------------
 
     def get_image(self, image_id: str) -> dict[str, Any] | None:
-        return self._get(image_pk(image_id), "META")
+        return self._get({"pk": image_pk(image_id), "sk": "META"})
 
     def image_for_tag(self, image: ImageRef) -> str | None:
-        pointer = self._get(f"REF#{image.name}:{image.tag}", "REF")
+        pointer = self._get({"pk": f"REF#{image.name}:{image.tag}", "sk": "REF"})
         return pointer["image_id"] if pointer else None
 
     def list_images(
@@ -501,13 +491,6 @@ class Store:
         return True
 
     # --- helpers ----------------------------------------------------------------------------------
-
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
 
 
 @cache
