@@ -24,6 +24,7 @@ HANDLERS = {
     "api": "riskgate.handlers.api",
     "authorizer": "riskgate.handlers.authorizer",
     "evaluator": "riskgate.handlers.evaluator",
+    "audit_forwarder": "riskgate.handlers.audit_forwarder",
 }
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
