@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from riskgate.auth.tokens import bearer_secret, generate_token, hash_token, looks_like_token
-from riskgate.domain.permissions import SYSTEM_ROLES, Permission, Principal, RoleBinding
+from riskgate.domain.access import Access, grants_for
+from riskgate.domain.permissions import SYSTEM_ROLES, Permission
 
 
 def test_tokens_are_long_random_and_prefixed() -> None:
@@ -30,6 +31,6 @@ def test_system_roles_follow_the_product_definition() -> None:
     assert SYSTEM_ROLES["ci_pipeline"] == {Permission.SCANS_WRITE, Permission.IMAGES_READ}
     assert Permission.AUDIT_READ in SYSTEM_ROLES["auditor"]
     assert all(p.value.endswith(":read") or p is Permission.AUDIT_READ for p in SYSTEM_ROLES["auditor"])
-    ci = Principal("ci", "tok", (RoleBinding("ci_pipeline"),))
-    assert ci.can(Permission.SCANS_WRITE)
-    assert not ci.can(Permission.USERS_MANAGE)
+    ci = Access("ci", "tok", grants_for([("ci_pipeline", "global")], {}, {}))
+    assert ci.has_anywhere(Permission.SCANS_WRITE)
+    assert not ci.has_anywhere(Permission.USERS_MANAGE)

@@ -50,18 +50,9 @@ class RoleBinding:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, as the authorizer established it."""
+    """Who is calling, as the authorizer established it. What they may do, where, is an
+    `riskgate.domain.access.Access`, built from these bindings with custom roles and scopes."""
 
     user_id: str
     token_id: str
     role_bindings: tuple[RoleBinding, ...]
-
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        granted: set[Permission] = set()
-        for binding in self.role_bindings:
-            granted |= SYSTEM_ROLES.get(binding.role, frozenset())
-        return frozenset(granted)
-
-    def can(self, permission: Permission) -> bool:
-        return permission in self.permissions

@@ -21,7 +21,7 @@ from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
-from riskgate.handlers.api.security import current_access, current_actor, current_principal, secured_route
+from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services.scans import receive_scan
 from riskgate.settings import get_settings
 
@@ -84,13 +84,13 @@ def submit_scan(
     ] = None,
 ) -> Response[models.ScanAccepted]:
     event = router.current_event
-    principal = current_principal(router)
+    actor = current_actor(router)
     body = raw_body(event.raw_event)
     content_encoding = event.headers.get("content-encoding") or event.headers.get("Content-Encoding")
     if idempotency_key:
         request = {
             "idempotency_key": idempotency_key,
-            "principal": principal.user_id,
+            "principal": actor.user_id,
             "payload": [hashlib.sha256(body).hexdigest(), content_encoding, image],
         }
         accepted = _replayable_accept(request, body, content_encoding, image)

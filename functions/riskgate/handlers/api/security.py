@@ -74,7 +74,6 @@ def _requires(permission: Permission) -> Callable[..., Any]:
         if not access.has_anywhere(permission):
             raise PermissionDenied(f"this action needs the permission {permission.value}")
         app.append_context(
-            principal=principal,
             access=access,
             permission=permission,
             actor=actor_from_event(app.current_event.raw_event, principal),
@@ -105,14 +104,6 @@ def public_route(
     if (method, path) not in PUBLIC_ROUTES:
         raise ValueError(f"{method} {path} is not a public route in riskgate.resources.PUBLIC_ROUTES")
     return router.route(path, method, openapi_extensions={PUBLIC_EXTENSION: True}, **options)
-
-
-def current_principal(router: Router) -> Principal:
-    principal = router.context.get("principal")
-    if principal is None:
-        raise Unauthenticated("missing or invalid bearer token")
-    assert isinstance(principal, Principal)
-    return principal
 
 
 def current_access(router: Router) -> Access:
