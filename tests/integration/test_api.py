@@ -132,7 +132,7 @@ def test_post_scan_stores_it_and_answers_with_the_verdict(dynamodb: Any) -> None
     assert body["verdict"]["status"] == "non_compliant"
     assert body["verdict"]["block"] is True
     reason = body["verdict"]["reasons"][0]
-    assert reason["condition"] == "critical_vulnerability"
+    assert reason["condition"] == "severity_at_least"
     assert reason["findings"][0]["id"] == "CVE-2024-0001"
 
     # The image, its findings and its scan can be read back
@@ -169,7 +169,7 @@ def test_a_new_scan_replaces_the_current_findings_and_keeps_history(dynamodb: An
     status, second = post_report(CLEAN_TRIVY)
     assert status == 201
     assert second["image_id"] == first["image_id"]
-    assert second["verdict"] == {"status": "compliant", "block": False, "reasons": []}
+    assert second["verdict"] == {"status": "compliant", "block": False, "reasons": [], "dry_run": []}
     _, image = call(api_event("GET", f"/v1/images/{first['image_id']}"))
     assert image["status"] == "compliant"
     assert image["current_scan_id"] == second["scan_id"]

@@ -56,7 +56,7 @@ def test_evaluator_recomputes_and_stores_the_status(store: Store, dynamodb: Any)
     assert image is not None
     assert image["status"] == "non_compliant"
     assert image["evaluated_scan_id"] == "scan-1"
-    assert image["verdict"]["reasons"][0]["condition"] == "critical_vulnerability"
+    assert image["verdict"]["reasons"][0]["condition"] == "severity_at_least"
     assert image["evaluated_at"]
 
 

@@ -12,7 +12,7 @@ def vuln(severity: Severity, vid: str = "CVE-1") -> Finding:
 
 def test_no_findings_is_compliant() -> None:
     verdict = evaluate([])
-    assert verdict.as_dict() == {"status": "compliant", "block": False, "reasons": []}
+    assert verdict.as_dict() == {"status": "compliant", "block": False, "reasons": [], "dry_run": []}
 
 
 def test_high_and_lower_vulnerabilities_and_misconfigurations_stay_compliant() -> None:
@@ -31,7 +31,7 @@ def test_critical_malware_and_secrets_each_block_with_their_reason() -> None:
     )
     assert verdict.status == "non_compliant"
     assert verdict.block is True
-    assert [r.condition for r in verdict.reasons] == ["critical_vulnerability", "malware", "sensitive_data"]
+    assert [r.condition for r in verdict.reasons] == ["severity_at_least", "malware", "sensitive_data"]
     assert verdict.reasons[0].findings[0]["id"] == "CVE-9"
 
 

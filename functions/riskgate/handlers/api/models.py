@@ -36,6 +36,8 @@ class FindingSummary(BaseModel):
 class VerdictReason(BaseModel):
     policy_id: str
     policy_name: str
+    policy_version: int | None = None
+    would_block: bool | None = Field(default=None, description="Dry-run reasons: whether it would block")
     condition: str = Field(description="The condition that failed")
     findings: list[FindingSummary] = Field(description="The findings that made it fail, most severe first")
     findings_total: int
@@ -45,6 +47,7 @@ class Verdict(BaseModel):
     status: Literal["compliant", "non_compliant"]
     block: bool = Field(description="Whether a CI pipeline should fail the build")
     reasons: list[VerdictReason]
+    dry_run: list[VerdictReason] = Field(default_factory=list)
 
 
 class ImageReference(BaseModel):
