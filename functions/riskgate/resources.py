@@ -153,3 +153,40 @@ AUDIT_ARCHIVE_PREFIX = "events/"
 # Days an audit event stays in the table and locked in the archive, unless the deployment says otherwise
 # (CDK context `riskgate:auditRetentionDays`).
 DEFAULT_AUDIT_RETENTION_DAYS = 365
+
+# Re-evaluation after a policy change (issue 4): every write of an assurance policy item (pk POLICY#…,
+# sk META) reaches the planner, which sends the ids of the images in the policy's scope, in chunks, to
+# the work queue; the re-evaluator consumes it. The planner itself skips writes that only move the
+# progress counter (Lambda's filter cannot compare old and new images).
+POLICY_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT", "MODIFY", "REMOVE"],
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "POLICY#"}]}, "sk": {"S": ["META"]}}},
+}
+# Paging 10,000 images (10 Queries) and sending 100 messages (10 SendMessageBatch) takes seconds: a
+# generous timeout still leaves the planner far from it (docs/performance.md).
+REEVALUATION_PLANNER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.reevaluation_planner.handler", memory_mb=512, timeout_seconds=300
+)
+REEVALUATION_PLANNER_BATCH_SIZE = 10
+REEVALUATION_PLANNER_RETRY_ATTEMPTS = 5
+# Images listed per Query of gsi2 `IMAGES` while planning (DynamoDB also stops a page at 1 MB).
+REEVALUATION_IMAGES_PAGE_SIZE = 1000
+# Image ids per work message: one message is re-evaluated by one invocation in a few seconds
+# (3 requests an image), far below the re-evaluator's timeout, and is the unit of progress.
+REEVALUATION_CHUNK_SIZE = 100
+REEVALUATOR_FUNCTION = FunctionSpec(
+    "riskgate.handlers.reevaluator.handler", memory_mb=512, timeout_seconds=120
+)
+# Messages per re-evaluator invocation (at most 10 for a standard queue without a batching window).
+REEVALUATOR_BATCH_SIZE = 2
+# Concurrent re-evaluators: bounds the load a re-evaluation puts on the table next to live traffic.
+REEVALUATOR_MAX_CONCURRENCY = 10
+# A message that failed this many receives goes to the dead-letter queue (alarmed).
+REEVALUATION_MAX_RECEIVE_COUNT = 5
+# Lambda's advice for an SQS event source: visibility at least six times the function's timeout.
+REEVALUATION_VISIBILITY_TIMEOUT_SECONDS = 6 * REEVALUATOR_FUNCTION.timeout_seconds
+# Chunk markers (REEVAL#<policy>#<version> / CHUNK#<n>) only guard against counting a redelivery twice.
+REEVALUATION_MARKER_TTL_DAYS = 7
+# Queue names: the stack name (or the local prefix) plus these.
+REEVALUATION_QUEUE_SUFFIX = "-reevaluation"
+REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX = "-reevaluation-dead-letters"

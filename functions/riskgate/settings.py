@@ -21,6 +21,8 @@ class Settings:
     # Where the audit forwarder sends each event: the EventBridge bus and the Object Lock archive bucket.
     audit_bus_name: str | None
     audit_archive_bucket: str | None
+    # Where the re-evaluation planner sends chunks of image ids after a policy change.
+    reevaluation_queue_url: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -33,4 +35,5 @@ def get_settings() -> Settings:
         audit_retention_days=int(os.environ.get("RISKGATE_AUDIT_RETENTION_DAYS", "365")),
         audit_bus_name=os.environ.get("RISKGATE_AUDIT_BUS_NAME") or None,
         audit_archive_bucket=os.environ.get("RISKGATE_AUDIT_ARCHIVE_BUCKET") or None,
+        reevaluation_queue_url=os.environ.get("RISKGATE_REEVALUATION_QUEUE_URL") or None,
     )

@@ -15,6 +15,7 @@ from riskgate_infra.constructs.evaluation import StreamEvaluation
 from riskgate_infra.constructs.events import EventsTopic
 from riskgate_infra.constructs.functions import ARCHITECTURE, RUNTIME, LambdaFactory
 from riskgate_infra.constructs.layer import DependenciesLayer
+from riskgate_infra.constructs.reevaluation import PolicyReevaluation
 from riskgate_infra.constructs.table import RiskgateTable
 from riskgate_infra.settings import Settings
 
@@ -46,6 +47,7 @@ class RiskgateStack(Stack):
         audit = AuditDelivery(
             self, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days
         )
+        PolicyReevaluation(self, "Reevaluation", factory=factory, table=table)
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)

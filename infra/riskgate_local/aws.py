@@ -13,7 +13,15 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from riskgate.resources import AUDIT_ARCHIVE_BUCKET_SUFFIX, AUDIT_BUS_NAME_SUFFIX, TABLE
+from riskgate.resources import (
+    AUDIT_ARCHIVE_BUCKET_SUFFIX,
+    AUDIT_BUS_NAME_SUFFIX,
+    REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX,
+    REEVALUATION_MAX_RECEIVE_COUNT,
+    REEVALUATION_QUEUE_SUFFIX,
+    REEVALUATION_VISIBILITY_TIMEOUT_SECONDS,
+    TABLE,
+)
 
 REGION = "us-east-1"
 # moto's default account: every ARN moto hands out carries it, so the local ARNs we build do too.
@@ -122,11 +130,17 @@ class LocalResources:
     audit_bus_name: str
     audit_archive_bucket: str
     audit_forwarder_failure_queue_url: str
+    # Re-evaluation after a policy change: the work queue (with its dead-letter queue, as the CDK stack
+    # declares them) and the planner's on-failure queue.
+    reevaluation_queue_url: str
+    reevaluation_dead_letter_queue_url: str
+    reevaluation_planner_failure_queue_url: str
 
 
 def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalResources:
     """Create the table (from the same definition as the CDK stack), the events topic, the audit bus and
-    archive, and the queues that stand for the stream consumers' on-failure destinations. Needs
+    archive, the re-evaluation work queue, and the queues that stand for the stream consumers'
+    on-failure destinations. Needs
     aws_environment() in os.environ."""
     table_name = f"{name_prefix}-table"
     dynamodb = boto3.client("dynamodb")
@@ -140,6 +154,22 @@ def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalRes
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"{name_prefix}-evaluator-failures")["QueueUrl"]
     audit_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-audit-forwarder-failures")["QueueUrl"]
+    dead_letters_url = sqs.create_queue(QueueName=f"{name_prefix}{REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX}")[
+        "QueueUrl"
+    ]
+    dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    work_url = sqs.create_queue(
+        QueueName=f"{name_prefix}{REEVALUATION_QUEUE_SUFFIX}",
+        Attributes={
+            "VisibilityTimeout": str(REEVALUATION_VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": REEVALUATION_MAX_RECEIVE_COUNT}
+            ),
+        },
+    )["QueueUrl"]
+    planner_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-reevaluation-planner-failures")["QueueUrl"]
     bus_name = f"{name_prefix}{AUDIT_BUS_NAME_SUFFIX}"
     boto3.client("events").create_event_bus(Name=bus_name)
     bucket = f"{name_prefix}{AUDIT_ARCHIVE_BUCKET_SUFFIX}"
@@ -152,6 +182,9 @@ def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalRes
         audit_bus_name=bus_name,
         audit_archive_bucket=bucket,
         audit_forwarder_failure_queue_url=audit_queue_url,
+        reevaluation_queue_url=work_url,
+        reevaluation_dead_letter_queue_url=dead_letters_url,
+        reevaluation_planner_failure_queue_url=planner_queue_url,
     )
     logger.info("local resources created: %s", resources)
     return resources

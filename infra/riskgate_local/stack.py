@@ -23,6 +23,12 @@ from riskgate.resources import (
     EVALUATOR_FUNCTION,
     EVALUATOR_RETRY_ATTEMPTS,
     EVALUATOR_STREAM_FILTER,
+    POLICY_STREAM_FILTER,
+    REEVALUATION_PLANNER_BATCH_SIZE,
+    REEVALUATION_PLANNER_FUNCTION,
+    REEVALUATION_PLANNER_RETRY_ATTEMPTS,
+    REEVALUATOR_BATCH_SIZE,
+    REEVALUATOR_FUNCTION,
     FunctionSpec,
 )
 from riskgate_local.aws import (
@@ -37,6 +43,7 @@ from riskgate_local.aws import (
 from riskgate_local.gateway import GatewayServer, RestApiGateway
 from riskgate_local.lambdas import Handler, LocalFunction
 from riskgate_local.periodic import PeriodicTask
+from riskgate_local.queues import QueuePoller
 from riskgate_local.streams import StreamPoller
 
 logger = logging.getLogger(__name__)
@@ -67,9 +74,11 @@ class LocalStack:
     The handlers default to the real ones, named as Lambda names them in `riskgate.resources`;
     tests pass small callables instead. Nothing is imported, created or bound before `start()`.
 
-    Two consumers read the table's stream, as two event source mappings do on AWS: the evaluator (image
-    summaries) and the audit forwarder (new audit items), each with its filter, retry cap and failure
-    queue from `riskgate.resources`. The security event log's archive is the moto bucket
+    Three consumers read the table's stream, as three event source mappings do on AWS: the evaluator
+    (image summaries), the audit forwarder (new audit items) and the re-evaluation planner (policy
+    items), each with its filter, retry cap and failure queue from `riskgate.resources`. The planner's
+    work queue, `resources.reevaluation_queue_url`, is polled for the re-evaluator as its SQS event
+    source would be. The security event log's archive is the moto bucket
     `resources.audit_archive_bucket`, one JSON object per event under `events/YYYY/MM/DD/<event id>.json`
     (Object Lock, compliance mode, `audit_retention_days`); its bus is `resources.audit_bus_name`. Both
     live in the stack's moto server, which every boto3 client of the process reaches while it runs.
@@ -85,6 +94,8 @@ class LocalStack:
         authorizer: Handler | str = AUTHORIZER_FUNCTION.handler,
         evaluator: Handler | str = EVALUATOR_FUNCTION.handler,
         audit_forwarder: Handler | str = AUDIT_FORWARDER_FUNCTION.handler,
+        reevaluation_planner: Handler | str = REEVALUATION_PLANNER_FUNCTION.handler,
+        reevaluator: Handler | str = REEVALUATOR_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
@@ -108,10 +119,17 @@ class LocalStack:
         self.audit_forwarder_function = _local_function(
             f"{name_prefix}-audit-forwarder", audit_forwarder, AUDIT_FORWARDER_FUNCTION
         )
+        self.reevaluation_planner_function = _local_function(
+            f"{name_prefix}-reevaluation-planner", reevaluation_planner, REEVALUATION_PLANNER_FUNCTION
+        )
+        self.reevaluator_function = _local_function(
+            f"{name_prefix}-reevaluator", reevaluator, REEVALUATOR_FUNCTION
+        )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
         self._gateway_server: GatewayServer | None = None
         self._pollers: list[StreamPoller] = []
+        self._queue_poller: QueuePoller | None = None
         self._tasks: list[PeriodicTask] = []
         self._resources: LocalResources | None = None
         self._admin_token: str | None = None
@@ -146,6 +164,7 @@ class LocalStack:
                 "RISKGATE_AUDIT_RETENTION_DAYS": str(self._audit_retention_days),
                 "RISKGATE_AUDIT_BUS_NAME": self._resources.audit_bus_name,
                 "RISKGATE_AUDIT_ARCHIVE_BUCKET": self._resources.audit_archive_bucket,
+                "RISKGATE_REEVALUATION_QUEUE_URL": self._resources.reevaluation_queue_url,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -157,11 +176,13 @@ class LocalStack:
             self.authorizer_function,
             self.evaluator_function,
             self.audit_forwarder_function,
+            self.reevaluation_planner_function,
+            self.reevaluator_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
 
-        # Two event source mappings on the one stream, each with its own iterators and failure queue.
+        # Three event source mappings on the one stream, each with its own iterators and failure queue.
         self._pollers = [
             StreamPoller(
                 self._resources.stream_arn,
@@ -179,11 +200,30 @@ class LocalStack:
                 batch_size=AUDIT_FORWARDER_BATCH_SIZE,
                 max_retry_attempts=self._retry_cap(AUDIT_FORWARDER_RETRY_ATTEMPTS),
             ),
+            StreamPoller(
+                self._resources.stream_arn,
+                self.reevaluation_planner_function,
+                filter_pattern=POLICY_STREAM_FILTER,
+                on_failure=partial(send_to_queue, self._resources.reevaluation_planner_failure_queue_url),
+                batch_size=REEVALUATION_PLANNER_BATCH_SIZE,
+                max_retry_attempts=self._retry_cap(REEVALUATION_PLANNER_RETRY_ATTEMPTS),
+            ),
         ]
-        for poller, name in zip(self._pollers, ("evaluator", "audit-forwarder"), strict=True):
+        for poller, name in zip(
+            self._pollers, ("evaluator", "audit-forwarder", "reevaluation-planner"), strict=True
+        ):
             self.add_periodic_task(
                 f"stream-poller-{name}", self._stream_poll_interval_seconds, poller.poll_once
             )
+        # And one on the re-evaluation work queue, as the re-evaluator's SQS event source.
+        self._queue_poller = QueuePoller(
+            self._resources.reevaluation_queue_url,
+            self.reevaluator_function,
+            batch_size=REEVALUATOR_BATCH_SIZE,
+        )
+        self.add_periodic_task(
+            "queue-poller-reevaluator", self._stream_poll_interval_seconds, self._drain_work
+        )
 
         gateway = RestApiGateway(self.api_function, self.authorizer_function)
         self._gateway_server = GatewayServer(gateway, self._host, self._port)
@@ -208,6 +248,7 @@ class LocalStack:
             task.stop()
         self._tasks.clear()
         self._pollers = []
+        self._queue_poller = None
         self._moto.stop()
         self._environment.restore()
         _forget_cached_settings()
@@ -263,6 +304,12 @@ class LocalStack:
             if not poller.wait_until_idle(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"the stream pollers did not catch up within {timeout} s")
 
+    def _drain_work(self) -> None:
+        """Deliver what the work queue holds, batch after batch, until nothing is visible."""
+        if self._queue_poller is not None:
+            while self._running and self._queue_poller.poll_once():
+                pass
+
     def _retry_cap(self, own: int) -> int:
         return own if self._max_retry_attempts is None else self._max_retry_attempts
 
@@ -277,6 +324,8 @@ def _local_function(name: str, handler: Handler | str, spec: FunctionSpec) -> Lo
 _CACHED_PORTS = (
     ("riskgate.adapters.store", "default_store"),
     ("riskgate.adapters.audit_sinks", "default_sinks"),
+    ("riskgate.adapters.reevaluation", "default_table"),
+    ("riskgate.adapters.reevaluation", "default_queue"),
 )
 
 

@@ -1,22 +1,29 @@
-"""`make bench`: ingest cost of the largest fixture and each handler's cold start.
+"""`make bench`: ingest cost of the largest fixture, a policy change re-evaluating 10,000 images, and each
+handler's cold start.
 
 Prints, for `grype/dd_python-3.6_grype-0.7.json` (1,509 matches), the wall and CPU time of
-`POST /v1/scans` through the real API handler against moto, and the DynamoDB requests it made; then,
-for each handler in a fresh interpreter, its cold import time and peak memory. Figures are recorded in
-docs/performance.md. Not part of `make test`: timings belong here, not in assertions.
+`POST /v1/scans` through the real API handler against moto, and the DynamoDB requests it made; then the
+re-evaluation fan-out after a policy change (planner and re-evaluator handlers in-process, the work queue
+in moto's SQS); then, for each handler in a fresh interpreter, its cold import time and peak memory.
+Figures are recorded in docs/performance.md. Not part of `make test`: timings belong here, not in
+assertions.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
+import types
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "scanners" / "grype" / "dd_python-3.6_grype-0.7.json"
@@ -25,6 +32,8 @@ HANDLERS = {
     "authorizer": "riskgate.handlers.authorizer",
     "evaluator": "riskgate.handlers.evaluator",
     "audit_forwarder": "riskgate.handlers.audit_forwarder",
+    "reevaluation_planner": "riskgate.handlers.reevaluation_planner",
+    "reevaluator": "riskgate.handlers.reevaluator",
 }
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -37,6 +46,9 @@ ENV = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
 COLD_IMPORT_RUNS = 5
+# The re-evaluation bench: images in the changed policy's scope, and others it must skip.
+REEVALUATION_IN_SCOPE = 10_000
+REEVALUATION_OUT_OF_SCOPE = 1_000
 
 
 def cold_import(module: str) -> dict[str, float]:
@@ -146,6 +158,177 @@ def ingest() -> dict[str, object]:
     }
 
 
+def moto_without_whole_table_costs() -> None:
+    """Two costs of moto's DynamoDB that grow with the whole table and that DynamoDB does not have; with
+    22,000 items they would turn this bench into an hour of emulator work:
+
+    - every TransactWriteItems item deep-copies the whole table (to roll back on failure): the bench
+      snapshots moto's item index instead, items shared. A rollback after an in-place update would then be
+      wrong, but no transaction of this bench fails;
+    - a Query of the table (not an index) sorts every item of the table to pick one partition: the bench
+      gives that Query the partition's items only, which is what it keeps anyway.
+    """
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models.table import Table
+
+    whole_table_query = Table.query
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or not self.range_key_attr or hash_key is None:
+            return whole_table_query(self, hash_key, *args, **kwargs)
+        partition = list(self.items[hash_key].values()) if hash_key in self.items else []
+        self.all_items = lambda: sorted(partition, key=lambda item: (item.hash_key, item.range_key))
+        try:
+            return whole_table_query(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = partition_query  # type: ignore[method-assign]
+
+    def snapshot(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            copied = copy.copy(value)
+            copied.items = defaultdict(
+                dict, {key: dict(row) if isinstance(row, dict) else row for key, row in value.items.items()}
+            )
+            return copied
+        return copy.deepcopy(value, memo)
+
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=snapshot, copy=copy.copy)  # type: ignore[attr-defined]
+
+
+def reevaluation() -> dict[str, object]:
+    """A policy created in a scope of 10,000 images: plan, then every work message, through the real
+    handlers; the images judged again, the progress finished."""
+    os.environ.update(ENV)
+    import boto3
+    from moto import mock_aws
+
+    from riskgate.adapters.policies import PolicyStore
+    from riskgate.adapters.reevaluation import default_queue, default_table
+    from riskgate.adapters.store import default_store
+    from riskgate.domain.audit import SYSTEM_ACTOR
+    from riskgate.handlers.reevaluation_planner import handler as planner
+    from riskgate.handlers.reevaluator import handler as reevaluator
+    from riskgate.resources import (
+        REEVALUATION_CHUNK_SIZE,
+        REEVALUATION_PLANNER_FUNCTION,
+        REEVALUATION_VISIBILITY_TIMEOUT_SECONDS,
+        REEVALUATOR_BATCH_SIZE,
+        REEVALUATOR_FUNCTION,
+        TABLE,
+    )
+    from riskgate.settings import get_settings
+    from riskgate_local.lambdas import LocalFunction
+    from riskgate_local.queues import QueuePoller
+    from tests.support.events import FakeLambdaContext
+    from tests.support.reevaluation import policy_stream_record, put_scope, raw_policy, seed_images
+
+    moto_without_whole_table_costs()
+    table = "riskgate-bench-reevaluation"
+    with mock_aws():
+        boto3.setup_default_session()
+        requests: Counter[str] = Counter()
+        boto3.DEFAULT_SESSION.events.register(
+            "before-call.*.*",
+            lambda model, **_: requests.update([f"{model.service_model.service_name}:{model.name}"]),
+        )
+        client = boto3.client("dynamodb")
+        client.create_table(**TABLE.create_table_kwargs(table))
+        queue_url = boto3.client("sqs").create_queue(
+            QueueName="riskgate-bench-reevaluation",
+            Attributes={"VisibilityTimeout": str(REEVALUATION_VISIBILITY_TIMEOUT_SECONDS)},
+        )["QueueUrl"]
+        os.environ["RISKGATE_TABLE_NAME"] = table
+        os.environ["RISKGATE_REEVALUATION_QUEUE_URL"] = queue_url
+        for cached in (get_settings, default_store, default_table, default_queue):
+            cached.cache_clear()
+
+        seeding = time.perf_counter()
+        put_scope(client, table, "team-a", [{"repository": "acme/a-*"}])
+        in_scope = seed_images(client, table, repository="acme/a-shop", count=REEVALUATION_IN_SCOPE)
+        seed_images(client, table, repository="other/tool", count=REEVALUATION_OUT_OF_SCOPE)
+        seeding = time.perf_counter() - seeding
+        policy = PolicyStore(table, client=client).create_policy(
+            {
+                "name": "no highs",
+                "description": "bench",
+                "scope": "team-a",
+                "enabled": True,
+                "mode": "enforce",
+                "conditions": {"severity_at_least": "high", "max_count": 0},
+                "actions": ["block_ci"],
+            },
+            SYSTEM_ACTOR,
+        )
+        record = policy_stream_record("INSERT", None, raw_policy(client, table, policy["id"]))
+        requests.clear()
+
+        total = time.perf_counter()
+        planner_wall = time.perf_counter()
+        assert planner({"Records": [record]}, FakeLambdaContext()) == {"batchItemFailures": []}
+        planner_wall = time.perf_counter() - planner_wall
+        planner_requests = Counter(requests)
+        requests.clear()
+
+        invocations: list[float] = []
+        per_message: list[float] = []
+
+        def timed(event: dict[str, Any], context: Any) -> Any:
+            started = time.perf_counter()
+            response = reevaluator(event, context)
+            elapsed = time.perf_counter() - started
+            invocations.append(elapsed)
+            per_message.extend([elapsed / len(event["Records"])] * len(event["Records"]))
+            return response
+
+        function = LocalFunction("reevaluator", timed, timeout_seconds=REEVALUATOR_FUNCTION.timeout_seconds)
+        messages = QueuePoller(queue_url, function, batch_size=REEVALUATOR_BATCH_SIZE).drain()
+        total = time.perf_counter() - total
+        worker_requests = Counter(requests)
+
+        progress = raw_policy(client, table, policy["id"])["reevaluation"]["M"]  # type: ignore[index]
+        images = default_store().get_images(set(in_scope[:: max(1, len(in_scope) // 200)]))
+        judged = {image["status"] for image in images.values()}
+
+    def dynamodb_only(counts: Counter[str]) -> dict[str, int]:
+        return {
+            name.split(":", 1)[1]: n for name, n in sorted(counts.items()) if name.startswith("dynamodb:")
+        }
+
+    def sqs_only(counts: Counter[str]) -> dict[str, int]:
+        return {name.split(":", 1)[1]: n for name, n in sorted(counts.items()) if name.startswith("sqs:")}
+
+    return {
+        "images_in_scope": REEVALUATION_IN_SCOPE,
+        "images_out_of_scope": REEVALUATION_OUT_OF_SCOPE,
+        "seeding_wall_s (BatchWriteItem)": round(seeding, 1),
+        "chunk_size": REEVALUATION_CHUNK_SIZE,
+        "chunks (SQS messages)": messages,
+        "progress": {
+            "total": progress["total"].get("N"),
+            "done": progress["done"].get("N"),
+            "finished": "S" in progress["finished_at"],
+        },
+        "sampled_images_status": sorted(judged),
+        "planner_wall_ms": round(planner_wall * 1000, 1),
+        "planner_timeout_s": REEVALUATION_PLANNER_FUNCTION.timeout_seconds,
+        "planner_dynamodb_requests": dynamodb_only(planner_requests),
+        "planner_sqs_requests": sqs_only(planner_requests),
+        "reevaluator_invocations": len(invocations),
+        "reevaluator_batch_size": REEVALUATOR_BATCH_SIZE,
+        "reevaluator_invocation_wall_ms_max": round(max(invocations) * 1000, 1),
+        "reevaluator_invocation_wall_ms_median": round(statistics.median(invocations) * 1000, 1),
+        "per_message_wall_ms_max": round(max(per_message) * 1000, 1),
+        "per_message_wall_ms_median": round(statistics.median(per_message) * 1000, 1),
+        "reevaluator_timeout_s": REEVALUATOR_FUNCTION.timeout_seconds,
+        "reevaluator_dynamodb_requests": dynamodb_only(worker_requests),
+        "reevaluator_sqs_requests (the local poller's)": sqs_only(worker_requests),
+        "total_wall_s (one re-evaluator at a time)": round(total, 1),
+    }
+
+
 def main() -> int:
     if not FIXTURE.is_file():
         print(f"bench: {FIXTURE} not found (clone with ../shared beside the repository)", file=sys.stderr)
@@ -154,6 +337,11 @@ def main() -> int:
     figures = ingest()
     for key, value in figures.items():
         print(f"{key:>30}: {value}")
+    print(
+        f"\n== re-evaluation of {REEVALUATION_IN_SCOPE:,} images after a policy change (handlers in-process)"
+    )
+    for key, value in reevaluation().items():
+        print(f"{key:>46}: {value}")
     print("\n== cold import per handler (fresh interpreter, best and median of", COLD_IMPORT_RUNS, "runs)")
     for name, module in HANDLERS.items():
         cold = cold_import(module)

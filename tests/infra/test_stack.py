@@ -20,7 +20,12 @@ from riskgate.resources import (
     EVALUATOR_HANDLER,
     EVALUATOR_STREAM_FILTER,
     GATEWAY_ERROR_BODIES,
+    POLICY_STREAM_FILTER,
     PUBLIC_ROUTES,
+    REEVALUATION_MAX_RECEIVE_COUNT,
+    REEVALUATION_PLANNER_FUNCTION,
+    REEVALUATOR_BATCH_SIZE,
+    REEVALUATOR_FUNCTION,
     TABLE,
 )
 from riskgate_infra.runtime import PYTHON_VERSION
@@ -28,7 +33,16 @@ from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
 
-HANDLERS = {API_HANDLER, AUTHORIZER_HANDLER, EVALUATOR_HANDLER, AUDIT_FORWARDER_HANDLER}
+PLANNER_HANDLER = REEVALUATION_PLANNER_FUNCTION.handler
+REEVALUATOR_HANDLER = REEVALUATOR_FUNCTION.handler
+HANDLERS = {
+    API_HANDLER,
+    AUTHORIZER_HANDLER,
+    EVALUATOR_HANDLER,
+    AUDIT_FORWARDER_HANDLER,
+    PLANNER_HANDLER,
+    REEVALUATOR_HANDLER,
+}
 
 
 def only(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -176,6 +190,9 @@ def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
     assert 256 <= sizes[AUTHORIZER_HANDLER][0] <= 512
     assert 256 <= sizes[EVALUATOR_HANDLER][0] <= 512
     assert sizes[AUDIT_FORWARDER_HANDLER] == (256, 60)
+    # The fan-out keeps each invocation to seconds (docs/performance.md); the timeouts leave wide room.
+    assert sizes[PLANNER_HANDLER] == (512, 300)
+    assert sizes[REEVALUATOR_HANDLER] == (512, 120)
 
 
 def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) -> None:
@@ -368,6 +385,93 @@ def test_the_forwarder_may_only_add_objects_to_the_archive_and_put_events_on_the
     ]
     assert environment["RISKGATE_AUDIT_BUS_NAME"] == {"Ref": bus_id}
     assert environment["RISKGATE_AUDIT_ARCHIVE_BUCKET"] == {"Ref": archive_id}
+
+
+# --- re-evaluation after a policy change -----------------------------------------------------------
+
+
+def work_queue(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
+    """The queue the re-evaluator consumes: the event source of its mapping."""
+    queue_id = mapping_of(synthesized, REEVALUATOR_HANDLER)["EventSourceArn"]["Fn::GetAtt"][0]
+    return queue_id, synthesized.resources("AWS::SQS::Queue")[queue_id]["Properties"]
+
+
+def test_the_planner_consumes_policy_writes_with_partial_failures_and_a_failure_queue(
+    synthesized: Synthesized,
+) -> None:
+    mapping = mapping_of(synthesized, PLANNER_HANDLER)
+    table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    [stream_filter] = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(stream_filter["Pattern"]) == POLICY_STREAM_FILTER
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    failure_queue_id = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert_alarm_watches(synthesized, failure_queue_id)
+
+    # It sends to the work queue, named in its environment
+    queue_id, _ = work_queue(synthesized)
+    environment = functions_by_handler(synthesized)[PLANNER_HANDLER]["Properties"]["Environment"]["Variables"]
+    assert environment["RISKGATE_REEVALUATION_QUEUE_URL"] == {"Ref": queue_id}
+    sends = [
+        statement
+        for statement in policy_statements_of(synthesized, PLANNER_HANDLER)
+        if "sqs:SendMessage" in json.dumps(statement["Action"])
+    ]
+    # to the work queue, and to its own failure queue (the event source's on-failure destination)
+    resources = [
+        resource
+        for statement in sends
+        for resource in (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+    ]
+    assert sorted(map(str, resources)) == sorted(
+        str({"Fn::GetAtt": [queue, "Arn"]}) for queue in (queue_id, failure_queue_id)
+    )
+
+
+def test_the_work_queue_hides_a_message_longer_than_six_timeouts_and_dead_letters_what_keeps_failing(
+    synthesized: Synthesized,
+) -> None:
+    queue_id, queue = work_queue(synthesized)
+
+    assert queue["VisibilityTimeout"] >= 6 * REEVALUATOR_FUNCTION.timeout_seconds
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["QueueName"] == "riskgate-reevaluation"
+    redrive = queue["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == REEVALUATION_MAX_RECEIVE_COUNT
+    dead_letters_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert synthesized.resources("AWS::SQS::Queue")[dead_letters_id]["Properties"]["SqsManagedSseEnabled"]
+    assert_alarm_watches(synthesized, dead_letters_id)
+    # TLS only
+    queue_policies = synthesized.resources("AWS::SQS::QueuePolicy").values()
+    assert any(
+        {"Ref": queue_id} in policy["Properties"]["Queues"]
+        and "aws:SecureTransport" in json.dumps(policy["Properties"]["PolicyDocument"])
+        for policy in queue_policies
+    )
+
+
+def test_the_reevaluator_consumes_the_work_queue_in_small_batches_with_partial_failures(
+    synthesized: Synthesized,
+) -> None:
+    mapping = mapping_of(synthesized, REEVALUATOR_HANDLER)
+    assert mapping["BatchSize"] == REEVALUATOR_BATCH_SIZE
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
+    statements = policy_statements_of(synthesized, REEVALUATOR_HANDLER)
+    # A transaction needs the rights of its parts: PutItem (the chunk marker) and UpdateItem (the count).
+    assert {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+    } <= actions_of(statements)
 
 
 def test_the_authorizer_may_write_audit_items_and_token_use(synthesized: Synthesized) -> None:

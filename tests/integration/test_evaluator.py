@@ -101,10 +101,10 @@ def test_a_failing_record_is_reported_alone(store: Store, dynamodb: Any, monkeyp
 
     real = evaluation.evaluate_image
 
-    def flaky(store_: Any, image_id: str) -> Any:
+    def flaky(store_: Any, image_id: str, **options: Any) -> Any:
         if image_id == "img-00000000000000000000":
             raise RuntimeError("boom")
-        return real(store_, image_id)
+        return real(store_, image_id, **options)
 
     monkeypatch.setattr("riskgate.handlers.evaluator.evaluate_image", flaky)
     result = handler({"Records": [good, bad]}, FakeLambdaContext())

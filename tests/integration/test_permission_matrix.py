@@ -2,8 +2,10 @@
 
 For each route: no token → 401; a valid token without the route's permission → 403; the permission but
 the object outside the caller's scopes → 404 (403 when creating; absent from lists; 403 for account-wide
-objects, which need the permission in the global scope); both → 2xx. A mutating call leaves exactly one
-audit event, a refused one none. A route added without a case here fails the first test.
+objects, which need the permission in the global scope); both → 2xx. An object with a scope of its own
+(an assurance policy, in scope-team-a) is outside for a caller whose grants are in scope-team-b only.
+A mutating call leaves exactly one audit event, a refused one none. A route added without a case here
+fails the first test.
 """
 
 from __future__ import annotations
@@ -137,6 +139,14 @@ def image_ids(body: Any, world: World) -> bool:
     return world.image_id in {item.get("id") or item.get("image_id") for item in body["items"]}
 
 
+def policy_ids(body: Any, world: World) -> bool:
+    return world.directory["policy"] in {item["id"] for item in body["items"]}
+
+
+# A policy is an object with a scope of its own: the matrix's one lives in scope-team-a.
+TEAM_A_POLICY = {"name": "matrix-policy", "scope": "scope-team-a", "conditions": {"packages": ["matrix-*"]}}
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/scans"): Case(
         lambda w: Request("/v1/scans", body=report("ghcr.io/team-a/new:2")), "create"
@@ -151,6 +161,27 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/v1/vulnerabilities/{vulnerability_id}/images"): Case(
         lambda w: Request(f"/v1/vulnerabilities/{VULNERABILITY}/images"), "list", image_ids
+    ),
+    ("GET", "/v1/images/{image_id}/verdict"): Case(
+        lambda w: Request(f"/v1/images/{w.image_id}/verdict"), "object"
+    ),
+    ("GET", "/v1/images/{image_id}/verdicts"): Case(
+        lambda w: Request(f"/v1/images/{w.image_id}/verdicts"), "object"
+    ),
+    ("GET", "/v1/verdict"): Case(lambda w: Request("/v1/verdict", query={"image": TEAM_A_IMAGE}), "object"),
+    ("GET", "/v1/assurance-policies"): Case(lambda w: Request("/v1/assurance-policies"), "list", policy_ids),
+    ("POST", "/v1/assurance-policies"): Case(
+        lambda w: Request("/v1/assurance-policies", body={**TEAM_A_POLICY, "name": "matrix-new"}), "create"
+    ),
+    ("GET", "/v1/assurance-policies/{policy_id}"): Case(
+        lambda w: Request(f"/v1/assurance-policies/{w.directory['policy']}"), "object"
+    ),
+    ("PATCH", "/v1/assurance-policies/{policy_id}"): Case(
+        lambda w: Request(f"/v1/assurance-policies/{w.directory['policy']}", body={"description": "changed"}),
+        "object",
+    ),
+    ("DELETE", "/v1/assurance-policies/{policy_id}"): Case(
+        lambda w: Request(f"/v1/assurance-policies/{w.directory['policy']}"), "object"
     ),
     ("GET", "/v1/audit-events"): Case(lambda w: Request("/v1/audit-events"), "account"),
     ("GET", "/v1/scopes"): Case(lambda w: Request("/v1/scopes"), "account"),
@@ -238,11 +269,14 @@ def world(store: Store, dynamodb: Any) -> World:
     assert (scope.status, role.status, user.status) == (201, 201, 201), (scope.body, role.body, user.body)
     token = gateway.send("POST", f"/v1/users/{user.body['id']}/tokens", token=admin, body={"name": "matrix"})
     assert token.status == 201, token.body
+    policy = gateway.send("POST", "/v1/assurance-policies", token=admin, body=TEAM_A_POLICY)
+    assert policy.status == 201, policy.body
     world.directory = {
         "scope": scope.body["id"],
         "role": role.body["name"],
         "user": user.body["id"],
         "token": token.body["id"],
+        "policy": policy.body["id"],
     }
     return world
 

@@ -108,12 +108,12 @@ def new_user_id() -> str:
     return "usr-" + secrets.token_hex(8)
 
 
-class _StaleRead(Exception):
+class StaleRead(Exception):
     """An item changed between our read and our conditional write."""
 
 
 @dataclass
-class _Transaction:
+class Transaction:
     """TransactWriteItems entries, each with what its failed condition means to the caller."""
 
     table_name: str
@@ -151,7 +151,7 @@ class _Transaction:
                 if reason.get("Code") == "ConditionalCheckFailed" and meaning is not None:
                     raise meaning from error
             if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
-                raise _StaleRead from error  # another transaction on the same items was in flight
+                raise StaleRead from error  # another transaction on the same items was in flight
             raise
 
 
@@ -210,7 +210,7 @@ class Directory(TableClient):
             transaction.commit(self.client)
             return after
 
-        return _retry_once(attempt, f"scope {scope_id}")
+        return retry_once(attempt, f"scope {scope_id}")
 
     def delete_scope(self, scope_id: str, actor: Actor) -> None:
         def attempt() -> None:
@@ -224,7 +224,7 @@ class Directory(TableClient):
             )
             transaction.commit(self.client)
 
-        _retry_once(attempt, f"scope {scope_id}")
+        retry_once(attempt, f"scope {scope_id}")
 
     # --- custom roles -----------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ class Directory(TableClient):
             transaction.commit(self.client)
             return after
 
-        return _retry_once(attempt, f"role {name}")
+        return retry_once(attempt, f"role {name}")
 
     def delete_role(self, name: str, actor: Actor) -> None:
         def attempt() -> None:
@@ -283,7 +283,7 @@ class Directory(TableClient):
             transaction.add(self._audit(actor, AuditAction.DELETE, "role", name, before=visible(current)))
             transaction.commit(self.client)
 
-        _retry_once(attempt, f"role {name}")
+        retry_once(attempt, f"role {name}")
 
     # --- users ------------------------------------------------------------------------------------
 
@@ -314,9 +314,9 @@ class Directory(TableClient):
                 role_bindings=role_bindings,
                 enabled=enabled,
                 created_at=now,
-                created_by=_actor_id(actor),
+                created_by=actor_id(actor),
             ),
-            "updated_by": _actor_id(actor),
+            "updated_by": actor_id(actor),
         }
         transaction = self._transaction()
         transaction.put_new(item)
@@ -346,16 +346,16 @@ class Directory(TableClient):
                 self._add_reference(transaction, reference, "user", user_id, name)
             if "name" in changed:  # references carry the referrer's name, for the 409s that cite it
                 for reference in sorted(after_refs & before_refs):
-                    transaction.put(_reference_item(reference, "user", user_id, name))
+                    transaction.put(reference_item(reference, "user", user_id, name))
             for reference in sorted(before_refs - after_refs):
-                transaction.delete(_reference_key(reference, "user", user_id))
+                transaction.delete(reference_key(reference, "user", user_id))
             transaction.add(
                 self._audit(actor, AuditAction.UPDATE, "user", user_id, before=visible(current), after=after)
             )
             transaction.commit(self.client)
             return after
 
-        return _retry_once(attempt, f"user {user_id}")
+        return retry_once(attempt, f"user {user_id}")
 
     def delete_user(self, user_id: str, actor: Actor) -> None:
         """The user's tokens stay as history; they stop working because their user is gone."""
@@ -363,14 +363,14 @@ class Directory(TableClient):
         def attempt() -> None:
             current = self._read(user_key(user_id), f"user {user_id}")
             transaction = self._transaction()
-            transaction.add(_delete_as_read(user_key(user_id), current, ("version",)), _StaleRead())
+            transaction.add(delete_as_read(user_key(user_id), current, ("version",)), StaleRead())
             self._release_name_guard(transaction, "user", current["name"], user_id)
             for reference in sorted(binding_references(current.get("role_bindings") or [])):
-                transaction.delete(_reference_key(reference, "user", user_id))
+                transaction.delete(reference_key(reference, "user", user_id))
             transaction.add(self._audit(actor, AuditAction.DELETE, "user", user_id, before=visible(current)))
             transaction.commit(self.client)
 
-        _retry_once(attempt, f"user {user_id}")
+        retry_once(attempt, f"user {user_id}")
 
     # --- tokens -----------------------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class Directory(TableClient):
                 created_at=now_iso(),
                 expires_at=expires_at,
             ),
-            "created_by": _actor_id(actor),
+            "created_by": actor_id(actor),
         }
         transaction = self._transaction()
         transaction.add(
@@ -435,7 +435,7 @@ class Directory(TableClient):
             raise NotFound(f"token {token_id} of user {user_id} not found")
         if token.get("revoked_at"):
             raise Conflict(f"token {token_id} was already revoked at {token['revoked_at']}")
-        revoked = {"revoked_at": now_iso(), "revoked_by": _actor_id(actor)}
+        revoked = {"revoked_at": now_iso(), "revoked_by": actor_id(actor)}
         transaction = self._transaction()
         transaction.add(
             {
@@ -522,45 +522,29 @@ class Directory(TableClient):
 
     def _add_reference(
         self,
-        transaction: _Transaction,
+        transaction: Transaction,
         reference: Reference,
         referrer_type: str,
         referrer_id: str,
         referrer_name: str,
     ) -> None:
-        """The reference item, and the bump of the target's `uses_version` that makes any delete of
-        the target decided on an older read fail (see the module's docstring)."""
-        transaction.put(_reference_item(reference, referrer_type, referrer_id, referrer_name))
-        transaction.add(
-            {
-                "Update": {
-                    "Key": to_item(reference.target_key),
-                    "UpdateExpression": "ADD uses_version :one",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": expression_values({":one": 1}),
-                }
-            },
-            InvalidInput(
-                f"{reference.kind} {reference.key} does not exist",
-                details=[{"location": "body.role_bindings", "message": f"unknown {reference.kind}"}],
-            ),
-        )
+        add_reference(transaction, reference, referrer_type, referrer_id, referrer_name, "body.role_bindings")
 
-    def _delete_unused(self, transaction: _Transaction, key: dict[str, str], current: dict[str, Any]) -> None:
+    def _delete_unused(self, transaction: Transaction, key: dict[str, str], current: dict[str, Any]) -> None:
         """The delete of a scope or role that the reference query found unused: it must still be
         the item read, and no reference may have been added since (`uses_version`)."""
-        transaction.add(_delete_as_read(key, current, ("version", "uses_version")), _StaleRead())
+        transaction.add(delete_as_read(key, current, ("version", "uses_version")), StaleRead())
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.table_name)
+    def _transaction(self) -> Transaction:
+        return Transaction(self.table_name)
 
-    def _commit_new(self, transaction: _Transaction, what: str) -> None:
+    def _commit_new(self, transaction: Transaction, what: str) -> None:
         """Commit a transaction that depends on no earlier read. DynamoDB may still cancel it when
         another transaction touches one of its items at the same moment (two users bound to one scope
         bump its `uses_version`): sending it again is safe, it wrote nothing."""
-        _retry_once(lambda: transaction.commit(self.client), what)
+        retry_once(lambda: transaction.commit(self.client), what)
 
     def _audit(
         self,
@@ -580,53 +564,24 @@ class Directory(TableClient):
 
     def _versioned_update(
         self,
-        transaction: _Transaction,
+        transaction: Transaction,
         key: dict[str, str],
         current: dict[str, Any],
         changed: dict[str, Any],
         actor: Actor,
     ) -> dict[str, Any]:
-        """Add the update of `changed` fields (None removes one), conditional on the version read;
-        returns the item as it will be."""
-        version = int(current.get("version") or 0)
-        fields = {**changed, "updated_at": now_iso(), "updated_by": _actor_id(actor)}
-        condition, names, values = _as_read(current, ("version",))
-        names["#version"] = "version"
-        values[":next"] = version + 1
-        sets, removes = ["#version = :next"], []
-        for number, (name, value) in enumerate(sorted(fields.items())):
-            names[f"#f{number}"] = name
-            if value is None:
-                removes.append(f"#f{number}")
-            else:
-                values[f":v{number}"] = value
-                sets.append(f"#f{number} = :v{number}")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        transaction.add(
-            {
-                "Update": {
-                    "Key": to_item(key),
-                    "UpdateExpression": expression,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": expression_values(values),
-                }
-            },
-            _StaleRead(),
-        )
-        after = {**current, **fields, "version": version + 1}
-        return visible({k: v for k, v in after.items() if v is not None})
+        return versioned_update(transaction, key, current, changed, actor)
 
     def _name_guard(self, kind: str, name: str, owner_id: str) -> dict[str, Any]:
         return {**name_guard_key(kind, name), "item_type": "name_guard", "owner_id": owner_id}
 
     def _move_name_guard(
-        self, transaction: _Transaction, kind: str, old: str, new: str, owner_id: str
+        self, transaction: Transaction, kind: str, old: str, new: str, owner_id: str
     ) -> None:
         transaction.put_new(self._name_guard(kind, new, owner_id), _name_taken(kind, new))
         self._release_name_guard(transaction, kind, old, owner_id)
 
-    def _release_name_guard(self, transaction: _Transaction, kind: str, name: str, owner_id: str) -> None:
+    def _release_name_guard(self, transaction: Transaction, kind: str, name: str, owner_id: str) -> None:
         """Delete the guard of `name` if `owner_id` holds it. Items written outside the directory (the
         bootstrap user, older data) have none, and another entity's guard of the same name must stay."""
         guard = self._get(name_guard_key(kind, name))
@@ -640,7 +595,7 @@ class Directory(TableClient):
                     "ExpressionAttributeValues": expression_values({":owner": owner_id}),
                 }
             },
-            _StaleRead(),
+            StaleRead(),
         )
 
     def _list(self, partition: str, limit: int, next_token: str | None) -> Page:
@@ -667,15 +622,15 @@ def default_directory() -> Directory:
     return Directory(store.table_name, client=store.client)
 
 
-def _reference_key(reference: Reference, referrer_type: str, referrer_id: str) -> dict[str, str]:
+def reference_key(reference: Reference, referrer_type: str, referrer_id: str) -> dict[str, str]:
     return {"pk": reference.partition, "sk": f"{referrer_type}#{referrer_id}"}
 
 
-def _reference_item(
+def reference_item(
     reference: Reference, referrer_type: str, referrer_id: str, referrer_name: str
 ) -> dict[str, Any]:
     return {
-        **_reference_key(reference, referrer_type, referrer_id),
+        **reference_key(reference, referrer_type, referrer_id),
         "item_type": "reference",
         "referrer_type": referrer_type,
         "referrer_id": referrer_id,
@@ -683,7 +638,74 @@ def _reference_item(
     }
 
 
-def _as_read(
+def versioned_update(
+    transaction: Transaction,
+    key: dict[str, str],
+    current: dict[str, Any],
+    changed: dict[str, Any],
+    actor: Actor,
+) -> dict[str, Any]:
+    """Add the update of `changed` fields (None removes one), conditional on the version read;
+    returns the item as it will be."""
+    version = int(current.get("version") or 0)
+    fields = {**changed, "updated_at": now_iso(), "updated_by": actor_id(actor)}
+    condition, names, values = as_read(current, ("version",))
+    names["#version"] = "version"
+    values[":next"] = version + 1
+    sets, removes = ["#version = :next"], []
+    for number, (name, value) in enumerate(sorted(fields.items())):
+        names[f"#f{number}"] = name
+        if value is None:
+            removes.append(f"#f{number}")
+        else:
+            values[f":v{number}"] = value
+            sets.append(f"#f{number} = :v{number}")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    transaction.add(
+        {
+            "Update": {
+                "Key": to_item(key),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": expression_values(values),
+            }
+        },
+        StaleRead(),
+    )
+    after = {**current, **fields, "version": version + 1}
+    return visible({k: v for k, v in after.items() if v is not None})
+
+
+def add_reference(
+    transaction: Transaction,
+    reference: Reference,
+    referrer_type: str,
+    referrer_id: str,
+    referrer_name: str,
+    location: str,
+) -> None:
+    """The reference item, and the bump of the target's `uses_version` that makes any delete of the
+    target decided on an older read fail (see the module's docstring). A missing target is a 422 on
+    `location`, the request field that named it."""
+    transaction.put(reference_item(reference, referrer_type, referrer_id, referrer_name))
+    transaction.add(
+        {
+            "Update": {
+                "Key": to_item(reference.target_key),
+                "UpdateExpression": "ADD uses_version :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": expression_values({":one": 1}),
+            }
+        },
+        InvalidInput(
+            f"{reference.kind} {reference.key} does not exist",
+            details=[{"location": location, "message": f"unknown {reference.kind}"}],
+        ),
+    )
+
+
+def as_read(
     current: Mapping[str, Any], attributes: Iterable[str]
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     """A condition that holds while `attributes` still have the values read, or are still absent
@@ -699,10 +721,10 @@ def _as_read(
     return " AND ".join(clauses), names, values
 
 
-def _delete_as_read(
+def delete_as_read(
     key: dict[str, str], current: Mapping[str, Any], attributes: Iterable[str]
 ) -> dict[str, Any]:
-    condition, names, values = _as_read(current, attributes)
+    condition, names, values = as_read(current, attributes)
     delete: dict[str, Any] = {
         "Key": to_item(key),
         "ConditionExpression": condition,
@@ -714,11 +736,11 @@ def _delete_as_read(
 
 
 def _created(actor: Actor, now: str) -> dict[str, Any]:
-    by = _actor_id(actor)
+    by = actor_id(actor)
     return {"created_at": now, "created_by": by, "updated_at": now, "updated_by": by, "version": 1}
 
 
-def _actor_id(actor: Actor) -> str:
+def actor_id(actor: Actor) -> str:
     return actor.user_id or "unknown"
 
 
@@ -734,13 +756,13 @@ def _changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> di
     return {name: value for name, value in wanted.items() if current.get(name) != value}
 
 
-def _retry_once(attempt: Callable[[], T], what: str) -> T:
+def retry_once(attempt: Callable[[], T], what: str) -> T:
     """Run a read-check-write once more from a fresh read when a concurrent writer got in between."""
     try:
         return attempt()
-    except _StaleRead:
+    except StaleRead:
         pass
     try:
         return attempt()
-    except _StaleRead as error:
+    except StaleRead as error:
         raise Conflict(f"{what} changed concurrently: read it again and retry") from error

@@ -468,21 +468,35 @@ class Store(TableClient):
     # --- evaluation -------------------------------------------------------------------------------
 
     def store_evaluation(
-        self, image_id: str, scan_id: str, status: str, verdict: dict[str, Any], evaluated_at: str
+        self,
+        image_id: str,
+        scan_id: str,
+        status: str,
+        verdict: dict[str, Any],
+        evaluated_at: str,
+        policies: list[dict[str, Any]] | None = None,
     ) -> bool:
-        """Record the evaluator's verdict; False when a newer scan replaced the evaluated one."""
+        """Record the evaluator's verdict, and the policies it used (`policies`: id, version, name)
+        when given, beside it; False when a newer scan replaced the evaluated one."""
+        values: dict[str, Any] = {
+            ":status": status,
+            ":verdict": verdict,
+            ":scan": scan_id,
+            ":at": evaluated_at,
+        }
+        update = "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at"
+        if policies is not None:
+            # No acceptances exist yet: the record names none, so the verdict's inputs are complete.
+            update += ", policies = :policies, acceptances = :acceptances"
+            values.update({":policies": policies, ":acceptances": []})
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=to_item({"pk": image_pk(image_id), "sk": "META"}),
-                UpdateExpression=(
-                    "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at"
-                ),
+                UpdateExpression=update,
                 ConditionExpression="current_scan_id = :scan",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=expression_values(
-                    {":status": status, ":verdict": verdict, ":scan": scan_id, ":at": evaluated_at}
-                ),
+                ExpressionAttributeValues=expression_values(values),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

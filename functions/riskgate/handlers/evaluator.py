@@ -6,6 +6,7 @@ blocking the shard.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,18 +15,20 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from riskgate.adapters.policies import default_policy_store
 from riskgate.adapters.store import default_store
 from riskgate.services.evaluation import evaluate_image, image_to_evaluate
+from riskgate.services.policies import PoliciesFor, policies_for_images
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(record: DynamoDBRecord, policies_for: PoliciesFor) -> None:
     image_id = image_to_evaluate(record.dynamodb.new_image if record.dynamodb else None)
     if image_id is None:
         return
-    evaluation = evaluate_image(default_store(), image_id)
+    evaluation = evaluate_image(default_store(), image_id, policies_for=policies_for)
     if evaluation is not None:
         logger.info(
             "image evaluated",
@@ -38,6 +41,11 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # The policies are read once per batch (on the first image that needs them), not once per record.
+    policies_for = policies_for_images(default_policy_store())
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=partial(record_handler, policies_for=policies_for),
+        processor=processor,
+        context=context,
     )

@@ -15,6 +15,7 @@ from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
 from riskgate.domain.images import ImageRef, parse_image_reference
 from riskgate.domain.parsers import ParsedReport, decode_report, parse_report
+from riskgate.services.policies import PoliciesFor, policies_used
 
 
 class ScanStore(Protocol):
@@ -74,16 +75,29 @@ def receive_scan(
     max_report_bytes: int,
     actor: Actor,
     authorize: Callable[[ImageRef], None],
+    policies_for: PoliciesFor,
 ) -> ReceivedScan:
     """Decode, parse and judge a report, check that the caller may submit for its image, store it.
 
     `authorize` raises when the caller may not submit scans of that image (it runs before any write).
+    The verdict uses the policies whose scope contains the image as submitted (its tag); the scan
+    record keeps which ones, with their versions: the decision record of this verdict.
     """
     document = decode_report(body, content_encoding, max_report_bytes)
     report = parse_report(document)
     image = resolve_image(report.image, image_param)
     authorize(image)
-    verdict = evaluate(report.findings)
+    policies = list(
+        policies_for(
+            {
+                "registry": image.registry,
+                "repository": image.repository,
+                "tags": [image.tag] if image.tag else [],
+            }
+        )
+    )
+    verdict = evaluate(report.findings, policies)
+    decision = {"policies": policies_used(policies), "acceptances": []}
     counts = report.counts.as_dict()
     received_at = now_iso()
     scan_id = "scan-" + uuid.uuid4().hex[:20]
@@ -99,12 +113,13 @@ def receive_scan(
         "finding_count": len(report.findings),
         "counts": counts,
         "verdict": verdict.as_dict(),
+        **decision,
     }
     stored = store.save_scan(
         scan=scan,
         image=image,
         findings=report.findings,
-        image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict()},
+        image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict(), **decision},
         audit=audit_event(
             actor,
             AuditAction.CREATE,

@@ -13,7 +13,15 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from riskgate.domain.errors import RiskgateError
-from riskgate.handlers.api import models, routes_audit, routes_directory, routes_images, routes_scans
+from riskgate.handlers.api import (
+    models,
+    routes_audit,
+    routes_directory,
+    routes_images,
+    routes_policies,
+    routes_scans,
+    routes_verdicts,
+)
 from riskgate.handlers.api.errors import error_response, response_for, validation_details
 from riskgate.handlers.api.security import public_route
 
@@ -100,6 +108,8 @@ app.include_router(routes_scans.router)
 app.include_router(routes_images.router)
 app.include_router(routes_audit.router)
 app.include_router(routes_directory.router)
+app.include_router(routes_policies.router)
+app.include_router(routes_verdicts.router)
 
 
 @app.exception_handler(RiskgateError)

@@ -106,6 +106,14 @@ class Finding(BaseModel):
     fix_state: str | None = None
 
 
+class PolicyUsed(BaseModel):
+    """A policy a verdict was computed with, at the version it had then."""
+
+    id: str
+    version: int
+    name: str
+
+
 class Scan(BaseModel):
     scan_id: str
     image_id: str
@@ -119,6 +127,45 @@ class Scan(BaseModel):
     finding_count: int
     counts: Counts
     verdict: Verdict
+    policies: list[PolicyUsed] = Field(default_factory=list, description="The policies the verdict used")
+    acceptances: list[dict[str, Any]] = Field(
+        default_factory=list, description="The risk acceptances the verdict used (none exist yet)"
+    )
+
+
+class ImageVerdict(BaseModel):
+    """What a CI pipeline acts on: the image's current verdict under the policies in force now."""
+
+    image_id: str
+    image_reference: str
+    scan_id: str = Field(description="The scan whose findings were judged: the image's current one")
+    status: Literal["compliant", "non_compliant"]
+    block: bool = Field(description="Whether a CI pipeline should fail the build")
+    reasons: list[VerdictReason] = Field(description="Each failed condition of each failing policy")
+    dry_run: list[VerdictReason] = Field(description="What dry-run policies would have said")
+    policies: list[PolicyUsed]
+    acceptances: list[dict[str, Any]]
+    evaluated_at: str
+
+
+class DecisionRecord(BaseModel):
+    """The verdict a scan got when it was submitted, and everything it was computed from."""
+
+    scan_id: str
+    received_at: str
+    image_reference: str
+    submitted_by: str
+    status: Literal["compliant", "non_compliant"]
+    block: bool
+    reasons: list[VerdictReason]
+    dry_run: list[VerdictReason]
+    policies: list[PolicyUsed]
+    acceptances: list[dict[str, Any]]
+
+
+class DecisionRecordPage(BaseModel):
+    items: list[DecisionRecord]
+    next_token: str | None = None
 
 
 class AffectedImage(BaseModel):

@@ -1,0 +1,57 @@
+"""The re-evaluation planner: a policy item written → the images of its scope queued in chunks.
+Wiring only (riskgate.services.reevaluation.plan).
+
+Partial batch failures are reported, so a plan that fails (the queue refusing messages) is retried alone;
+repeating a plan is safe: chunks already counted are not counted again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from riskgate.adapters.reevaluation import default_queue, default_table
+from riskgate.services.reevaluation import plan, policy_change
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    change = policy_change(
+        record.event_name.name if record.event_name else None,
+        record.dynamodb.old_image if record.dynamodb else None,
+        record.dynamodb.new_image if record.dynamodb else None,
+    )
+    if change is None:
+        return
+    table = default_table()
+    result = plan(
+        change,
+        list_images_page=table.list_images_page,
+        send_chunks=default_queue().send_chunks,
+        progress=table,
+        scope_for=table.scope_for,
+    )
+    logger.info(
+        "re-evaluation planned",
+        policy_id=result.policy_id,
+        policy_version=result.version,
+        scope_ids=list(change.scope_ids),
+        images=result.images,
+        chunks=result.chunks,
+        pages=result.pages,
+        finished=result.finished,
+    )
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

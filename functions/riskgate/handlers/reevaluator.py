@@ -1,0 +1,58 @@
+"""The re-evaluator: one work message (a chunk of image ids) → each image's verdict recomputed with the
+current policies, the chunk counted once. Wiring only (riskgate.services.reevaluation.work).
+
+Partial batch failures are reported: a failed message stays on the queue and comes back after its
+visibility timeout (then to the dead-letter queue); the others of the batch are deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from riskgate.adapters.policies import default_policy_store
+from riskgate.adapters.reevaluation import default_table
+from riskgate.adapters.store import default_store
+from riskgate.services.evaluation import evaluate_image
+from riskgate.services.policies import policies_for_images
+from riskgate.services.reevaluation import ChunkMessage, work
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = ChunkMessage.from_body(record.body)
+    store = default_store()
+    # Policies and scopes are read once per message, on first use: every image of the chunk is judged
+    # by the same policies, and a later message sees a later change.
+    policies_for = policies_for_images(default_policy_store())
+
+    def evaluate_one(image_id: str) -> bool:
+        # force: the image's scan was judged already, under the policies before the change.
+        evaluation = evaluate_image(store, image_id, policies_for=policies_for, force=True)
+        return evaluation is not None and evaluation.stored
+
+    result = work(message, evaluate_one=evaluate_one, progress=default_table())
+    logger.info(
+        "re-evaluation chunk done",
+        policy_id=message.policy_id,
+        policy_version=message.policy_version,
+        chunk=message.chunk,
+        images=len(message.image_ids),
+        evaluated=result.evaluated,
+        count=result.count,
+        finished=result.finished,
+    )
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
