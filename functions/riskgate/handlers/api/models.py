@@ -1,10 +1,10 @@
-"""API output models: the OpenAPI document is generated from these and the routes' signatures."""
+"""API models: the OpenAPI document is generated from these and the routes' signatures."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class SeverityCounts(BaseModel):
@@ -237,3 +237,27 @@ class ErrorResponse(BaseModel):
     """Every error the API answers has this shape."""
 
     error: ErrorDetail
+
+
+class RequestBody(BaseModel):
+    # An unknown field is a mistake worth reporting (e.g. trying to rename a role): 422, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatchBody(RequestBody):
+    """A PATCH body: every field optional; a field sent as null clears it only where it may be empty."""
+
+    # Fields that may be left out but not sent as null.
+    _not_null: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*")
+    @classmethod
+    def _not_null_when_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for fields the caller sent: defaults are not validated.
+        if value is None and info.field_name in cls._not_null:
+            raise ValueError("may be left out, but not null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller sent, as plain values."""
+        return self.model_dump(mode="json", exclude_unset=True)

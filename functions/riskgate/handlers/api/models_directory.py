@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from riskgate.domain.permissions import Permission
+from riskgate.handlers.api.models import PatchBody, RequestBody
 
 # Names end up in keys (`NAME#user#<name>`, `ROLE#<name>`) and sort keys (`<name>#<id>`): no `#`.
 Name = Annotated[
@@ -32,31 +30,7 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 Kind = Literal["person", "service"]
 
 
-class _Body(BaseModel):
-    # An unknown field is a mistake worth reporting (e.g. trying to rename a role): 422, not ignored.
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Patch(_Body):
-    """A PATCH body: every field optional; a field sent as null clears it only where it may be empty."""
-
-    # Fields that may be left out but not sent as null.
-    _not_null: ClassVar[tuple[str, ...]] = ()
-
-    @field_validator("*")
-    @classmethod
-    def _not_null_when_sent(cls, value: Any, info: ValidationInfo) -> Any:
-        # Runs only for fields the caller sent: defaults are not validated.
-        if value is None and info.field_name in cls._not_null:
-            raise ValueError("may be left out, but not null")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        """The fields the caller sent, as plain values."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
-
-class ResourceSelector(_Body):
+class ResourceSelector(RequestBody):
     """Globs over an image's registry, repository and tag; a field left out matches anything."""
 
     registry: Glob | None = None
@@ -74,13 +48,13 @@ class ResourceSelector(_Body):
 Resources = Annotated[list[ResourceSelector], Field(min_length=1, max_length=50)]
 
 
-class ScopeCreate(_Body):
+class ScopeCreate(RequestBody):
     name: Name
     description: Description = ""
     resources: Resources = Field(description="An image is in the scope when any selector matches it")
 
 
-class ScopeUpdate(_Patch):
+class ScopeUpdate(PatchBody):
     _not_null = ("name", "description", "resources")
 
     name: Name | None = None
@@ -109,13 +83,13 @@ class ScopePage(BaseModel):
 Permissions = Annotated[list[Permission], Field(min_length=1, max_length=len(Permission))]
 
 
-class RoleCreate(_Body):
+class RoleCreate(RequestBody):
     name: Name
     description: Description = ""
     permissions: Permissions
 
 
-class RoleUpdate(_Patch):
+class RoleUpdate(PatchBody):
     """A role's name is the key bindings use: it cannot change."""
 
     _not_null = ("description", "permissions")
@@ -141,7 +115,7 @@ class RolePage(BaseModel):
     next_token: str | None = None
 
 
-class RoleBinding(_Body):
+class RoleBinding(RequestBody):
     role: str = Field(min_length=1, max_length=64, description="A system or custom role's name")
     scope: str = Field(default="global", min_length=1, max_length=64, description="A scope id, or global")
 
@@ -149,7 +123,7 @@ class RoleBinding(_Body):
 RoleBindings = Annotated[list[RoleBinding], Field(max_length=64)]
 
 
-class UserCreate(_Body):
+class UserCreate(RequestBody):
     name: Name
     email: Email | None = None
     kind: Kind
@@ -157,7 +131,7 @@ class UserCreate(_Body):
     enabled: bool = True
 
 
-class UserUpdate(_Patch):
+class UserUpdate(PatchBody):
     """`enabled: false` disables the user: their tokens stop working at once."""
 
     _not_null = ("name", "kind", "role_bindings", "enabled")
@@ -188,7 +162,7 @@ class UserPage(BaseModel):
     next_token: str | None = None
 
 
-class TokenCreate(_Body):
+class TokenCreate(RequestBody):
     name: str = Field(min_length=1, max_length=100, description="What the token is for")
     expires_at: AwareDatetime | None = Field(default=None, description="Never expires when left out")
 

@@ -6,11 +6,12 @@ place that knows them: a 422 then names the field, e.g. `body.conditions.max_cou
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field
 
 from riskgate.domain.policies import CONDITION_NAMES
+from riskgate.handlers.api.models import PatchBody, RequestBody
 
 PolicyName = Annotated[str, Field(min_length=1, max_length=200, description="Shown in verdicts")]
 Description = Annotated[str, Field(max_length=2000)]
@@ -35,10 +36,7 @@ Actions = Annotated[
 Mode = Annotated[str, Field(description="enforce, or dry_run: evaluated and reported, changes nothing")]
 
 
-class PolicyCreate(BaseModel):
-    # An unknown field is a mistake worth reporting: 422, not ignored.
-    model_config = ConfigDict(extra="forbid")
-
+class PolicyCreate(RequestBody):
     name: PolicyName
     description: Description = ""
     scope: ScopeId
@@ -48,11 +46,10 @@ class PolicyCreate(BaseModel):
     actions: Actions = Field(default_factory=list)
 
 
-class PolicyUpdate(BaseModel):
+class PolicyUpdate(PatchBody):
     """Every field optional: a field sent changes, one left out stays; none may be sent as null."""
 
-    model_config = ConfigDict(extra="forbid")
-    _not_null: ClassVar[tuple[str, ...]] = (
+    _not_null = (
         "name",
         "description",
         "scope",
@@ -69,17 +66,6 @@ class PolicyUpdate(BaseModel):
     mode: Mode | None = None
     conditions: Conditions | None = None
     actions: Actions | None = None
-
-    @field_validator("*")
-    @classmethod
-    def _not_null_when_sent(cls, value: Any, info: ValidationInfo) -> Any:
-        # Runs only for fields the caller sent: defaults are not validated.
-        if value is None and info.field_name in cls._not_null:
-            raise ValueError("may be left out, but not null")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class Reevaluation(BaseModel):
