@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from riskgate.adapters.dynamo import from_item, to_item
+from riskgate.adapters.dynamo import batch_get
 from riskgate.domain.access import ResourceSelector, ScopeDefinition
 from riskgate.domain.permissions import GLOBAL_SCOPE, SYSTEM_ROLES, Permission
-
-BATCH_GET_SIZE = 100  # DynamoDB's limit per BatchGetItem
 
 
 def role_key(name: str) -> dict[str, str]:
@@ -51,17 +49,9 @@ def load_access_definitions(
     keys += [scope_key(scope_id) for scope_id in sorted(scope_ids - {GLOBAL_SCOPE})]
     roles: dict[str, frozenset[Permission]] = {}
     scopes: dict[str, ScopeDefinition] = {}
-    for start in range(0, len(keys), BATCH_GET_SIZE):
-        pending: dict[str, Any] = {
-            table_name: {"Keys": [to_item(key) for key in keys[start : start + BATCH_GET_SIZE]]}
-        }
-        while pending:
-            response = client.batch_get_item(RequestItems=pending)
-            for raw in response.get("Responses", {}).get(table_name, []):
-                item = from_item(raw)
-                if item["pk"].startswith("ROLE#"):
-                    roles[item["name"]] = role_permissions(item)
-                else:
-                    scopes[item["id"]] = scope_definition(item)
-            pending = response.get("UnprocessedKeys") or {}
+    for item in batch_get(client, table_name, keys):
+        if item["pk"].startswith("ROLE#"):
+            roles[item["name"]] = role_permissions(item)
+        else:
+            scopes[item["id"]] = scope_definition(item)
     return roles, scopes

@@ -188,6 +188,28 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+BATCH_GET_SIZE = 100  # DynamoDB's limit per BatchGetItem
+
+
+def batch_get(client: Any, table_name: str, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The items at `keys` (missing ones are left out), as plain values: BatchGetItem per 100 keys,
+    unprocessed keys retried with backoff."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_SIZE):
+        pending: dict[str, Any] = {
+            table_name: {"Keys": [to_item(key) for key in keys[start : start + BATCH_GET_SIZE]]}
+        }
+        attempt = 0
+        while pending:
+            response = client.batch_get_item(RequestItems=pending)
+            found += [from_item(item) for item in response.get("Responses", {}).get(table_name, [])]
+            pending = response.get("UnprocessedKeys") or {}
+            if pending:
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+                attempt += 1
+    return found
+
+
 class TableClient:
     """One table: its name and a boto3 DynamoDB client, created on first use (never at import)."""
 

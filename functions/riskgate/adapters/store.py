@@ -19,6 +19,7 @@ from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
+    batch_get,
     condition_failed_at,
     expression_values,
     from_item,
@@ -448,22 +449,8 @@ class Store(TableClient):
         return Page(items=current, next_token=page.next_token)
 
     def get_images(self, image_ids: set[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        ids = sorted(image_ids)
-        for start in range(0, len(ids), 100):
-            keys = [to_item({"pk": image_pk(i), "sk": "META"}) for i in ids[start : start + 100]]
-            pending: dict[str, Any] = {self.table_name: {"Keys": keys}}
-            attempt = 0
-            while pending:
-                response = self.client.batch_get_item(RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    image = from_item(item)
-                    found[image["image_id"]] = image
-                pending = response.get("UnprocessedKeys") or {}
-                if pending:
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
-                    attempt += 1
-        return found
+        keys = [{"pk": image_pk(image_id), "sk": "META"} for image_id in sorted(image_ids)]
+        return {image["image_id"]: image for image in batch_get(self.client, self.table_name, keys)}
 
     # --- evaluation -------------------------------------------------------------------------------
 
