@@ -3,7 +3,6 @@ policy, the scope-use reference, concurrent edits, and one audit event per chang
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,30 +11,11 @@ from riskgate.adapters.policies import PolicyStore
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import Conflict
 from riskgate.domain.policies import DEFAULT_POLICY_ID, DEFAULT_POLICY_NAME
-from riskgate.handlers.api import handler
 from tests.integration.conftest import TABLE_NAME
-from tests.support.events import FakeLambdaContext, api_event, response_json
+from tests.support.api_calls import call, ok
 
-CONTEXT: Any = FakeLambdaContext()
 POLICIES = "/v1/assurance-policies"
 TEAM_A_RESOURCES = [{"registry": "ghcr.io", "repository": "team-a/*"}]
-Bindings = list[dict[str, str]]
-
-
-def call(
-    method: str, path: str, body: Any = None, *, as_: Bindings | None = None, **kwargs: Any
-) -> tuple[int, Any]:
-    event = api_event(
-        method, path, body=json.dumps(body) if body is not None else None, role_bindings=as_, **kwargs
-    )
-    response = handler(event, CONTEXT)
-    return response["statusCode"], response_json(response) if response.get("body") else None
-
-
-def ok(method: str, path: str, body: Any = None, status: int = 200, **kwargs: Any) -> Any:
-    got, answer = call(method, path, body, **kwargs)
-    assert got == status, answer
-    return answer
 
 
 def policy(scope: str = "global", **fields: Any) -> dict[str, Any]:

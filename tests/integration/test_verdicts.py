@@ -3,40 +3,20 @@ the decision records that say why a build was blocked."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from riskgate.adapters.policies import PolicyStore
 from riskgate.adapters.store import Store
 from riskgate.domain.policies import DEFAULT_POLICY_ID, DEFAULT_POLICY_NAME
-from riskgate.handlers.api import handler
 from riskgate.services.evaluation import evaluate_image
 from riskgate.services.policies import policies_for_images
 from tests.integration.conftest import TABLE_NAME
-from tests.support.events import FakeLambdaContext, api_event, response_json
+from tests.support.api_calls import call, ok
 
-CONTEXT: Any = FakeLambdaContext()
 POLICIES = "/v1/assurance-policies"
 TEAM_A_IMAGE = "ghcr.io/team-a/app:1"
 TEAM_B_IMAGE = "ghcr.io/team-b/app:1"
 DEFAULT_V1 = {"id": DEFAULT_POLICY_ID, "version": 1, "name": DEFAULT_POLICY_NAME}
-Bindings = list[dict[str, str]]
-
-
-def call(
-    method: str, path: str, body: Any = None, *, as_: Bindings | None = None, **kwargs: Any
-) -> tuple[int, Any]:
-    event = api_event(
-        method, path, body=json.dumps(body) if body is not None else None, role_bindings=as_, **kwargs
-    )
-    response = handler(event, CONTEXT)
-    return response["statusCode"], response_json(response) if response.get("body") else None
-
-
-def ok(method: str, path: str, body: Any = None, status: int = 200, **kwargs: Any) -> Any:
-    got, answer = call(method, path, body, **kwargs)
-    assert got == status, answer
-    return answer
 
 
 def report(name: str, package: str = "openssl", severity: str = "LOW") -> dict[str, Any]:
