@@ -158,9 +158,13 @@ DEFAULT_AUDIT_RETENTION_DAYS = 365
 # sk META) reaches the planner, which sends the ids of the images in the policy's scope, in chunks, to
 # the work queue; the re-evaluator consumes it. The planner itself skips writes that only move the
 # progress counter (Lambda's filter cannot compare old and new images).
+# Risk acceptances (issue 5) take the same path: accepting, revoking and expiring re-evaluate the images
+# the acceptance covers (pk ACCEPTANCE#…, sk META; reminders share the partition but not the sort key).
 POLICY_STREAM_FILTER: dict[str, Any] = {
     "eventName": ["INSERT", "MODIFY", "REMOVE"],
-    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "POLICY#"}]}, "sk": {"S": ["META"]}}},
+    "dynamodb": {
+        "Keys": {"pk": {"S": [{"prefix": "POLICY#"}, {"prefix": "ACCEPTANCE#"}]}, "sk": {"S": ["META"]}}
+    },
 }
 # Paging 10,000 images (10 Queries) and sending 100 messages (10 SendMessageBatch) takes seconds: a
 # generous timeout still leaves the planner far from it (docs/performance.md).
@@ -190,3 +194,20 @@ REEVALUATION_MARKER_TTL_DAYS = 7
 # Queue names: the stack name (or the local prefix) plus these.
 REEVALUATION_QUEUE_SUFFIX = "-reevaluation"
 REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX = "-reevaluation-dead-letters"
+
+# Risk acceptance expiry (issue 5): EventBridge Scheduler invokes the expiry checker every few minutes
+# (the stack parameter `ExpiryCheckRateMinutes`) with a scheduled event whose `time` is "now" for the run.
+EXPIRY_CHECKER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.expiry_checker.handler", memory_mb=256, timeout_seconds=300
+)
+DEFAULT_EXPIRY_CHECK_RATE_MINUTES = 15
+# The local stack's stand-in for the schedule ticks more often, so that expiries show up while one watches.
+LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS = 30
+# Days before an acceptance's end at which a reminder is recorded, as RISKGATE_EXPIRY_REMINDER_DAYS carries
+# them (CDK context `riskgate:expiryReminderDays`).
+DEFAULT_EXPIRY_REMINDER_DAYS = "7,1"
+# The event the schedule sends (its Input): Scheduler replaces the context attribute with the time the run
+# was scheduled for; the local stack sends the same shape with the current time.
+SCHEDULED_EVENT_SOURCE = "riskgate.scheduler"
+SCHEDULED_EVENT_DETAIL_TYPE = "Scheduled Event"
+SCHEDULER_SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from riskgate.resources import DEFAULT_EXPIRY_REMINDER_DAYS
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -23,6 +25,8 @@ class Settings:
     audit_archive_bucket: str | None
     # Where the re-evaluation planner sends chunks of image ids after a policy change.
     reevaluation_queue_url: str | None = None
+    # Days before an acceptance's end at which a `risk_acceptance_expiring` event is recorded (once each).
+    expiry_reminder_days: tuple[int, ...] = (7, 1)
 
 
 @lru_cache(maxsize=1)
@@ -36,4 +40,12 @@ def get_settings() -> Settings:
         audit_bus_name=os.environ.get("RISKGATE_AUDIT_BUS_NAME") or None,
         audit_archive_bucket=os.environ.get("RISKGATE_AUDIT_ARCHIVE_BUCKET") or None,
         reevaluation_queue_url=os.environ.get("RISKGATE_REEVALUATION_QUEUE_URL") or None,
+        expiry_reminder_days=_days(
+            os.environ.get("RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS)
+        ),
     )
+
+
+def _days(text: str) -> tuple[int, ...]:
+    """`7,1` → (7, 1); empty → no reminders."""
+    return tuple(sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True))

@@ -6,16 +6,19 @@ Override any of them per deployment without touching code, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from riskgate.resources import DEFAULT_AUDIT_RETENTION_DAYS
+from riskgate.resources import DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_EXPIRY_REMINDER_DAYS
 
 PREFIX = "riskgate:"
 MAX_AUDIT_RETENTION_DAYS = 36_500
+# A reminder further ahead than this is surely a typo (the longest acceptance period is far shorter).
+MAX_EXPIRY_REMINDER_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class Settings:
     # How long security events are kept: in the table (TTL), and locked in the archive (Object Lock in
     # compliance mode: not even the account root can shorten it once an event is archived).
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
+    # Days before an acceptance ends at which the expiry checker records a `risk_acceptance_expiring`
+    # event, comma-separated as RISKGATE_EXPIRY_REMINDER_DAYS carries them ("" for no reminders).
+    expiry_reminder_days: str = DEFAULT_EXPIRY_REMINDER_DAYS
 
     def __post_init__(self) -> None:
         if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
@@ -62,6 +68,12 @@ class Settings:
                 f"riskgate:auditRetentionDays must be between 1 and {MAX_AUDIT_RETENTION_DAYS} "
                 "(S3 Object Lock's limits)"
             )
+        reminder_days = [part.strip() for part in self.expiry_reminder_days.split(",") if part.strip()]
+        if not all(day.isdigit() and 1 <= int(day) <= MAX_EXPIRY_REMINDER_DAYS for day in reminder_days):
+            raise ValueError(
+                f"riskgate:expiryReminderDays: {self.expiry_reminder_days!r} is not a comma-separated list "
+                f'of whole days between 1 and {MAX_EXPIRY_REMINDER_DAYS} (e.g. "7,1")'
+            )
 
     @property
     def retention(self) -> logs.RetentionDays:
@@ -71,7 +83,7 @@ class Settings:
     def from_context(cls, node: Node) -> Settings:
         """Settings from `riskgate:<camelCaseName>` context keys; values given with `-c` arrive as strings."""
 
-        def get(name: str, default: Any, convert: type) -> Any:
+        def get(name: str, default: Any, convert: Callable[[Any], Any]) -> Any:
             key = PREFIX + "".join(
                 part if i == 0 else part.capitalize() for i, part in enumerate(name.split("_"))
             )
@@ -94,4 +106,12 @@ class Settings:
             log_retention=get("log_retention", defaults.log_retention, str),
             log_level=get("log_level", defaults.log_level, str).upper(),
             audit_retention_days=get("audit_retention_days", defaults.audit_retention_days, int),
+            expiry_reminder_days=get("expiry_reminder_days", defaults.expiry_reminder_days, _day_list),
         )
+
+
+def _day_list(value: Any) -> str:
+    """`-c riskgate:expiryReminderDays=7,1` arrives as "7,1"; cdk.json may also hold [7, 1] or 7."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(part) for part in value)
+    return str(value)

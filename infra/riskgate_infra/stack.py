@@ -7,12 +7,18 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from riskgate.resources import AUDIT_ARCHIVE_PREFIX, AUDIT_EVENT_SOURCE, TABLE
+from riskgate.resources import (
+    AUDIT_ARCHIVE_PREFIX,
+    AUDIT_EVENT_SOURCE,
+    DEFAULT_EXPIRY_CHECK_RATE_MINUTES,
+    TABLE,
+)
 from riskgate_infra.constructs.api import RiskgateApi
 from riskgate_infra.constructs.audit import AuditDelivery
 from riskgate_infra.constructs.encryption import DataKey
 from riskgate_infra.constructs.evaluation import StreamEvaluation
 from riskgate_infra.constructs.events import EventsTopic
+from riskgate_infra.constructs.expiry import AcceptanceExpiry, rate_parameter
 from riskgate_infra.constructs.functions import ARCHITECTURE, RUNTIME, LambdaFactory
 from riskgate_infra.constructs.layer import DependenciesLayer
 from riskgate_infra.constructs.reevaluation import PolicyReevaluation
@@ -39,6 +45,9 @@ class RiskgateStack(Stack):
                 # Every function may write audit items (the API its changes, the authorizer failed
                 # authentications), each expiring from the table after this many days.
                 "RISKGATE_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
+                # The API writes an acceptance's reminder items and the expiry checker acts on them:
+                # both must agree on the days.
+                "RISKGATE_EXPIRY_REMINDER_DAYS": settings.expiry_reminder_days,
             },
             settings=settings,
         )
@@ -48,6 +57,13 @@ class RiskgateStack(Stack):
             self, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days
         )
         PolicyReevaluation(self, "Reevaluation", factory=factory, table=table)
+        AcceptanceExpiry(
+            self,
+            "Expiry",
+            factory=factory,
+            table=table,
+            rate_minutes=rate_parameter(self, DEFAULT_EXPIRY_CHECK_RATE_MINUTES),
+        )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)

@@ -1,7 +1,9 @@
 """`make run`: the local stack in the foreground until Ctrl-C or SIGTERM.
 
 Environment: RISKGATE_PORT (8000), RISKGATE_HOST (127.0.0.1), RISKGATE_ADMIN_TOKEN (else a new one),
-RISKGATE_AUDIT_RETENTION_DAYS (365: how long security events are locked in the local archive).
+RISKGATE_AUDIT_RETENTION_DAYS (365: how long security events are locked in the local archive),
+RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS (30: how often the stand-in for the expiry checker's schedule
+ticks), RISKGATE_EXPIRY_REMINDER_DAYS (7,1: days before an acceptance's end that get a reminder).
 Standard output carries exactly one line, once everything is ready: the URL and the admin token, so a
 script can wait for it. Everything else goes to standard error.
 """
@@ -16,7 +18,11 @@ import sys
 import threading
 from types import FrameType
 
-from riskgate.resources import DEFAULT_AUDIT_RETENTION_DAYS
+from riskgate.resources import (
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_EXPIRY_REMINDER_DAYS,
+    LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
+)
 from riskgate_local.stack import LocalStack
 
 # Loggers that would print a line for every request moto or botocore serves.
@@ -67,6 +73,10 @@ def main() -> int:
         audit_retention_days=int(
             os.environ.get("RISKGATE_AUDIT_RETENTION_DAYS") or DEFAULT_AUDIT_RETENTION_DAYS
         ),
+        expiry_check_interval_seconds=float(
+            os.environ.get("RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS") or LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS
+        ),
+        expiry_reminder_days=os.environ.get("RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS),
     )
     try:
         stack.start()

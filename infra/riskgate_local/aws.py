@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,29 @@ ACCOUNT_ID = "123456789012"
 logger = logging.getLogger(__name__)
 
 
+_DYNAMODB_REQUEST_LOCK = threading.Lock()
+
+
+def make_dynamodb_requests_atomic() -> None:
+    """DynamoDB applies each request atomically; moto's server applies one without a lock (a
+    transaction by copying and restoring whole tables), so the gateway's concurrent requests could
+    corrupt its state or both pass one condition. Here moto handles one DynamoDB request at a time —
+    what DynamoDB guarantees, no more: concurrent read-then-conditional-write sequences still interleave.
+    Process-wide and idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "riskgate_atomic", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> Any:
+        with _DYNAMODB_REQUEST_LOCK:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    DynamoHandler.riskgate_atomic = True  # type: ignore[attr-defined]
+
+
 class MotoServer:
     """moto's threaded server on a loopback port; every boto3 client in this process talks to it."""
 
@@ -41,6 +65,7 @@ class MotoServer:
     def start(self) -> str:
         """Start serving, empty: moto keeps its state per process, so whatever an earlier server (or
         moto decorator) of this process left behind is dropped first."""
+        make_dynamodb_requests_atomic()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"

@@ -4,6 +4,10 @@
 back into HTTP; `GatewayServer` serves it with the standard library's threading HTTP server.
 What API Gateway answers by itself (no token, refused token, too large, a broken integration) it
 answers here too, so the handlers meet locally exactly the cases they meet on AWS.
+
+Besides the API, the local gateway serves a few *local routes* under `/_local/` (no authorizer, no
+counterpart on AWS): levers for what AWS does on its own, e.g. `POST /_local/expiry-check` runs the
+expiry checker as its schedule would, for a given time.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
+from riskgate.clock import parse_iso
 from riskgate.resources import API_STAGE, GATEWAY_ERROR_BODIES, GATEWAY_MAX_BODY_BYTES, PUBLIC_ROUTES
 from riskgate_local.aws import ACCOUNT_ID, REGION
 from riskgate_local.lambdas import LocalFunction
@@ -57,6 +62,12 @@ class HttpResponse:
     body: bytes
 
 
+# A local route: the request in, the answer out, nothing of API Gateway in between.
+LocalRoute = Callable[[HttpRequest], HttpResponse]
+LOCAL_ROUTE_PREFIX = "/_local/"
+LOCAL_EXPIRY_CHECK_ROUTE = ("POST", LOCAL_ROUTE_PREFIX + "expiry-check")
+
+
 class AuthorizerResponseError(ValueError):
     """The authorizer answered with something API Gateway rejects (AuthorizerConfigurationException)."""
 
@@ -75,6 +86,18 @@ def gateway_response(status: int, body: Mapping[str, Any], request_id: str, erro
     if status == 401:
         headers.append(("WWW-Authenticate", "Bearer"))  # as the deployed UNAUTHORIZED response has
     return HttpResponse(status=status, headers=headers, body=json.dumps(body).encode("utf-8"))
+
+
+def json_response(status: int, body: Any, request_id: str) -> HttpResponse:
+    headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
+    return HttpResponse(status=status, headers=headers, body=json.dumps(body).encode("utf-8"))
+
+
+def malformed_request(message: str, location: str | None, request_id: str) -> HttpResponse:
+    """400 in the API's error shape (as the API answers a body it cannot read)."""
+    details = [{"location": location, "message": message}] if location else []
+    body = {"error": {"code": "malformed_request", "message": message, "details": details}}
+    return json_response(400, body, request_id)
 
 
 def unauthorized(request_id: str) -> HttpResponse:
@@ -209,8 +232,55 @@ def _request_context(
     }
 
 
+def expiry_check_route(run: Callable[[datetime | None], Mapping[str, Any]]) -> LocalRoute:
+    """`POST /_local/expiry-check` with `{"as_of": "<ISO time with a zone>"}` (or no body: now) →
+    `run(as_of)` — the expiry checker invoked with a scheduled event of that time — and its result, 200.
+
+    A body that is not a JSON object, or an `as_of` that is not an ISO time with a zone, is 400.
+    """
+
+    def route(request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        as_of: datetime | None = None
+        if request.body.strip():
+            try:
+                body = json.loads(request.body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                return malformed_request(f"the body is not JSON: {error}", None, request_id)
+            if not isinstance(body, dict):
+                return malformed_request(
+                    'the body must be a JSON object: {"as_of": "<ISO time>"}', None, request_id
+                )
+            value = body.get("as_of")
+            if value is not None:
+                if not isinstance(value, str):
+                    return malformed_request(
+                        "as_of must be an ISO 8601 time with a zone", "as_of", request_id
+                    )
+                try:
+                    as_of = parse_iso(value)
+                except ValueError as error:
+                    return malformed_request(
+                        f"as_of must be an ISO 8601 time with a zone: {error}", "as_of", request_id
+                    )
+        try:
+            result = run(as_of)
+        except Exception:
+            logger.exception("the expiry check failed")
+            return json_response(
+                500, error_body("internal_error", "the expiry check failed; see the log"), request_id
+            )
+        return json_response(200, dict(result), request_id)
+
+    return route
+
+
 class RestApiGateway:
-    """Requests in, API Gateway REST proxy events to the handlers, their answers out."""
+    """Requests in, API Gateway REST proxy events to the handlers, their answers out.
+
+    `local_routes` ((method, path) → route) are answered before anything else, without the authorizer:
+    they exist only locally.
+    """
 
     def __init__(
         self,
@@ -219,12 +289,14 @@ class RestApiGateway:
         *,
         public_routes: Iterable[tuple[str, str]] = PUBLIC_ROUTES,
         max_body_bytes: int = GATEWAY_MAX_BODY_BYTES,
+        local_routes: Mapping[tuple[str, str], LocalRoute] | None = None,
     ) -> None:
         self._api = api
         self._authorizer = authorizer
         self._public_routes = frozenset(public_routes)
         self._public_paths = frozenset(path for _, path in self._public_routes)
         self.max_body_bytes = max_body_bytes
+        self._local_routes = dict(local_routes or {})
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
@@ -232,6 +304,9 @@ class RestApiGateway:
             return self.too_large(request_id)
         raw_path, _, query = request.target.partition("?")
         path = unquote(raw_path) or "/"
+        local_route = self._local_routes.get((request.method, path))
+        if local_route is not None:
+            return local_route(request)
         public = (request.method, path) in self._public_routes
         proxied = path.startswith(PROXY_PARENT + "/") and path not in self._public_paths
         if not (public or proxied):
@@ -399,6 +474,9 @@ _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
     gateway: RestApiGateway
+    # socketserver's default backlog is 5: a CI fleet (or a test) opening more connections at once would
+    # see them reset, which API Gateway never does.
+    request_queue_size = 128
 
 
 class _GatewayRequestHandler(BaseHTTPRequestHandler):

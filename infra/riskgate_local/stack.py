@@ -7,10 +7,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import Any
 
+from riskgate.clock import iso, system_now
 from riskgate.resources import (
     API_FUNCTION,
     AUDIT_FORWARDER_BATCH_SIZE,
@@ -19,16 +21,21 @@ from riskgate.resources import (
     AUDIT_STREAM_FILTER,
     AUTHORIZER_FUNCTION,
     DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_EXPIRY_REMINDER_DAYS,
     EVALUATOR_BATCH_SIZE,
     EVALUATOR_FUNCTION,
     EVALUATOR_RETRY_ATTEMPTS,
     EVALUATOR_STREAM_FILTER,
+    EXPIRY_CHECKER_FUNCTION,
+    LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
     POLICY_STREAM_FILTER,
     REEVALUATION_PLANNER_BATCH_SIZE,
     REEVALUATION_PLANNER_FUNCTION,
     REEVALUATION_PLANNER_RETRY_ATTEMPTS,
     REEVALUATOR_BATCH_SIZE,
     REEVALUATOR_FUNCTION,
+    SCHEDULED_EVENT_DETAIL_TYPE,
+    SCHEDULED_EVENT_SOURCE,
     FunctionSpec,
 )
 from riskgate_local.aws import (
@@ -40,7 +47,7 @@ from riskgate_local.aws import (
     overriding_aws_variables,
     send_to_queue,
 )
-from riskgate_local.gateway import GatewayServer, RestApiGateway
+from riskgate_local.gateway import LOCAL_EXPIRY_CHECK_ROUTE, GatewayServer, RestApiGateway, expiry_check_route
 from riskgate_local.lambdas import Handler, LocalFunction
 from riskgate_local.periodic import PeriodicTask
 from riskgate_local.queues import QueuePoller
@@ -52,9 +59,18 @@ logger = logging.getLogger(__name__)
 # and returns the token in use.
 AdminBootstrap = Callable[[str, str | None], str]
 
+# The periodic task standing in for the expiry checker's EventBridge Scheduler schedule.
+EXPIRY_CHECK_TASK = "scheduler-expiry-check"
+
 # Seconds between two reads of the stream: quick enough that a status shows up "at once" locally,
 # slow enough to cost nothing while idle.
 STREAM_POLL_INTERVAL_SECONDS = 0.25
+
+
+def scheduled_event(moment: datetime) -> dict[str, Any]:
+    """The event EventBridge Scheduler sends the expiry checker (the schedule's Input, its context
+    attribute replaced by the time the run was scheduled for)."""
+    return {"source": SCHEDULED_EVENT_SOURCE, "detail-type": SCHEDULED_EVENT_DETAIL_TYPE, "time": iso(moment)}
 
 
 def bootstrap_admin_token(table_name: str, token: str | None) -> str:
@@ -82,6 +98,11 @@ class LocalStack:
     `resources.audit_archive_bucket`, one JSON object per event under `events/YYYY/MM/DD/<event id>.json`
     (Object Lock, compliance mode, `audit_retention_days`); its bus is `resources.audit_bus_name`. Both
     live in the stack's moto server, which every boto3 client of the process reaches while it runs.
+
+    EventBridge Scheduler's stand-in (the periodic task `scheduler-expiry-check`) invokes the expiry
+    checker every `expiry_check_interval_seconds` with a scheduled event of the current time;
+    `run_expiry_check(as_of)`, and `POST /_local/expiry-check` (a route only the local API has), run it
+    for any time.
     """
 
     def __init__(
@@ -96,11 +117,14 @@ class LocalStack:
         audit_forwarder: Handler | str = AUDIT_FORWARDER_FUNCTION.handler,
         reevaluation_planner: Handler | str = REEVALUATION_PLANNER_FUNCTION.handler,
         reevaluator: Handler | str = REEVALUATOR_FUNCTION.handler,
+        expiry_checker: Handler | str = EXPIRY_CHECKER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
         max_retry_attempts: int | None = None,
         audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
+        expiry_check_interval_seconds: float = LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
+        expiry_reminder_days: str = DEFAULT_EXPIRY_REMINDER_DAYS,
     ) -> None:
         self._host = host
         self._port = port
@@ -111,6 +135,10 @@ class LocalStack:
         # None: each stream consumer's own cap (riskgate.resources); tests set one for all.
         self._max_retry_attempts = max_retry_attempts
         self._audit_retention_days = audit_retention_days
+        if expiry_check_interval_seconds <= 0:
+            raise ValueError("expiry_check_interval_seconds must be positive")
+        self._expiry_check_interval_seconds = expiry_check_interval_seconds
+        self._expiry_reminder_days = expiry_reminder_days
         self.api_function = _local_function(f"{name_prefix}-api", api_handler, API_FUNCTION)
         self.authorizer_function = _local_function(
             f"{name_prefix}-authorizer", authorizer, AUTHORIZER_FUNCTION
@@ -124,6 +152,9 @@ class LocalStack:
         )
         self.reevaluator_function = _local_function(
             f"{name_prefix}-reevaluator", reevaluator, REEVALUATOR_FUNCTION
+        )
+        self.expiry_checker_function = _local_function(
+            f"{name_prefix}-expiry-checker", expiry_checker, EXPIRY_CHECKER_FUNCTION
         )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
@@ -165,6 +196,7 @@ class LocalStack:
                 "RISKGATE_AUDIT_BUS_NAME": self._resources.audit_bus_name,
                 "RISKGATE_AUDIT_ARCHIVE_BUCKET": self._resources.audit_archive_bucket,
                 "RISKGATE_REEVALUATION_QUEUE_URL": self._resources.reevaluation_queue_url,
+                "RISKGATE_EXPIRY_REMINDER_DAYS": self._expiry_reminder_days,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -178,6 +210,7 @@ class LocalStack:
             self.audit_forwarder_function,
             self.reevaluation_planner_function,
             self.reevaluator_function,
+            self.expiry_checker_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
@@ -225,13 +258,29 @@ class LocalStack:
             "queue-poller-reevaluator", self._stream_poll_interval_seconds, self._drain_work
         )
 
-        gateway = RestApiGateway(self.api_function, self.authorizer_function)
+        # EventBridge Scheduler's stand-in: a scheduled event of the current time, every interval (the
+        # first as the tasks start, before `_running` is set: hence not the public `run_expiry_check`).
+        self.add_periodic_task(
+            EXPIRY_CHECK_TASK, self._expiry_check_interval_seconds, partial(self._invoke_expiry_checker, None)
+        )
+
+        gateway = RestApiGateway(
+            self.api_function,
+            self.authorizer_function,
+            local_routes={LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(self._invoke_expiry_checker)},
+        )
         self._gateway_server = GatewayServer(gateway, self._host, self._port)
         url = self._gateway_server.start()
         for task in self._tasks:
             task.start()
         self._running = True
         logger.info("local stack ready at %s (moto at %s)", url, endpoint_url)
+        logger.info(
+            'the expiry checker runs every %g s; POST %s%s {"as_of": "<ISO time>"} runs it for any time',
+            self._expiry_check_interval_seconds,
+            url,
+            LOCAL_EXPIRY_CHECK_ROUTE[1],
+        )
         logger.info(
             "security events go to the bus %s and the archive s3://%s/events/ (in moto)",
             self._resources.audit_bus_name,
@@ -281,6 +330,19 @@ class LocalStack:
             raise RuntimeError("the local stack is not running")
         return self._resources
 
+    @property
+    def periodic_tasks(self) -> tuple[PeriodicTask, ...]:
+        """The background tasks registered so far (stream and queue pollers, the schedule, others)."""
+        return tuple(self._tasks)
+
+    def run_expiry_check(self, as_of: datetime | None = None) -> dict[str, Any]:
+        """Invoke the expiry checker as the schedule does, with a scheduled event of `as_of` (a moment
+        with its zone; None: now), and return its result (`{"as_of", "due", "expired", "reminded",
+        "skipped"}` for the real checker)."""
+        if not self._running:
+            raise RuntimeError("the local stack is not running")
+        return self._invoke_expiry_checker(as_of)
+
     def add_periodic_task(
         self, name: str, interval_seconds: float, action: Callable[[], Any]
     ) -> PeriodicTask:
@@ -303,6 +365,12 @@ class LocalStack:
         for poller in self._pollers:
             if not poller.wait_until_idle(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"the stream pollers did not catch up within {timeout} s")
+
+    def _invoke_expiry_checker(self, as_of: datetime | None) -> dict[str, Any]:
+        result = self.expiry_checker_function.invoke(scheduled_event(as_of or system_now()))
+        if not isinstance(result, dict):
+            raise TypeError(f"the expiry checker returned {type(result).__name__}, not an object")
+        return result
 
     def _drain_work(self) -> None:
         """Deliver what the work queue holds, batch after batch, until nothing is visible."""

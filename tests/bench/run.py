@@ -1,10 +1,11 @@
-"""`make bench`: ingest cost of the largest fixture, a policy change re-evaluating 10,000 images, and each
-handler's cold start.
+"""`make bench`: ingest cost of the largest fixture, a policy change re-evaluating 10,000 images, the expiry
+check among 10,000 active acceptances, and each handler's cold start.
 
 Prints, for `grype/dd_python-3.6_grype-0.7.json` (1,509 matches), the wall and CPU time of
 `POST /v1/scans` through the real API handler against moto, and the DynamoDB requests it made; then the
 re-evaluation fan-out after a policy change (planner and re-evaluator handlers in-process, the work queue
-in moto's SQS); then, for each handler in a fresh interpreter, its cold import time and peak memory.
+in moto's SQS); then the expiry checker's reads with 10,000 active risk acceptances of which 10 have
+ended; then, for each handler in a fresh interpreter, its cold import time and peak memory.
 Figures are recorded in docs/performance.md. Not part of `make test`: timings belong here, not in
 assertions.
 """
@@ -22,6 +23,7 @@ import sys
 import time
 import types
 from collections import Counter, defaultdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ HANDLERS = {
     "audit_forwarder": "riskgate.handlers.audit_forwarder",
     "reevaluation_planner": "riskgate.handlers.reevaluation_planner",
     "reevaluator": "riskgate.handlers.reevaluator",
+    "expiry_checker": "riskgate.handlers.expiry_checker",
 }
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -49,6 +52,9 @@ COLD_IMPORT_RUNS = 5
 # The re-evaluation bench: images in the changed policy's scope, and others it must skip.
 REEVALUATION_IN_SCOPE = 10_000
 REEVALUATION_OUT_OF_SCOPE = 1_000
+# The expiry bench: active acceptances, and how many of them have ended when the checker runs.
+ACCEPTANCES_ACTIVE = 10_000
+ACCEPTANCES_ENDED = 10
 
 
 def cold_import(module: str) -> dict[str, float]:
@@ -171,6 +177,9 @@ def moto_without_whole_table_costs() -> None:
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models.table import Table
 
+    if getattr(Table, "riskgate_bench_patched", False):
+        return
+    Table.riskgate_bench_patched = True  # type: ignore[attr-defined]
     whole_table_query = Table.query
 
     def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -329,6 +338,104 @@ def reevaluation() -> dict[str, object]:
     }
 
 
+def expiry() -> dict[str, object]:
+    """10,000 active acceptances, 10 of which end at T: the checker at T - 12 h (their reminders are due)
+    and at T + 1 min, through the real handler; the items each run reads."""
+    os.environ.update(ENV)
+    import boto3
+    from moto import mock_aws
+
+    from riskgate.adapters.acceptances import AcceptanceStore
+    from riskgate.adapters.store import default_store
+    from riskgate.clock import iso, system_now
+    from riskgate.domain.acceptances import AcceptanceScope, AcceptedFinding, ScopeKind, reminder_times
+    from riskgate.domain.audit import SYSTEM_ACTOR
+    from riskgate.domain.findings import FindingKind
+    from riskgate.handlers.expiry_checker import handler as expiry_checker
+    from riskgate.resources import EXPIRY_CHECKER_FUNCTION, TABLE
+    from riskgate.settings import get_settings
+    from tests.support.events import FakeLambdaContext
+
+    moto_without_whole_table_costs()
+    table = "riskgate-bench-expiry"
+    now = system_now()
+    ends = now + timedelta(days=3)
+    with mock_aws():
+        boto3.setup_default_session()
+        read: Counter[str] = Counter()
+
+        def count_items(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            if model.name == "Query":
+                read["Query items"] += int(parsed.get("Count", 0))
+                read["Query requests"] += 1
+            elif model.name == "GetItem":
+                read["GetItem items"] += 1 if parsed.get("Item") else 0
+            elif model.name in ("BatchGetItem", "Scan"):
+                read[f"{model.name} requests"] += 1
+
+        boto3.DEFAULT_SESSION.events.register("after-call.dynamodb.*", count_items)
+        client = boto3.client("dynamodb")
+        client.create_table(**TABLE.create_table_kwargs(table))
+        os.environ["RISKGATE_TABLE_NAME"] = table
+        for cached in (get_settings, default_store):
+            cached.cache_clear()
+        store = AcceptanceStore(table, client=client)
+
+        seeding = time.perf_counter()
+        days = get_settings().expiry_reminder_days
+        for number in range(ACCEPTANCES_ACTIVE):
+            ending = ends if number < ACCEPTANCES_ENDED else now + timedelta(days=30 + number % 60)
+            scope = AcceptanceScope(
+                ScopeKind.REPOSITORY, registry="docker.io", repository=f"acme/app-{number}"
+            )
+            finding = AcceptedFinding(FindingKind.VULNERABILITY, f"CVE-2024-{number:05d}")
+            fields = {
+                "id": f"acc-{number:016x}",
+                "target": scope.target,
+                "finding": finding.as_dict(),
+                "scope": scope.as_dict(),
+                "registry": "docker.io",
+                "repository": f"acme/app-{number}",
+                "period": "custom",
+                "reason": "bench",
+                "status": "active",
+                "accepted_at": iso(now - timedelta(days=1)),
+                "accepted_by": "usr-bench",
+                "expires_at": iso(ending),
+                "version": 1,
+            }
+            store.create_acceptance(
+                fields,
+                guard=f"bench-{number}",
+                previous=None,
+                reminders=reminder_times(ending, days, now),
+                actor=SYSTEM_ACTOR,
+            )
+        seeding = time.perf_counter() - seeding
+
+        runs = {}
+        for label, moment in (
+            ("T - 12 h", ends - timedelta(hours=12)),
+            ("T + 1 min", ends + timedelta(minutes=1)),
+        ):
+            read.clear()
+            wall = time.perf_counter()
+            result = expiry_checker({"time": iso(moment)}, FakeLambdaContext())
+            runs[label] = {
+                "result": {k: v for k, v in result.items() if k != "as_of"},
+                "reads": dict(read),
+                "wall_ms": round((time.perf_counter() - wall) * 1000, 1),
+            }
+    return {
+        "active_acceptances": ACCEPTANCES_ACTIVE,
+        "ended_at_T": ACCEPTANCES_ENDED,
+        "reminder_days": list(days),
+        "seeding_wall_s (one transaction each)": round(seeding, 1),
+        "checker_timeout_s": EXPIRY_CHECKER_FUNCTION.timeout_seconds,
+        **{f"run at {label}": figures for label, figures in runs.items()},
+    }
+
+
 def main() -> int:
     if not FIXTURE.is_file():
         print(f"bench: {FIXTURE} not found (clone with ../shared beside the repository)", file=sys.stderr)
@@ -341,6 +448,12 @@ def main() -> int:
         f"\n== re-evaluation of {REEVALUATION_IN_SCOPE:,} images after a policy change (handlers in-process)"
     )
     for key, value in reevaluation().items():
+        print(f"{key:>46}: {value}")
+    print(
+        f"\n== expiry check among {ACCEPTANCES_ACTIVE:,} active acceptances, {ACCEPTANCES_ENDED} ending"
+        " (handler in-process)"
+    )
+    for key, value in expiry().items():
         print(f"{key:>46}: {value}")
     print("\n== cold import per handler (fresh interpreter, best and median of", COLD_IMPORT_RUNS, "runs)")
     for name, module in HANDLERS.items():

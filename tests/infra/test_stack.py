@@ -19,6 +19,7 @@ from riskgate.resources import (
     AUTHORIZER_HANDLER,
     EVALUATOR_HANDLER,
     EVALUATOR_STREAM_FILTER,
+    EXPIRY_CHECKER_FUNCTION,
     GATEWAY_ERROR_BODIES,
     POLICY_STREAM_FILTER,
     PUBLIC_ROUTES,
@@ -26,6 +27,9 @@ from riskgate.resources import (
     REEVALUATION_PLANNER_FUNCTION,
     REEVALUATOR_BATCH_SIZE,
     REEVALUATOR_FUNCTION,
+    SCHEDULED_EVENT_DETAIL_TYPE,
+    SCHEDULED_EVENT_SOURCE,
+    SCHEDULER_SCHEDULED_TIME,
     TABLE,
 )
 from riskgate_infra.runtime import PYTHON_VERSION
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.infra
 
 PLANNER_HANDLER = REEVALUATION_PLANNER_FUNCTION.handler
 REEVALUATOR_HANDLER = REEVALUATOR_FUNCTION.handler
+EXPIRY_CHECKER_HANDLER = EXPIRY_CHECKER_FUNCTION.handler
 HANDLERS = {
     API_HANDLER,
     AUTHORIZER_HANDLER,
@@ -42,6 +47,7 @@ HANDLERS = {
     AUDIT_FORWARDER_HANDLER,
     PLANNER_HANDLER,
     REEVALUATOR_HANDLER,
+    EXPIRY_CHECKER_HANDLER,
 }
 
 
@@ -177,6 +183,8 @@ def test_every_function_runs_on_the_newest_python_on_arm64_with_json_logs_and_tr
         assert "Ref" in environment["RISKGATE_EVENTS_TOPIC_ARN"]
         # Every function may write audit items, which expire after the stack's retention.
         assert environment["RISKGATE_AUDIT_RETENTION_DAYS"] == "365", handler
+        # The API writes reminder items and the expiry checker acts on them: the same days for both.
+        assert environment["RISKGATE_EXPIRY_REMINDER_DAYS"] == "7,1", handler
 
 
 def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
@@ -193,6 +201,7 @@ def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
     # The fan-out keeps each invocation to seconds (docs/performance.md); the timeouts leave wide room.
     assert sizes[PLANNER_HANDLER] == (512, 300)
     assert sizes[REEVALUATOR_HANDLER] == (512, 120)
+    assert sizes[EXPIRY_CHECKER_HANDLER] == (256, 300)
 
 
 def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) -> None:
@@ -472,6 +481,116 @@ def test_the_reevaluator_consumes_the_work_queue_in_small_batches_with_partial_f
         "dynamodb:UpdateItem",
         "dynamodb:PutItem",
     } <= actions_of(statements)
+
+
+# --- risk acceptance expiry ------------------------------------------------------------------------
+
+
+def expiry_schedule(synthesized: Synthesized) -> dict[str, Any]:
+    return only(synthesized.resources("AWS::Scheduler::Schedule"))["Properties"]
+
+
+def test_the_expiry_check_rate_is_a_stack_parameter(synthesized: Synthesized) -> None:
+    parameter = synthesized.template_json["Parameters"]["ExpiryCheckRateMinutes"]
+
+    assert parameter["Type"] == "Number"
+    assert parameter["Default"] == 15
+    assert parameter["MinValue"] == 1
+    assert 60 <= parameter["MaxValue"] <= 24 * 60
+    # The schedule's rate is the parameter, singular for one minute as Scheduler requires.
+    expression = expiry_schedule(synthesized)["ScheduleExpression"]
+    condition_id, every_minute, other = expression["Fn::If"]
+    assert every_minute == "rate(1 minute)"
+    assert other == {"Fn::Sub": ["rate(${Minutes} minutes)", {"Minutes": {"Ref": "ExpiryCheckRateMinutes"}}]}
+    assert synthesized.template_json["Conditions"][condition_id] == {
+        "Fn::Equals": [{"Ref": "ExpiryCheckRateMinutes"}, "1"]
+    }
+
+
+def test_the_schedule_invokes_the_checker_on_time_with_the_scheduled_time(synthesized: Synthesized) -> None:
+    schedule = expiry_schedule(synthesized)
+    checker_id = function_id(synthesized, EXPIRY_CHECKER_HANDLER)
+    target = schedule["Target"]
+
+    assert schedule["State"] == "ENABLED"
+    # Exactly on the rate: the scheduled time is the run's "now".
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert target["Arn"] == {"Fn::GetAtt": [checker_id, "Arn"]}
+    assert json.loads(target["Input"]) == {
+        "source": SCHEDULED_EVENT_SOURCE,
+        "detail-type": SCHEDULED_EVENT_DETAIL_TYPE,
+        "time": SCHEDULER_SCHEDULED_TIME,
+    }
+    assert SCHEDULER_SCHEDULED_TIME == "<aws.scheduler.scheduled-time>"
+    retry = target["RetryPolicy"]
+    assert 0 < retry["MaximumRetryAttempts"] <= 185
+    assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86_400
+
+
+def test_the_schedule_role_may_only_invoke_the_checker_and_report_to_its_dead_letter_queue(
+    synthesized: Synthesized,
+) -> None:
+    target = expiry_schedule(synthesized)["Target"]
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    role = synthesized.resources("AWS::IAM::Role")[role_id]["Properties"]
+    checker_id = function_id(synthesized, EXPIRY_CHECKER_HANDLER)
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+
+    # Assumed by EventBridge Scheduler, for schedules of this account only
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert "ManagedPolicyArns" not in role
+    statements = [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    grants = sorted(
+        (statement["Effect"], json.dumps(statement["Action"]), json.dumps(statement["Resource"]))
+        for statement in statements
+    )
+    assert grants == sorted(
+        [
+            ("Allow", '"lambda:InvokeFunction"', json.dumps({"Fn::GetAtt": [checker_id, "Arn"]})),
+            ("Allow", '"sqs:SendMessage"', json.dumps({"Fn::GetAtt": [queue_id, "Arn"]})),
+        ]
+    )
+
+
+def test_failed_expiry_runs_land_in_an_encrypted_alarmed_dead_letter_queue(synthesized: Synthesized) -> None:
+    queue_id = expiry_schedule(synthesized)["Target"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    queue = synthesized.resources("AWS::SQS::Queue")[queue_id]["Properties"]
+
+    assert queue["SqsManagedSseEnabled"] is True
+    assert_alarm_watches(synthesized, queue_id)
+    # TLS only
+    assert any(
+        {"Ref": queue_id} in policy["Properties"]["Queues"]
+        and "aws:SecureTransport" in json.dumps(policy["Properties"]["PolicyDocument"])
+        for policy in synthesized.resources("AWS::SQS::QueuePolicy").values()
+    )
+    # Scheduler invokes Lambda asynchronously: a run that fails in the function (after Lambda's retries)
+    # goes to the same queue.
+    checker = functions_by_handler(synthesized)[EXPIRY_CHECKER_HANDLER]["Properties"]
+    assert checker["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert {"sqs:SendMessage"} <= actions_of(policy_statements_of(synthesized, EXPIRY_CHECKER_HANDLER))
+
+
+def test_the_expiry_checker_reads_and_writes_the_table_and_knows_the_reminder_days(
+    synthesized: Synthesized,
+) -> None:
+    checker = functions_by_handler(synthesized)[EXPIRY_CHECKER_HANDLER]["Properties"]
+    assert checker["Environment"]["Variables"]["RISKGATE_EXPIRY_REMINDER_DAYS"] == "7,1"
+    # A transaction needs the rights of its parts: the due Query, UpdateItem, Delete, Put, ConditionCheck.
+    assert {
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+    } <= actions_of(policy_statements_of(synthesized, EXPIRY_CHECKER_HANDLER))
 
 
 def test_the_authorizer_may_write_audit_items_and_token_use(synthesized: Synthesized) -> None:
@@ -822,3 +941,17 @@ def test_deployment_parameters_come_from_context() -> None:
         Settings.from_context(App(context={"riskgate:authorizerCacheTtlSeconds": "7200"}).node)
     with pytest.raises(ValueError, match="auditRetentionDays"):
         Settings.from_context(App(context={"riskgate:auditRetentionDays": "0"}).node)
+
+    # The reminder days: as `-c` passes them, as cdk.json may hold them, none at all
+    def reminder_days(value: Any) -> str:
+        return Settings.from_context(
+            App(context={"riskgate:expiryReminderDays": value}).node
+        ).expiry_reminder_days
+
+    assert settings.expiry_reminder_days == "7,1"
+    assert reminder_days("14,3") == "14,3"
+    assert reminder_days([30, 7]) == "30,7"
+    assert reminder_days("") == ""
+    for invalid in ("7,tomorrow", "0", "-1", "7;1"):
+        with pytest.raises(ValueError, match="expiryReminderDays"):
+            reminder_days(invalid)

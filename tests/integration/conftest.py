@@ -19,14 +19,19 @@ TABLE_NAME = "riskgate-test"
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("RISKGATE_TABLE_NAME", TABLE_NAME)
-    get_settings.cache_clear()
-    default_store.cache_clear()
+    forget_cached_ports()
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(**TABLE.create_table_kwargs(TABLE_NAME))
         yield client
-    get_settings.cache_clear()
-    default_store.cache_clear()
+    forget_cached_ports()
+
+
+def forget_cached_ports() -> None:
+    """Settings and the stores built from them are cached per process, as in Lambda; each test has its
+    own table."""
+    for cached in (get_settings, default_store):
+        cached.cache_clear()
 
 
 @pytest.fixture

@@ -200,6 +200,7 @@ def test_images_with_a_vulnerability(dynamodb: Any) -> None:
             "fixable": True,
             "location": affected["items"][0]["location"],
             "severity": "critical",
+            "accepted": None,
         }
     ]
 

@@ -97,16 +97,16 @@ def test_a_failing_record_is_reported_alone(store: Store, dynamodb: Any, monkeyp
         },
     }
 
-    from riskgate.services import evaluation
+    from riskgate.handlers import judging
 
-    real = evaluation.evaluate_image
+    real = judging.evaluate
 
-    def flaky(store_: Any, image_id: str, **options: Any) -> Any:
+    def flaky(image_id: str, **options: Any) -> Any:
         if image_id == "img-00000000000000000000":
             raise RuntimeError("boom")
-        return real(store_, image_id, **options)
+        return real(image_id, **options)
 
-    monkeypatch.setattr("riskgate.handlers.evaluator.evaluate_image", flaky)
+    monkeypatch.setattr(judging, "evaluate", flaky)
     result = handler({"Records": [good, bad]}, FakeLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "2"}]}
     assert store.get_image(IMAGE.image_id)["evaluated_scan_id"] == "scan-1"  # type: ignore[index]

@@ -8,16 +8,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from riskgate.clock import iso
 from riskgate.resources import GATEWAY_ERROR_BODIES
 from riskgate_local.gateway import (
+    LOCAL_EXPIRY_CHECK_ROUTE,
     PROXY_RESOURCE,
     GatewayServer,
     RestApiGateway,
     authorizer_context,
+    expiry_check_route,
     method_arn,
     policy_allows,
 )
@@ -62,10 +66,25 @@ class Recorder:
 
 
 @dataclass
+class ExpiryChecks:
+    """Stands in for the local stack's expiry check: answers as the checker does, keeps each `as_of`."""
+
+    as_of: list[datetime | None] = field(default_factory=list)
+    failure: Exception | None = None
+
+    def __call__(self, as_of: datetime | None) -> dict[str, Any]:
+        self.as_of.append(as_of)
+        if self.failure is not None:
+            raise self.failure
+        return {"as_of": iso(as_of or datetime.now(UTC)), "due": 2, "expired": 1, "reminded": 1, "skipped": 0}
+
+
+@dataclass
 class Gateway:
     url: str
     api: Recorder
     authorizer: Recorder
+    expiry_checks: ExpiryChecks
 
     def call(
         self,
@@ -90,16 +109,18 @@ class Gateway:
 def gateway() -> Iterator[Gateway]:
     api = Recorder(echo_api)
     authorizer = Recorder(allow_all)
+    expiry_checks = ExpiryChecks()
     server = GatewayServer(
         RestApiGateway(
             LocalFunction("test-api", api, timeout_seconds=29),
             LocalFunction("test-authorizer", authorizer, timeout_seconds=10),
             max_body_bytes=SMALL_LIMIT,
+            local_routes={LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(expiry_checks)},
         ),
         port=0,
     )
     url = server.start()
-    yield Gateway(url, api, authorizer)
+    yield Gateway(url, api, authorizer, expiry_checks)
     server.stop()
 
 
@@ -358,3 +379,80 @@ def test_an_explicit_deny_wins_over_an_allow() -> None:
 def test_the_authorizer_context_must_have_a_principal() -> None:
     with pytest.raises(ValueError, match="principalId"):
         authorizer_context({"policyDocument": {}}, latency_ms=1)
+
+
+# --- local routes ----------------------------------------------------------------------------------
+
+
+def test_the_local_expiry_check_runs_for_the_time_given_without_a_token(gateway: Gateway) -> None:
+    status, headers, body = gateway.call(
+        "POST",
+        "/_local/expiry-check",
+        body=b'{"as_of": "2030-01-02T03:04:05+02:00"}',
+        headers={"Content-Type": "application/json"},
+        token=None,
+    )
+
+    assert status == 200, body
+    assert headers["Content-Type"] == "application/json"
+    assert gateway.expiry_checks.as_of == [datetime(2030, 1, 2, 1, 4, 5, tzinfo=UTC)]
+    assert json.loads(body) == {
+        "as_of": "2030-01-02T01:04:05.000000Z",
+        "due": 2,
+        "expired": 1,
+        "reminded": 1,
+        "skipped": 0,
+    }
+    # A local lever, not an API route: neither the authorizer nor the API sees it.
+    assert gateway.authorizer.events == []
+    assert gateway.api.events == []
+
+
+@pytest.mark.parametrize("body", [None, b"", b"{}", b'{"as_of": null}'])
+def test_the_local_expiry_check_without_a_time_runs_for_now(gateway: Gateway, body: bytes | None) -> None:
+    status, _, answer = gateway.call("POST", "/_local/expiry-check", body=body, token=None)
+
+    assert status == 200, answer
+    assert gateway.expiry_checks.as_of == [None]
+    assert set(json.loads(answer)) == {"as_of", "due", "expired", "reminded", "skipped"}
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        (b"not json", None),
+        (b'["2030-01-02T03:04:05Z"]', None),
+        (b'{"as_of": "yesterday"}', "as_of"),
+        (b'{"as_of": "2030-01-02T03:04:05"}', "as_of"),  # no zone
+        (b'{"as_of": 1893553445}', "as_of"),
+    ],
+)
+def test_a_malformed_local_expiry_check_is_400_in_the_api_error_shape(
+    gateway: Gateway, body: bytes, location: str | None
+) -> None:
+    status, headers, answer = gateway.call("POST", "/_local/expiry-check", body=body, token=None)
+
+    assert status == 400
+    assert headers["Content-Type"] == "application/json"
+    error = json.loads(answer)["error"]
+    assert error["code"] == "malformed_request"
+    assert error["message"]
+    assert [detail["location"] for detail in error["details"]] == ([location] if location else [])
+    assert gateway.expiry_checks.as_of == []
+
+
+def test_a_failing_local_expiry_check_is_500(gateway: Gateway) -> None:
+    gateway.expiry_checks.failure = RuntimeError("table unreachable")
+
+    status, _, body = gateway.call("POST", "/_local/expiry-check", body=b"{}", token=None)
+
+    assert status == 500
+    assert json.loads(body)["error"]["code"] == "internal_error"
+
+
+def test_a_local_route_answers_only_its_method(gateway: Gateway) -> None:
+    status, _, body = gateway.call("GET", "/_local/expiry-check", token=None)
+
+    assert status == 404
+    assert json.loads(body)["error"]["code"] == "not_found"
+    assert gateway.expiry_checks.as_of == []

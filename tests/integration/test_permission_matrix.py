@@ -5,7 +5,9 @@ the object outside the caller's scopes → 404 (403 when creating; absent from l
 objects, which need the permission in the global scope); both → 2xx. An object with a scope of its own
 (an assurance policy, in scope-team-a) is outside for a caller whose grants are in scope-team-b only.
 A mutating call leaves exactly one audit event, a refused one none. A route added without a case here
-fails the first test.
+fails the first test. A risk acceptance is an object in its image's scope: the matrix's one accepts the
+team-a image's vulnerability; its reminder, recorded by the real expiry check run as of 24 days later,
+is the event the events list must show.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from riskgate.adapters.acceptances import AcceptanceStore
 from riskgate.adapters.audit_log import AUDIT_PARTITION
 from riskgate.adapters.dynamo import to_item
 from riskgate.adapters.identity_items import new_token_id, token_item, user_item
@@ -25,6 +29,7 @@ from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api.app import openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION
+from riskgate.services.acceptances import run_expiry_check
 from tests.support.gateway import InProcessGateway
 
 TABLE = "riskgate-test"
@@ -143,8 +148,29 @@ def policy_ids(body: Any, world: World) -> bool:
     return world.directory["policy"] in {item["id"] for item in body["items"]}
 
 
+def acceptance_ids(body: Any, world: World) -> bool:
+    return world.directory["acceptance"] in {item["id"] for item in body["items"]}
+
+
+def vex_names_acceptance(body: Any, world: World) -> bool:
+    return any(world.directory["acceptance"] in s["action_statement"] for s in body["statements"])
+
+
+def event_of_acceptance(body: Any, world: World) -> bool:
+    return world.directory["acceptance"] in {item["acceptance"].get("id") for item in body["items"]}
+
+
 # A policy is an object with a scope of its own: the matrix's one lives in scope-team-a.
 TEAM_A_POLICY = {"name": "matrix-policy", "scope": "scope-team-a", "conditions": {"packages": ["matrix-*"]}}
+
+
+def team_a_acceptance(scope: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "finding": {"kind": "vulnerability", "id": VULNERABILITY},
+        "scope": scope,
+        "period": "30d",
+        "reason": "matrix",
+    }
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -183,6 +209,31 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/v1/assurance-policies/{policy_id}"): Case(
         lambda w: Request(f"/v1/assurance-policies/{w.directory['policy']}"), "object"
     ),
+    # Every tag of the team-a repository: outside team-a, accepting there is refused (403).
+    ("POST", "/v1/risk-acceptances"): Case(
+        lambda w: Request(
+            "/v1/risk-acceptances", body=team_a_acceptance({"repository": "ghcr.io/team-a/app"})
+        ),
+        "create",
+    ),
+    ("GET", "/v1/risk-acceptances"): Case(lambda w: Request("/v1/risk-acceptances"), "list", acceptance_ids),
+    ("GET", "/v1/risk-acceptances/export"): Case(
+        lambda w: Request("/v1/risk-acceptances/export", query={"format": "openvex"}),
+        "list",
+        vex_names_acceptance,
+    ),
+    ("GET", "/v1/risk-acceptances/{acceptance_id}"): Case(
+        lambda w: Request(f"/v1/risk-acceptances/{w.directory['acceptance']}"), "object"
+    ),
+    ("POST", "/v1/risk-acceptances/{acceptance_id}/extend"): Case(
+        lambda w: Request(f"/v1/risk-acceptances/{w.directory['acceptance']}/extend", body={"period": "60d"}),
+        "object",
+    ),
+    ("POST", "/v1/risk-acceptances/{acceptance_id}/revoke"): Case(
+        lambda w: Request(f"/v1/risk-acceptances/{w.directory['acceptance']}/revoke", body={"reason": "m"}),
+        "object",
+    ),
+    ("GET", "/v1/events"): Case(lambda w: Request("/v1/events"), "list", event_of_acceptance),
     ("GET", "/v1/audit-events"): Case(lambda w: Request("/v1/audit-events"), "account"),
     ("GET", "/v1/scopes"): Case(lambda w: Request("/v1/scopes"), "account"),
     ("POST", "/v1/scopes"): Case(
@@ -271,12 +322,20 @@ def world(store: Store, dynamodb: Any) -> World:
     assert token.status == 201, token.body
     policy = gateway.send("POST", "/v1/assurance-policies", token=admin, body=TEAM_A_POLICY)
     assert policy.status == 201, policy.body
+    acceptance = gateway.send(
+        "POST", "/v1/risk-acceptances", token=admin, body=team_a_acceptance({"image": world.image_id})
+    )
+    assert acceptance.status == 201, acceptance.body
+    # Its 7-day reminder falls due 23 days after it was accepted.
+    run = run_expiry_check(AcceptanceStore(TABLE, client=dynamodb), datetime.now(UTC) + timedelta(days=24))
+    assert run.reminded == 1, run
     world.directory = {
         "scope": scope.body["id"],
         "role": role.body["name"],
         "user": user.body["id"],
         "token": token.body["id"],
         "policy": policy.body["id"],
+        "acceptance": acceptance.body["id"],
     }
     return world
 

@@ -14,7 +14,9 @@ from riskgate.services.reevaluation import (
     ChunkMessage,
     ImageRow,
     PolicyChange,
+    acceptance_change,
     plan,
+    plan_acceptance,
     policy_change,
     work,
 )
@@ -322,3 +324,90 @@ def test_chunks_of_a_deleted_policy_are_worked_without_progress() -> None:
 def test_a_message_survives_the_queue() -> None:
     message = ChunkMessage("p1", 3, 7, ("img-a", "img-b"))
     assert ChunkMessage.from_body(message.to_body()) == message
+
+
+# --- risk acceptances: which changes plan, and which images they reach ---------------------------------
+
+
+def acceptance_item(**changes: Any) -> dict[str, Any]:
+    item = {
+        "pk": "ACCEPTANCE#acc-1",
+        "sk": "META",
+        "id": "acc-1",
+        "finding": {"kind": "vulnerability", "id": "CVE-2021-44228"},
+        "scope": {"repository": "docker.io/library/nginx"},
+        "registry": "docker.io",
+        "repository": "library/nginx",
+        "status": "active",
+        "version": 1,
+    }
+    item.update(changes)
+    return item
+
+
+def test_a_new_active_acceptance_plans_and_an_extension_does_not() -> None:
+    created = acceptance_change("INSERT", None, acceptance_item())
+    assert created is not None
+    assert created.acceptance_id == "acc-1"
+    assert created.scope.repository == "library/nginx"
+    extended = acceptance_item(expires_at="2027-01-01T00:00:00.000000Z", version=2)
+    assert acceptance_change("MODIFY", acceptance_item(), extended) is None
+
+
+@pytest.mark.parametrize("status", ["revoked", "expired"])
+def test_an_acceptance_that_ends_plans(status: str) -> None:
+    ended = acceptance_change("MODIFY", acceptance_item(), acceptance_item(status=status, version=2))
+    assert ended is not None
+    assert ended.version == 2
+
+
+def test_reminders_removals_and_other_items_plan_nothing() -> None:
+    assert acceptance_change("REMOVE", acceptance_item(), None) is None
+    reminder = acceptance_item(sk="REMINDER#7")
+    assert acceptance_change("INSERT", None, reminder) is None
+    assert acceptance_change("INSERT", None, policy_item()) is None
+    assert acceptance_change("INSERT", None, acceptance_item(status="revoked")) is None
+
+
+def rows() -> list[ImageRow]:
+    return [
+        ImageRow("img-1", "docker.io", "library/nginx", ("1.25",)),
+        ImageRow("img-2", "docker.io", "library/nginx", ("1.26",)),
+        ImageRow("img-3", "ghcr.io", "team-a/api", ("main",)),
+        ImageRow("img-4", "ghcr.io", "team-b/api", ("main",)),
+    ]
+
+
+def run_acceptance_plan(item: dict[str, Any], scopes: dict[str, ScopeDefinition]) -> tuple[list[str], int]:
+    change = acceptance_change("INSERT", None, item)
+    assert change is not None
+    sent: list[ChunkMessage] = []
+    pages: list[str | None] = []
+
+    def list_images_page(cursor: str | None) -> tuple[list[ImageRow], str | None]:
+        pages.append(cursor)
+        return rows(), None
+
+    result = plan_acceptance(
+        change, list_images_page=list_images_page, send_chunks=sent.extend, scope_for=scopes.get
+    )
+    assert all(not message.tracks_progress and message.policy_id == "acc-1" for message in sent)
+    assert result.images == sum(len(message.image_ids) for message in sent)
+    return [image_id for message in sent for image_id in message.image_ids], len(pages)
+
+
+def test_an_image_acceptance_sends_its_image_without_listing_any() -> None:
+    item = acceptance_item(scope={"image": "img-3"}, registry="ghcr.io", repository="team-a/api")
+    assert run_acceptance_plan(item, {}) == (["img-3"], 0)
+
+
+def test_a_repository_acceptance_reaches_every_image_of_the_repository() -> None:
+    assert run_acceptance_plan(acceptance_item(), {}) == (["img-1", "img-2"], 1)
+
+
+def test_an_acceptance_of_all_images_reaches_its_scopes_only() -> None:
+    team_a = ScopeDefinition("team-a", (ResourceSelector(repository="team-a/*"),))
+    item = acceptance_item(scope={"all": True, "within": ["team-a", "gone"]}, registry=None, repository=None)
+    assert run_acceptance_plan(item, {"team-a": team_a}) == (["img-3"], 1)
+    everywhere = acceptance_item(scope={"all": True, "within": ["global"]})
+    assert run_acceptance_plan(everywhere, {})[0] == ["img-1", "img-2", "img-3", "img-4"]

@@ -462,20 +462,27 @@ class Store(TableClient):
         verdict: dict[str, Any],
         evaluated_at: str,
         policies: list[dict[str, Any]] | None = None,
+        acceptances: list[dict[str, Any]] | None = None,
+        accepted: int = 0,
     ) -> bool:
-        """Record the evaluator's verdict, and the policies it used (`policies`: id, version, name)
-        when given, beside it; False when a newer scan replaced the evaluated one."""
+        """Record the evaluator's verdict with what it was computed with — the policies (id, version,
+        name) and the acceptances in force (`acceptances`), when given — and how many findings were
+        accepted (`accepted_count`; the API shows it as `counts.accepted`); False when a newer scan
+        replaced the evaluated one."""
         values: dict[str, Any] = {
             ":status": status,
             ":verdict": verdict,
             ":scan": scan_id,
             ":at": evaluated_at,
+            ":accepted": accepted,
         }
-        update = "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at"
+        update = (
+            "SET #status = :status, verdict = :verdict, evaluated_scan_id = :scan, evaluated_at = :at, "
+            "accepted_count = :accepted"
+        )
         if policies is not None:
-            # No acceptances exist yet: the record names none, so the verdict's inputs are complete.
             update += ", policies = :policies, acceptances = :acceptances"
-            values.update({":policies": policies, ":acceptances": []})
+            values.update({":policies": policies, ":acceptances": acceptances or []})
         try:
             self.client.update_item(
                 TableName=self.table_name,

@@ -48,6 +48,21 @@ class ScopeDefinition:
         tags = list(tags)
         return any(selector.matches(registry, repository, tags) for selector in self.selectors)
 
+    def covers_repository(self, registry: str, repository: str) -> bool:
+        """Whether every tag of the repository (those to come too) lies in this scope."""
+        return self.is_global or any(
+            selector.tag in (None, "*")
+            and ResourceSelector(selector.registry, selector.repository).matches(registry, repository, ())
+            for selector in self.selectors
+        )
+
+    def touches_repository(self, registry: str, repository: str) -> bool:
+        """Whether some tag of the repository may lie in this scope."""
+        return self.is_global or any(
+            ResourceSelector(selector.registry, selector.repository).matches(registry, repository, ())
+            for selector in self.selectors
+        )
+
     def contains_scope(self, scope_id: str) -> bool:
         """Whether an object whose own scope is `scope_id` lies in this scope."""
         return self.is_global or self.id == scope_id
@@ -91,6 +106,26 @@ class Access:
             and g.scope.contains_image(image.registry, image.repository, image.tags)
             for g in self.grants
         )
+
+    def may_on_repository(
+        self, permission: Permission, registry: str, repository: str, *, whole: bool
+    ) -> bool:
+        """With `whole`, a grant must cover every tag of the repository (to act on all of them); else
+        one covering some of its tags will do (to see something about it)."""
+        return any(
+            permission in g.permissions
+            and (
+                g.scope.covers_repository(registry, repository)
+                if whole
+                else g.scope.touches_repository(registry, repository)
+            )
+            for g in self.grants
+        )
+
+    def scopes_with(self, permission: Permission) -> tuple[ScopeDefinition, ...]:
+        """The scopes in which the caller holds `permission`, each once."""
+        found = {g.scope.id: g.scope for g in self.grants if permission in g.permissions}
+        return tuple(found[scope_id] for scope_id in sorted(found))
 
     def may_in_scope(self, permission: Permission, scope_id: str) -> bool:
         """For an object whose own scope is `scope_id`; the global scope also needs `scopes:global`."""

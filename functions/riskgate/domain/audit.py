@@ -19,6 +19,9 @@ class AuditAction:
     TOKEN_ISSUE = "token.issue"
     TOKEN_REVOKE = "token.revoke"
     AUTHENTICATION_FAIL = "authentication.fail"
+    EXTEND = "extend"
+    REVOKE = "revoke"
+    EXPIRE = "expire"
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,25 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from riskgate.adapters.policies import default_policy_store
-from riskgate.adapters.store import default_store
-from riskgate.services.evaluation import evaluate_image, image_to_evaluate
-from riskgate.services.policies import PoliciesFor, policies_for_images
+from riskgate.clock import system_now
+from riskgate.handlers import judging
+from riskgate.services.acceptances import AcceptancesFor
+from riskgate.services.evaluation import image_to_evaluate
+from riskgate.services.policies import PoliciesFor
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord, policies_for: PoliciesFor) -> None:
+def record_handler(
+    record: DynamoDBRecord, policies_for: PoliciesFor, acceptances_for: AcceptancesFor
+) -> None:
     image_id = image_to_evaluate(record.dynamodb.new_image if record.dynamodb else None)
     if image_id is None:
         return
-    evaluation = evaluate_image(default_store(), image_id, policies_for=policies_for)
+    evaluation = judging.evaluate(
+        image_id, now=system_now(), policies=policies_for, acceptances=acceptances_for, force=False
+    )
     if evaluation is not None:
         logger.info(
             "image evaluated",
@@ -41,11 +46,13 @@ def record_handler(record: DynamoDBRecord, policies_for: PoliciesFor) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    # The policies are read once per batch (on the first image that needs them), not once per record.
-    policies_for = policies_for_images(default_policy_store())
+    # Policies and acceptances are read once per batch (on the first image that needs them), not once
+    # per record.
     return process_partial_response(
         event=event,
-        record_handler=partial(record_handler, policies_for=policies_for),
+        record_handler=partial(
+            record_handler, policies_for=judging.policies_for(), acceptances_for=judging.acceptances_for()
+        ),
         processor=processor,
         context=context,
     )

@@ -1,4 +1,5 @@
-"""The re-evaluation planner: a policy item written → the images of its scope queued in chunks.
+"""The re-evaluation planner: a policy or risk acceptance item written → the images it concerns queued in
+chunks.
 Wiring only (riskgate.services.reevaluation.plan).
 
 Partial batch failures are reported, so a plan that fails (the queue refusing messages) is retried alone;
@@ -16,19 +17,25 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.reevaluation import default_queue, default_table
-from riskgate.services.reevaluation import plan, policy_change
+from riskgate.services.reevaluation import (
+    AcceptanceChange,
+    acceptance_change,
+    plan,
+    plan_acceptance,
+    policy_change,
+)
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    change = policy_change(
-        record.event_name.name if record.event_name else None,
-        record.dynamodb.old_image if record.dynamodb else None,
-        record.dynamodb.new_image if record.dynamodb else None,
-    )
+    event_name = record.event_name.name if record.event_name else None
+    old_image = record.dynamodb.old_image if record.dynamodb else None
+    new_image = record.dynamodb.new_image if record.dynamodb else None
+    change = policy_change(event_name, old_image, new_image)
     if change is None:
+        plan_for_acceptance(acceptance_change(event_name, old_image, new_image))
         return
     table = default_table()
     result = plan(
@@ -47,6 +54,27 @@ def record_handler(record: DynamoDBRecord) -> None:
         chunks=result.chunks,
         pages=result.pages,
         finished=result.finished,
+    )
+
+
+def plan_for_acceptance(change: AcceptanceChange | None) -> None:
+    if change is None:
+        return
+    table = default_table()
+    result = plan_acceptance(
+        change,
+        list_images_page=table.list_images_page,
+        send_chunks=default_queue().send_chunks,
+        scope_for=table.scope_for,
+    )
+    logger.info(
+        "re-evaluation planned",
+        acceptance_id=change.acceptance_id,
+        acceptance_version=change.version,
+        scope=change.scope.as_dict(),
+        images=result.images,
+        chunks=result.chunks,
+        pages=result.pages,
     )
 
 

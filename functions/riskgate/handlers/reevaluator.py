@@ -15,11 +15,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from riskgate.adapters.policies import default_policy_store
 from riskgate.adapters.reevaluation import default_table
-from riskgate.adapters.store import default_store
-from riskgate.services.evaluation import evaluate_image
-from riskgate.services.policies import policies_for_images
+from riskgate.clock import system_now
+from riskgate.handlers import judging
 from riskgate.services.reevaluation import ChunkMessage, work
 
 logger = Logger()
@@ -28,14 +26,15 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     message = ChunkMessage.from_body(record.body)
-    store = default_store()
-    # Policies and scopes are read once per message, on first use: every image of the chunk is judged
-    # by the same policies, and a later message sees a later change.
-    policies_for = policies_for_images(default_policy_store())
+    # Policies, acceptances and scopes are read once per message, on first use: every image of the chunk
+    # is judged by the same ones, and a later message sees a later change.
+    policies_for, acceptances_for = judging.policies_for(), judging.acceptances_for()
 
     def evaluate_one(image_id: str) -> bool:
-        # force: the image's scan was judged already, under the policies before the change.
-        evaluation = evaluate_image(store, image_id, policies_for=policies_for, force=True)
+        # force: the image's scan was judged already, before the policy or acceptance changed.
+        evaluation = judging.evaluate(
+            image_id, now=system_now(), policies=policies_for, acceptances=acceptances_for, force=True
+        )
         return evaluation is not None and evaluation.stored
 
     result = work(message, evaluate_one=evaluate_one, progress=default_table())

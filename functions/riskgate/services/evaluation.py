@@ -3,14 +3,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from riskgate.domain.evaluation import evaluate
+from riskgate.clock import iso, system_now
+from riskgate.domain.acceptances import Applied, RiskAcceptance, apply_acceptances
+from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
+from riskgate.domain.policies import AssurancePolicy
 from riskgate.services.policies import PoliciesFor, policies_used
+
+# The acceptances whose scope contains an image (its summary); see services.acceptances.
+AcceptancesFor = Callable[[Mapping[str, Any]], Sequence[RiskAcceptance]]
+# Called for each until-fixed acceptance whose finding now has a fixed version in the image.
+FixAvailable = Callable[[RiskAcceptance], object]
+
+
+def no_acceptances(image: Mapping[str, Any]) -> list[RiskAcceptance]:
+    return []
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict and what it was computed with: the decision record."""
+
+    verdict: Verdict
+    applied: Applied
+    policies: list[AssurancePolicy]
+
+    def decision(self) -> dict[str, Any]:
+        return {"policies": policies_used(self.policies), "acceptances": self.applied.record()}
+
+
+def judge(
+    findings: Iterable[Finding],
+    policies: Sequence[AssurancePolicy],
+    acceptances: Iterable[RiskAcceptance],
+    now: datetime,
+) -> Judgement:
+    """The one way an image is judged: acceptances in force at `now` take their findings out, the
+    policies judge the rest."""
+    applied = apply_acceptances(findings, acceptances, now)
+    return Judgement(evaluate(applied.effective, policies), applied, list(policies))
 
 
 class EvaluationStore(Protocol):
@@ -26,6 +62,8 @@ class EvaluationStore(Protocol):
         verdict: dict[str, Any],
         evaluated_at: str,
         policies: list[dict[str, Any]] | None = None,
+        acceptances: list[dict[str, Any]] | None = None,
+        accepted: int = 0,
     ) -> bool: ...
 
 
@@ -56,15 +94,23 @@ def image_to_evaluate(new_image: Mapping[str, Any] | None) -> str | None:
 
 
 def evaluate_image(
-    store: EvaluationStore, image_id: str, *, policies_for: PoliciesFor, force: bool = False
+    store: EvaluationStore,
+    image_id: str,
+    *,
+    policies_for: PoliciesFor,
+    acceptances_for: AcceptancesFor = no_acceptances,
+    now: datetime | None = None,
+    on_fix_available: FixAvailable | None = None,
+    force: bool = False,
 ) -> Evaluation | None:
-    """Recompute the image's status from its stored current findings and the policies that apply to
-    it, and keep it with the policies used.
+    """Recompute the image's status from its stored current findings, the policies that apply to it and
+    the acceptances in force, and keep it with what it was computed with.
 
     Reads the summary again rather than trusting the stream record: a newer scan may have replaced the
     findings since. Storing is conditional on the scan evaluated still being current. Without `force`
     a scan already evaluated is left alone (the stream's case); with it, it is judged again (after a
-    policy changed).
+    policy or an acceptance changed). Until-fixed acceptances whose fix has appeared are handed to
+    `on_fix_available` once the verdict (which already counts their findings) is stored.
     """
     image = store.get_image(image_id)
     if image is None or not image.get("current_scan_id"):
@@ -72,12 +118,23 @@ def evaluate_image(
     scan_id = image["current_scan_id"]
     if image.get("evaluated_scan_id") == scan_id and not force:
         return None
-    policies = list(policies_for(image))
-    verdict = evaluate(store.iter_findings(scan_id), policies)
+    moment = now or system_now()
+    judgement = judge(store.iter_findings(scan_id), policies_for(image), acceptances_for(image), moment)
+    decision = judgement.decision()
     stored = store.store_evaluation(
-        image_id, scan_id, verdict.status, verdict.as_dict(), now_iso(), policies_used(policies)
+        image_id,
+        scan_id,
+        judgement.verdict.status,
+        judgement.verdict.as_dict(),
+        iso(moment),
+        decision["policies"],
+        acceptances=decision["acceptances"],
+        accepted=judgement.applied.accepted_count,
     )
-    return Evaluation(image_id=image_id, scan_id=scan_id, status=verdict.status, stored=stored)
+    if stored and on_fix_available is not None:
+        for acceptance in judgement.applied.fix_available:
+            on_fix_available(acceptance)
+    return Evaluation(image_id=image_id, scan_id=scan_id, status=judgement.verdict.status, stored=stored)
 
 
 @dataclass(frozen=True)
@@ -90,24 +147,37 @@ class CurrentVerdict:
 
 
 def current_verdict(
-    store: EvaluationStore, image: Mapping[str, Any], policies_for: PoliciesFor
+    store: EvaluationStore,
+    image: Mapping[str, Any],
+    policies_for: PoliciesFor,
+    acceptances_for: AcceptancesFor = no_acceptances,
+    now: datetime | None = None,
 ) -> CurrentVerdict:
-    """The verdict on the image's current scan under the policies in force now.
+    """The verdict on the image's current scan under the policies and acceptances in force now.
 
     The stored verdict answers when it was computed with exactly the policies (ids and versions) that
-    apply now: then it cannot differ, and no finding is read. Otherwise — a policy changed and the
-    re-evaluation has not reached this image yet — it is computed afresh, so a CI gate never passes on
-    a stale verdict. Nothing is written: asking is not judging again.
+    apply now and the same acceptances in force: then it cannot differ, and no finding is read.
+    Otherwise — a policy changed, an acceptance began or ended, and the re-evaluation has not reached
+    this image yet — it is computed afresh, so a CI gate never passes on a stale verdict. Nothing is
+    written: asking is not judging again.
     """
+    moment = now or system_now()
     scan_id = str(image["current_scan_id"])
     policies = list(policies_for(image))
     used = policies_used(policies)
+    in_force = [a for a in acceptances_for(image) if a.in_force(moment)]
     stored = image.get("verdict")
-    if stored is not None and _same_policies(image.get("policies"), used):
-        evaluated_at = image.get("evaluated_at") or image.get("last_scan_at") or now_iso()
-        return CurrentVerdict(scan_id, stored, used, list(image.get("acceptances") or []), evaluated_at)
-    verdict = evaluate(store.iter_findings(scan_id), policies)
-    return CurrentVerdict(scan_id, verdict.as_dict(), used, [], now_iso())
+    recorded = image.get("acceptances")
+    if (
+        stored is not None
+        and _same_policies(image.get("policies"), used)
+        and _same_acceptances(recorded, in_force)
+    ):
+        evaluated_at = image.get("evaluated_at") or image.get("last_scan_at") or iso(moment)
+        return CurrentVerdict(scan_id, stored, used, list(recorded or []), evaluated_at)
+    judgement = judge(store.iter_findings(scan_id), policies, in_force, moment)
+    decision = judgement.decision()
+    return CurrentVerdict(scan_id, judgement.verdict.as_dict(), used, decision["acceptances"], iso(moment))
 
 
 def _same_policies(stored: Any, used: list[dict[str, Any]]) -> bool:
@@ -120,5 +190,12 @@ def _same_policies(stored: Any, used: list[dict[str, Any]]) -> bool:
     return sorted(map(key, stored)) == sorted(map(key, used))
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _same_acceptances(recorded: Any, in_force: Sequence[RiskAcceptance]) -> bool:
+    """Whether the verdict was computed with the acceptances in force now (by id and end)."""
+    if not isinstance(recorded, list):
+        return not in_force
+
+    def key(summary: Mapping[str, Any]) -> tuple[str, str]:
+        return str(summary.get("acceptance_id")), str(summary.get("expires_at"))
+
+    return sorted(map(key, recorded)) == sorted(key(a.summary()) for a in in_force)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from riskgate.domain.acceptances import AcceptanceScope, AcceptanceStatus, ScopeKind
 from riskgate.domain.access import GLOBAL, ScopeDefinition
 from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.resources import REEVALUATION_CHUNK_SIZE
@@ -97,8 +98,10 @@ class ImageRow:
 
 @dataclass(frozen=True)
 class ChunkMessage:
-    """One work message: up to `REEVALUATION_CHUNK_SIZE` image ids of one policy version's plan."""
+    """One work message: up to `REEVALUATION_CHUNK_SIZE` image ids of one policy version's plan (or of a
+    risk acceptance's, which tracks no progress)."""
 
+    # The policy whose change is applied — or the risk acceptance (`acc-…`).
     policy_id: str
     policy_version: int
     chunk: int
@@ -190,19 +193,41 @@ def plan(
     scopes = [scope for scope in (_resolve(scope_id, scope_for) for scope_id in change.scope_ids) if scope]
     if change.tracks_progress:
         progress.begin(change.policy_id, change.version, now())
+    images, chunks, pages = _send_images(
+        lambda row: any(scope.contains_image(row.registry, row.repository, row.tags) for scope in scopes),
+        lambda chunk, ids: _message(change, chunk, ids),
+        list_images_page=list_images_page if scopes else None,
+        send_chunks=send_chunks,
+        chunk_size=chunk_size,
+    )
+    finished = False
+    if change.tracks_progress and progress.record_total(change.policy_id, change.version, chunks):
+        # The workers may all have finished before the total was known: then finishing falls to us.
+        finished = progress.finish_if_done(change.policy_id, change.version, now())
+    return PlanResult(change.policy_id, change.version, images, chunks, pages, finished)
+
+
+def _send_images(
+    contains: Callable[[ImageRow], bool],
+    message: Callable[[int, Sequence[str]], ChunkMessage],
+    *,
+    list_images_page: ListImagesPage | None,
+    send_chunks: SendChunks,
+    chunk_size: int,
+) -> tuple[int, int, int]:
+    """Page through every image (none without `list_images_page`), send the ids of those `contains`
+    keeps in full chunks page by page and the rest at the end: (images, chunks, pages)."""
     pending: list[str] = []
     chunks = images = pages = 0
     cursor: str | None = None
-    while True:
-        rows, cursor = list_images_page(cursor) if scopes else ([], None)
-        pages += 1 if scopes else 0
-        for row in rows:
-            if any(scope.contains_image(row.registry, row.repository, row.tags) for scope in scopes):
-                pending.append(row.image_id)
+    while list_images_page is not None:
+        rows, cursor = list_images_page(cursor)
+        pages += 1
+        pending += [row.image_id for row in rows if contains(row)]
         full = len(pending) - len(pending) % chunk_size if cursor else len(pending)
         batch = []
         for start in range(0, full, chunk_size):
-            batch.append(_message(change, chunks, pending[start : start + chunk_size]))
+            batch.append(message(chunks, pending[start : start + chunk_size]))
             chunks += 1
         if batch:
             send_chunks(batch)
@@ -210,11 +235,7 @@ def plan(
         del pending[:full]
         if cursor is None:
             break
-    finished = False
-    if change.tracks_progress and progress.record_total(change.policy_id, change.version, chunks):
-        # The workers may all have finished before the total was known: then finishing falls to us.
-        finished = progress.finish_if_done(change.policy_id, change.version, now())
-    return PlanResult(change.policy_id, change.version, images, chunks, pages, finished)
+    return images, chunks, pages
 
 
 def _resolve(scope_id: str, scope_for: ScopeFor) -> ScopeDefinition | None:
@@ -231,6 +252,72 @@ def _message(change: PolicyChange, chunk: int, image_ids: Sequence[str]) -> Chun
         image_ids=tuple(image_ids),
         tracks_progress=change.tracks_progress,
     )
+
+
+@dataclass(frozen=True)
+class AcceptanceChange:
+    """A risk acceptance that began or ended: the images it covers are judged again."""
+
+    acceptance_id: str
+    version: int
+    scope: AcceptanceScope
+
+
+def acceptance_change(
+    event_name: str | None, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None
+) -> AcceptanceChange | None:
+    """What a stream record of an acceptance item asks for: a new active acceptance, or one whose status
+    changed (revoked, expired). An extension changes nothing in force; acceptances are never deleted."""
+    if event_name == "REMOVE" or not new_image:
+        return None
+    if new_image.get("sk") != "META" or not str(new_image.get("pk", "")).startswith("ACCEPTANCE#"):
+        return None
+    status = new_image.get("status")
+    if old_image is None and status != AcceptanceStatus.ACTIVE.value:
+        return None
+    if old_image is not None and old_image.get("status") == status:
+        return None
+    return AcceptanceChange(
+        acceptance_id=str(new_image["pk"]).removeprefix("ACCEPTANCE#"),
+        version=int(new_image.get("version") or 1),
+        scope=AcceptanceScope.from_dict(new_image["scope"], new_image.get("registry")),
+    )
+
+
+def plan_acceptance(
+    change: AcceptanceChange,
+    *,
+    list_images_page: ListImagesPage,
+    send_chunks: SendChunks,
+    scope_for: ScopeFor,
+    chunk_size: int = REEVALUATION_CHUNK_SIZE,
+) -> PlanResult:
+    """Send the images the acceptance covers to the work queue (no progress is tracked): its image at
+    once; for a repository or `all`, the matching images, paged as for a policy."""
+
+    def message(chunk: int, image_ids: Sequence[str]) -> ChunkMessage:
+        # The work message names the acceptance where a policy's names the policy.
+        return ChunkMessage(
+            change.acceptance_id, change.version, chunk, tuple(image_ids), tracks_progress=False
+        )
+
+    scope = change.scope
+    if scope.kind is ScopeKind.IMAGE:
+        send_chunks([message(0, [str(scope.image_id)])])
+        return PlanResult(change.acceptance_id, change.version, 1, 1, 0, False)
+    definitions = {
+        scope_id: definition
+        for scope_id in scope.within
+        if scope_id != GLOBAL_SCOPE and (definition := scope_for(scope_id)) is not None
+    }
+    images, chunks, pages = _send_images(
+        lambda row: scope.contains(row.image_id, row.registry, row.repository, row.tags, definitions),
+        message,
+        list_images_page=list_images_page,
+        send_chunks=send_chunks,
+        chunk_size=chunk_size,
+    )
+    return PlanResult(change.acceptance_id, change.version, images, chunks, pages, False)
 
 
 @dataclass(frozen=True)

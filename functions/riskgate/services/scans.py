@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from riskgate.adapters.store import StoredScan
+from riskgate.clock import iso
 from riskgate.domain.audit import Actor, AuditAction, AuditEvent, audit_event
 from riskgate.domain.errors import MissingImage
-from riskgate.domain.evaluation import Verdict, evaluate
+from riskgate.domain.evaluation import Verdict
 from riskgate.domain.findings import Finding
 from riskgate.domain.images import ImageRef, parse_image_reference
 from riskgate.domain.parsers import ParsedReport, decode_report, parse_report
-from riskgate.services.policies import PoliciesFor, policies_used
+from riskgate.services.evaluation import AcceptancesFor, judge, no_acceptances
+from riskgate.services.policies import PoliciesFor
 
 
 class ScanStore(Protocol):
@@ -38,6 +40,8 @@ class ReceivedScan:
     verdict: Verdict
     received_at: str
     became_current: bool
+    # The report's counts and how many of its findings risk acceptances took out (`accepted`).
+    counts: dict[str, Any]
 
 
 def resolve_image(report_image: ImageRef | None, image_param: str | None) -> ImageRef:
@@ -61,11 +65,6 @@ def resolve_image(report_image: ImageRef | None, image_param: str | None) -> Ima
     return report_image
 
 
-def now_iso() -> str:
-    """UTC with microseconds, so that scans received in the same second still sort by arrival."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def receive_scan(
     store: ScanStore,
     body: bytes,
@@ -76,30 +75,31 @@ def receive_scan(
     actor: Actor,
     authorize: Callable[[ImageRef], None],
     policies_for: PoliciesFor,
+    acceptances_for: AcceptancesFor = no_acceptances,
+    now: datetime,
 ) -> ReceivedScan:
     """Decode, parse and judge a report, check that the caller may submit for its image, store it.
 
     `authorize` raises when the caller may not submit scans of that image (it runs before any write).
-    The verdict uses the policies whose scope contains the image as submitted (its tag); the scan
-    record keeps which ones, with their versions: the decision record of this verdict.
+    The verdict uses the policies whose scope contains the image as submitted (its tag) and the risk
+    acceptances in force for it at `now` (a new scan honours them at once); the scan record keeps
+    which ones, with their versions: the decision record of this verdict.
     """
     document = decode_report(body, content_encoding, max_report_bytes)
     report = parse_report(document)
     image = resolve_image(report.image, image_param)
     authorize(image)
-    policies = list(
-        policies_for(
-            {
-                "registry": image.registry,
-                "repository": image.repository,
-                "tags": [image.tag] if image.tag else [],
-            }
-        )
-    )
-    verdict = evaluate(report.findings, policies)
-    decision = {"policies": policies_used(policies), "acceptances": []}
-    counts = report.counts.as_dict()
-    received_at = now_iso()
+    summary = {
+        "image_id": image.image_id,
+        "registry": image.registry,
+        "repository": image.repository,
+        "tags": [image.tag] if image.tag else [],
+    }
+    judgement = judge(report.findings, policies_for(summary), acceptances_for(summary), now)
+    verdict = judgement.verdict
+    decision = judgement.decision()
+    counts = {**report.counts.as_dict(), "accepted": judgement.applied.accepted_count}
+    received_at = iso(now)
     scan_id = "scan-" + uuid.uuid4().hex[:20]
     scan = {
         "scan_id": scan_id,
@@ -142,4 +142,5 @@ def receive_scan(
         verdict=verdict,
         received_at=received_at,
         became_current=stored.became_current,
+        counts=counts,
     )

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from riskgate.domain.errors import RiskgateError
 from riskgate.handlers.api import (
     models,
+    routes_acceptances,
     routes_audit,
     routes_directory,
     routes_images,
@@ -110,6 +111,7 @@ app.include_router(routes_audit.router)
 app.include_router(routes_directory.router)
 app.include_router(routes_policies.router)
 app.include_router(routes_verdicts.router)
+app.include_router(routes_acceptances.router)
 
 
 @app.exception_handler(RiskgateError)

@@ -21,6 +21,7 @@ class Counts(BaseModel):
     sensitive_data: int
     misconfigurations: int
     malware: int
+    accepted: int = Field(default=0, description="Findings taken out of the evaluation by risk acceptances")
 
 
 class FindingSummary(BaseModel):
@@ -90,6 +91,14 @@ class Image(BaseModel):
     evaluated_scan_id: str | None = None
 
 
+class FindingAcceptance(BaseModel):
+    """The risk acceptance in force that takes a finding out of the image's evaluation."""
+
+    acceptance_id: str
+    expires_at: str | None = Field(default=None, description="Null: no end date")
+    accepted_by: str
+
+
 class Finding(BaseModel):
     kind: Literal["vulnerability", "malware", "sensitive_data", "misconfiguration"]
     id: str = Field(description="Vulnerability id, secret rule id or check id")
@@ -104,6 +113,7 @@ class Finding(BaseModel):
     location: str | None = None
     cvss_score: float | None = None
     fix_state: str | None = None
+    accepted: FindingAcceptance | None = Field(default=None, description="Null: the finding counts")
 
 
 class PolicyUsed(BaseModel):
@@ -129,7 +139,7 @@ class Scan(BaseModel):
     verdict: Verdict
     policies: list[PolicyUsed] = Field(default_factory=list, description="The policies the verdict used")
     acceptances: list[dict[str, Any]] = Field(
-        default_factory=list, description="The risk acceptances the verdict used (none exist yet)"
+        default_factory=list, description="The risk acceptances in force the verdict used"
     )
 
 
@@ -181,6 +191,9 @@ class AffectedImage(BaseModel):
     fixable: bool
     location: str | None = None
     severity: str
+    accepted: FindingAcceptance | None = Field(
+        default=None, description="The acceptance in force for this image's finding; null: it counts"
+    )
 
 
 class ImagePage(BaseModel):

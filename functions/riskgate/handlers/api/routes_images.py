@@ -1,17 +1,26 @@
-"""Reading images, their findings and scans, and which images carry a vulnerability."""
+"""Reading images, their findings and scans, and which images carry a vulnerability.
+
+Findings show the risk acceptance in force that takes them out of the evaluation (`accepted`), judged at
+the request's moment with the same rule as evaluation (`riskgate.domain.acceptances.apply_acceptances`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from riskgate.adapters.store import default_store
+from riskgate.adapters.store import default_store, finding_from_record
+from riskgate.clock import system_now
+from riskgate.domain.acceptances import RiskAcceptance, apply_acceptances
 from riskgate.domain.access import ImageTarget
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import FindingKind, Severity
 from riskgate.domain.permissions import Permission
+from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.security import current_access, secured_route
 
@@ -32,7 +41,7 @@ def image_view(item: dict[str, Any]) -> models.Image:
         tags=sorted(item.get("tags") or []),
         digest=item.get("digest"),
         status=item.get("status", "not_scanned"),
-        counts=item.get("counts"),
+        counts=_counts(item),
         verdict=item.get("verdict"),
         current_scan_id=item.get("current_scan_id"),
         scan_count=item.get("scan_count", 0),
@@ -43,7 +52,31 @@ def image_view(item: dict[str, Any]) -> models.Image:
     )
 
 
-def finding_view(item: dict[str, Any]) -> models.Finding:
+def _counts(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The current scan's counts, with how many findings acceptances take out: as the last evaluation of
+    that scan found (`accepted_count`), else as the scan's own verdict did when it was submitted."""
+    counts = item.get("counts")
+    if counts is None:
+        return None
+    if "accepted_count" in item and item.get("evaluated_scan_id") == item.get("current_scan_id"):
+        return {**counts, "accepted": item["accepted_count"]}
+    return dict(counts)
+
+
+def acceptance_of(
+    record: dict[str, Any], acceptances: Sequence[RiskAcceptance], now: datetime
+) -> models.FindingAcceptance | None:
+    """The acceptance in force at `now` that takes this stored finding out of the evaluation, if any."""
+    if not acceptances:
+        return None
+    applied = apply_acceptances([finding_from_record(record)], acceptances, now)
+    if not applied.accepted:
+        return None
+    _, acceptance = applied.accepted[0]
+    return models.FindingAcceptance.model_validate(acceptance.summary())
+
+
+def finding_view(item: dict[str, Any], accepted: models.FindingAcceptance | None = None) -> models.Finding:
     is_vulnerability = item["kind"] == FindingKind.VULNERABILITY.value
     return models.Finding(
         kind=item["kind"],
@@ -59,6 +92,7 @@ def finding_view(item: dict[str, Any]) -> models.Finding:
         location=item.get("location"),
         cvss_score=item.get("cvss_score"),
         fix_state=item.get("fix_state"),
+        accepted=accepted,
     )
 
 
@@ -123,7 +157,13 @@ def list_findings(
         limit,
         next_token,
     )
-    return models.FindingPage(items=[finding_view(i) for i in page.items], next_token=page.next_token)
+    now = system_now()
+    found = judging.acceptances_for()(image) if page.items else []
+    acceptances = [a for a in found if a.in_force(now)]
+    return models.FindingPage(
+        items=[finding_view(i, acceptance_of(i, acceptances, now)) for i in page.items],
+        next_token=page.next_token,
+    )
 
 
 @secured_route(
@@ -148,7 +188,10 @@ def list_scans(image_id: ImageId, limit: Limit = 50, next_token: NextToken = Non
     "/v1/vulnerabilities/<vulnerability_id>/images",
     Permission.IMAGES_READ,
     tags=["vulnerabilities"],
-    summary="Every image whose current scan has this vulnerability, with package and fixed version",
+    summary=(
+        "Every image whose current scan has this vulnerability, with package, fixed version and whether "
+        "the risk is accepted there"
+    ),
 )
 def images_with_vulnerability(
     vulnerability_id: Annotated[str, Path(min_length=1, max_length=200)],
@@ -156,6 +199,8 @@ def images_with_vulnerability(
     next_token: NextToken = None,
 ) -> models.AffectedImagePage:
     page = default_store().vulnerability_occurrences(vulnerability_id, limit, next_token)
+    now = system_now()
+    acceptances_for = judging.acceptances_for()
     items = [
         models.AffectedImage(
             image_id=row["image"]["image_id"],
@@ -170,6 +215,9 @@ def images_with_vulnerability(
             fixable=bool(row["finding"].get("fixable")),
             location=row["finding"].get("location"),
             severity=row["finding"]["severity"],
+            accepted=acceptance_of(
+                row["finding"], [a for a in acceptances_for(row["image"]) if a.in_force(now)], now
+            ),
         )
         for row in page.items
         if visible(row["image"])

@@ -14,16 +14,16 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from riskgate.adapters.idempotency import call_idempotent
-from riskgate.adapters.policies import default_policy_store
 from riskgate.adapters.store import default_store
+from riskgate.clock import system_now
 from riskgate.domain.access import Access, ImageTarget
 from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput, PermissionDenied
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import Permission
+from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
-from riskgate.services.policies import policies_for_images
 from riskgate.services.scans import receive_scan
 from riskgate.settings import get_settings
 
@@ -124,7 +124,9 @@ def accept_report(body: bytes, content_encoding: str | None, image: str | None) 
         max_report_bytes=get_settings().max_report_bytes,
         actor=current_actor(router),
         authorize=may_submit_for(current_access(router)),
-        policies_for=policies_for_images(default_policy_store()),
+        policies_for=judging.policies_for(),
+        acceptances_for=judging.acceptances_for(),
+        now=system_now(),
     )
     logger.info(
         "scan stored",
@@ -149,7 +151,7 @@ def accept_report(body: bytes, content_encoding: str | None, image: str | None) 
         "scanner": received.report.scanner,
         "scanner_version": received.report.scanner_version,
         "received_at": received.received_at,
-        "counts": received.report.counts.as_dict(),
+        "counts": received.counts,
         "verdict": received.verdict.as_dict(),
         "current": received.became_current,
     }

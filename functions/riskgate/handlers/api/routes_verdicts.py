@@ -11,18 +11,19 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from riskgate.adapters.policies import default_policy_store
 from riskgate.adapters.store import default_store
+from riskgate.clock import system_now
 from riskgate.domain.access import ImageTarget
 from riskgate.domain.errors import NotFound
 from riskgate.domain.images import parse_image_reference
 from riskgate.domain.permissions import Permission
 from riskgate.domain.policies import DEFAULT_POLICY
+from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, secured_route
 from riskgate.services.evaluation import current_verdict
-from riskgate.services.policies import policies_for_images, policies_used
+from riskgate.services.policies import policies_used
 
 router = Router()
 
@@ -55,7 +56,9 @@ def _reference(image: dict[str, Any]) -> str:
 
 
 def _verdict(image: dict[str, Any], reference: str) -> models.ImageVerdict:
-    current = current_verdict(default_store(), image, policies_for_images(default_policy_store()))
+    current = current_verdict(
+        default_store(), image, judging.policies_for(), judging.acceptances_for(), system_now()
+    )
     return models.ImageVerdict.model_validate(
         {
             "image_id": image["image_id"],
