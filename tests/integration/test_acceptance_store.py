@@ -80,7 +80,7 @@ def acceptance_fields(
 
 
 def guard_of(fields: dict[str, Any]) -> str:
-    scope = AcceptanceScope.from_dict(fields["scope"], fields["registry"])
+    scope = AcceptanceScope.from_dict(fields["scope"], fields["registry"], fields["repository"])
     return guard_key(scope, AcceptedFinding.from_dict(fields["finding"]))
 
 
@@ -209,7 +209,7 @@ def test_created_acceptance_is_read_back_as_written(dynamodb: Any, acceptances: 
     assert acceptances.get_acceptance(fields["id"]) == created
     assert not {"pk", "sk", "item_type", "gsi1pk", "gsi3sk"} & set(created)
     assert acceptances.get_guard(guard_of(fields)) == {"acceptance_id": fields["id"]}
-    assert [a["id"] for a in acceptances.active_for_target("image#img-1")] == [fields["id"]]
+    assert [a["id"] for a in acceptances.active_for_target("repository#ghcr.io/team-a/api")] == [fields["id"]]
     assert [a["id"] for a in acceptances.list_acceptances(10, None).items] == [fields["id"]]
     (audit,) = audit_actions(dynamodb, fields["id"])
     assert (audit["action"], audit["actor"], audit["after"]) == ("create", "usr-officer", created)
@@ -256,8 +256,9 @@ def test_other_findings_and_scopes_have_their_own_guards(acceptances: Acceptance
     accept(acceptances, acceptance_fields(cve="CVE-2024-0002"))
     accept(acceptances, acceptance_fields(image="img-2"))
 
-    assert len(acceptances.active_for_target("image#img-1")) == 2
-    assert len(acceptances.active_for_target("image#img-2")) == 1
+    # Image acceptances are kept with their repository's: all three are in one partition.
+    found = acceptances.active_for_target("repository#ghcr.io/team-a/api")
+    assert sorted(a["scope"]["image"] for a in found) == ["img-1", "img-1", "img-2"]
 
 
 # --- reminders and due work -------------------------------------------------------------------------

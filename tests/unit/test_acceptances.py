@@ -62,7 +62,7 @@ TAGS = ("1.2.3", "latest")
 VULN = FindingKind.VULNERABILITY
 MALWARE = FindingKind.MALWARE
 
-IMAGE_SCOPE = AcceptanceScope(ScopeKind.IMAGE, image_id=IMAGE_ID, registry=REGISTRY)
+IMAGE_SCOPE = AcceptanceScope(ScopeKind.IMAGE, image_id=IMAGE_ID, registry=REGISTRY, repository=REPOSITORY)
 REPOSITORY_SCOPE = AcceptanceScope(ScopeKind.REPOSITORY, registry=REGISTRY, repository=REPOSITORY)
 GLOBAL_ALL_SCOPE = AcceptanceScope(ScopeKind.ALL, within=("global",))
 
@@ -526,22 +526,38 @@ def test_a_scope_that_no_longer_exists_covers_nothing() -> None:
 
 
 def test_targets_name_each_scope_an_image_can_be_accepted_in() -> None:
-    targets = targets_for(IMAGE_ID, REGISTRY, REPOSITORY)
+    targets = targets_for(REGISTRY, REPOSITORY)
     assert IMAGE_SCOPE.target in targets
     assert REPOSITORY_SCOPE.target in targets
     assert GLOBAL_ALL_SCOPE.target in targets
-    assert AcceptanceScope(ScopeKind.IMAGE, image_id="img-other").target not in targets
+    # An image's acceptances are kept with its repository's: one partition read for all its images.
+    other_image = AcceptanceScope(
+        ScopeKind.IMAGE, image_id="img-other", registry=REGISTRY, repository=REPOSITORY
+    )
+    assert other_image.target == IMAGE_SCOPE.target
+    assert other_image.contains("img-other", REGISTRY, REPOSITORY, TAGS, {})
+    assert not other_image.contains(IMAGE_ID, REGISTRY, REPOSITORY, TAGS, {})
     assert (
         AcceptanceScope(ScopeKind.REPOSITORY, registry=REGISTRY, repository="acme/other").target
         not in targets
     )
 
 
+def test_scope_keys_tell_scopes_apart_where_targets_do_not() -> None:
+    other_image = AcceptanceScope(
+        ScopeKind.IMAGE, image_id="img-other", registry=REGISTRY, repository=REPOSITORY
+    )
+    keys = {IMAGE_SCOPE.key, other_image.key, REPOSITORY_SCOPE.key, GLOBAL_ALL_SCOPE.key}
+    assert len(keys) == 4
+    team_a = AcceptanceScope(ScopeKind.ALL, within=("team-a",))
+    assert team_a.key != GLOBAL_ALL_SCOPE.key
+
+
 @pytest.mark.parametrize(
     "scope", [IMAGE_SCOPE, REPOSITORY_SCOPE, AcceptanceScope(ScopeKind.ALL, within=("a", "b"))]
 )
 def test_scope_round_trips_through_its_stored_form(scope: AcceptanceScope) -> None:
-    assert AcceptanceScope.from_dict(scope.as_dict(), REGISTRY) == scope
+    assert AcceptanceScope.from_dict(scope.as_dict(), REGISTRY, REPOSITORY) == scope
 
 
 # --- reminders --------------------------------------------------------------------------------------------
@@ -583,10 +599,15 @@ def test_guard_key_is_the_same_for_the_same_scope_and_finding() -> None:
     )
     narrowed = guard_key(IMAGE_SCOPE, AcceptedFinding(VULN, "CVE-2021-44228", package="Log4j-Core"))
     assert narrowed == guard_key(IMAGE_SCOPE, AcceptedFinding(VULN, "cve-2021-44228", package="log4j-core"))
-    # `all` is one target, whatever the within scopes.
-    assert guard_key(AcceptanceScope(ScopeKind.ALL, within=("a",)), AcceptedFinding(VULN, "X")) == guard_key(
+    # "All images within team a" and "all images everywhere" are different scopes; the order of the
+    # within scopes is not.
+    within_a = AcceptanceScope(ScopeKind.ALL, within=("a",))
+    assert guard_key(within_a, AcceptedFinding(VULN, "X")) != guard_key(
         GLOBAL_ALL_SCOPE, AcceptedFinding(VULN, "x")
     )
+    assert guard_key(
+        AcceptanceScope(ScopeKind.ALL, within=("a", "b")), AcceptedFinding(VULN, "X")
+    ) == guard_key(AcceptanceScope(ScopeKind.ALL, within=("b", "a")), AcceptedFinding(VULN, "X"))
 
 
 def test_guard_key_differs_for_another_scope_or_finding() -> None:

@@ -117,12 +117,20 @@ class AcceptanceScope:
 
     @property
     def target(self) -> str:
-        """The key under which active acceptances are found for an image (one of `targets_for`)."""
+        """Where active acceptances are found for an image (one of `targets_for`): an image's with its
+        repository's, so that judging many images of a repository reads one partition, not one each."""
+        if self.kind is ScopeKind.ALL:
+            return "all"
+        return f"repository#{self.registry}/{self.repository}"
+
+    @property
+    def key(self) -> str:
+        """What makes two scopes the same one (the duplicate check)."""
         if self.kind is ScopeKind.IMAGE:
             return f"image#{self.image_id}"
         if self.kind is ScopeKind.REPOSITORY:
             return f"repository#{self.registry}/{self.repository}"
-        return "all"
+        return "all#" + ",".join(sorted(self.within))
 
     def contains(
         self,
@@ -155,19 +163,22 @@ class AcceptanceScope:
         return {"all": True, "within": list(self.within)}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], registry: str | None = None) -> AcceptanceScope:
-        """As stored (`as_dict`); an image scope's registry/repository come from the item."""
+    def from_dict(
+        cls, raw: Mapping[str, Any], registry: str | None = None, repository: str | None = None
+    ) -> AcceptanceScope:
+        """As stored (`as_dict`); an image scope's registry and repository come from the item."""
         if raw.get("image"):
-            return cls(ScopeKind.IMAGE, image_id=str(raw["image"]), registry=registry)
+            return cls(ScopeKind.IMAGE, image_id=str(raw["image"]), registry=registry, repository=repository)
         if raw.get("repository"):
             registry_name, _, repository = str(raw["repository"]).partition("/")
             return cls(ScopeKind.REPOSITORY, registry=registry_name, repository=repository)
         return cls(ScopeKind.ALL, within=tuple(raw.get("within") or ()))
 
 
-def targets_for(image_id: str, registry: str, repository: str) -> tuple[str, ...]:
-    """Every `AcceptanceScope.target` under which an acceptance covering this image can be stored."""
-    return (f"image#{image_id}", f"repository#{registry}/{repository}", "all")
+def targets_for(registry: str, repository: str) -> tuple[str, ...]:
+    """Every `AcceptanceScope.target` under which an acceptance covering an image of this repository
+    can be stored."""
+    return (f"repository#{registry}/{repository}", "all")
 
 
 def parse_repository(text: str) -> tuple[str, str]:
@@ -236,7 +247,9 @@ class RiskAcceptance:
         return cls(
             id=str(fields["id"]),
             finding=AcceptedFinding.from_dict(fields["finding"]),
-            scope=AcceptanceScope.from_dict(fields["scope"], fields.get("registry")),
+            scope=AcceptanceScope.from_dict(
+                fields["scope"], fields.get("registry"), fields.get("repository")
+            ),
             period=AcceptancePeriod(fields["period"]),
             reason=str(fields.get("reason") or ""),
             status=AcceptanceStatus(fields.get("status") or AcceptanceStatus.ACTIVE.value),
@@ -320,7 +333,7 @@ def reminder_times(
 
 def guard_key(scope: AcceptanceScope, finding: AcceptedFinding) -> str:
     """One key per (scope, finding): at most one acceptance in force for each."""
-    return hashlib.sha256(f"{scope.target}|{finding.key}".encode()).hexdigest()
+    return hashlib.sha256(f"{scope.key}|{finding.key}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,10 @@ def _scope(
             "digest": image.get("digest"),
             "tags": sorted(image.get("tags") or ()) or None,
         }
-        return AcceptanceScope(ScopeKind.IMAGE, image_id=image_id, registry=image["registry"]), place
+        scope = AcceptanceScope(
+            ScopeKind.IMAGE, image_id=image_id, registry=image["registry"], repository=image["repository"]
+        )
+        return scope, place
     if raw.get("repository"):
         registry, repository = parse_repository(str(raw["repository"]))
         if not access.may_on_repository(ACCEPT, registry, repository, whole=True):
@@ -729,7 +732,7 @@ def acceptances_for_images(port: AcceptancePort, scopes: ScopeSource) -> Accepta
             str(image["repository"]),
         )
         found: list[RiskAcceptance] = []
-        for target in targets_for(image_id, registry, repository):
+        for target in targets_for(registry, repository):
             if target not in by_target:
                 by_target[target] = [
                     RiskAcceptance.from_fields(item) for item in port.active_for_target(target)

@@ -280,7 +280,9 @@ def acceptance_change(
     return AcceptanceChange(
         acceptance_id=str(new_image["pk"]).removeprefix("ACCEPTANCE#"),
         version=int(new_image.get("version") or 1),
-        scope=AcceptanceScope.from_dict(new_image["scope"], new_image.get("registry")),
+        scope=AcceptanceScope.from_dict(
+            new_image["scope"], new_image.get("registry"), new_image.get("repository")
+        ),
     )
 
 
