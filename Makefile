@@ -48,7 +48,7 @@ synth: $(STAMP) $(LAYER_STAMP)
 
 ## Ingest the largest fixture and measure handler cold starts; figures go to docs/performance.md.
 bench: $(STAMP)
-	$(PY) tests/bench/run.py
+	$(PY) tests/bench/run.py $(PARTS)
 
 ## Needs AWS credentials and the CDK CLI (npx fetches it).
 deploy: synth

@@ -14,6 +14,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from riskgate.clock import system_now
 from riskgate.domain.errors import MalformedInput
 from riskgate.resources import TABLE
 
@@ -185,7 +186,8 @@ def condition_failed_at(error: ClientError, position: int) -> bool:
 
 
 def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """To the second: when entities were created or changed, as the directory shows them."""
+    return system_now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 BATCH_GET_SIZE = 100  # DynamoDB's limit per BatchGetItem

@@ -10,7 +10,6 @@ Items (docs/architecture.md, "Assurance policies"):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -29,6 +28,7 @@ from riskgate.adapters.dynamo import (
     from_item,
     to_item,
 )
+from riskgate.clock import system_now
 from riskgate.domain.access import ScopeDefinition
 from riskgate.resources import (
     REEVALUATION_IMAGES_PAGE_SIZE,
@@ -128,7 +128,7 @@ class ReevaluationTable(TableClient):
             "pk": f"REEVAL#{policy_id}#{version}",
             "sk": f"CHUNK#{chunk}",
             "item_type": "reevaluation_chunk",
-            TABLE.ttl_attribute: int(time.time()) + REEVALUATION_MARKER_TTL_DAYS * 86400,
+            TABLE.ttl_attribute: int(system_now().timestamp()) + REEVALUATION_MARKER_TTL_DAYS * 86400,
         }
         try:
             self.client.transact_write_items(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from riskgate.clock import iso, system_now
 
 REDACTED = "[redacted]"
 # Keys whose values never enter an audit event, at any depth.
@@ -87,7 +89,7 @@ def audit_event(
     now: datetime | None = None,
 ) -> AuditEvent:
     """A new event, secrets redacted from before, after and details."""
-    occurred = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    occurred = iso(now or system_now())
     return AuditEvent(
         event_id="evt-" + uuid.uuid4().hex[:24],
         occurred_at=occurred,

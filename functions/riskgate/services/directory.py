@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from riskgate.adapters.dynamo import Page
 from riskgate.adapters.identity_items import ADMIN_USER_ID
+from riskgate.clock import system_now
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound
 from riskgate.domain.permissions import GLOBAL_SCOPE, SYSTEM_ROLES
@@ -308,7 +309,7 @@ def token_expiry(expires_at: datetime | None, now: datetime | None = None) -> st
             details=[{"location": "body.expires_at", "message": "no time zone"}],
         )
     moment = expires_at.astimezone(UTC)
-    if moment <= (now or datetime.now(UTC)):
+    if moment <= (now or system_now()):
         raise InvalidInput(
             "expires_at must be in the future",
             details=[{"location": "body.expires_at", "message": "in the past"}],

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from riskgate import clock
 from riskgate.domain.acceptances import AcceptanceScope, AcceptanceStatus, ScopeKind
 from riskgate.domain.access import GLOBAL, ScopeDefinition
 from riskgate.domain.permissions import GLOBAL_SCOPE
@@ -161,7 +161,7 @@ ScopeFor = Callable[[str], ScopeDefinition | None]
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.now_iso()
 
 
 @dataclass(frozen=True)
