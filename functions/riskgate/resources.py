@@ -211,3 +211,24 @@ DEFAULT_EXPIRY_REMINDER_DAYS = "7,1"
 SCHEDULED_EVENT_SOURCE = "riskgate.scheduler"
 SCHEDULED_EVENT_DETAIL_TYPE = "Scheduled Event"
 SCHEDULER_SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+
+# Notifications (issue 6): every new trigger event item (pk EVENT#…, sk EVENT) reaches the dispatcher,
+# which records notifications for the response policies it concerns and publishes their ids on the events
+# topic; an SQS queue subscribed to the topic (raw delivery) feeds the notifier.
+DISPATCH_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVENT#"}]}, "sk": {"S": ["EVENT"]}}},
+}
+DISPATCHER_FUNCTION = FunctionSpec("riskgate.handlers.dispatcher.handler", memory_mb=256, timeout_seconds=60)
+DISPATCHER_BATCH_SIZE = 25
+DISPATCHER_RETRY_ATTEMPTS = 5
+# A delivery is one HTTPS call or one SES/SNS request (≤ 10 s each): a batch of 5 fits the timeout.
+NOTIFIER_FUNCTION = FunctionSpec("riskgate.handlers.notifier.handler", memory_mb=256, timeout_seconds=90)
+NOTIFIER_BATCH_SIZE = 5
+NOTIFY_QUEUE_SUFFIX = "-notifications"
+NOTIFY_DEAD_LETTER_QUEUE_SUFFIX = "-notifications-dead-letters"
+# Five receives (the first and four retries, each after the visibility timeout), then the dead letters.
+NOTIFY_MAX_RECEIVE_COUNT = 5
+NOTIFY_VISIBILITY_TIMEOUT_SECONDS = 6 * NOTIFIER_FUNCTION.timeout_seconds
+# SNS message attribute naming what a message on the events topic is, for subscription filters.
+NOTIFICATION_MESSAGE_KIND = "notification"

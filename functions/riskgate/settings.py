@@ -27,6 +27,15 @@ class Settings:
     reevaluation_queue_url: str | None = None
     # Days before an acceptance's end at which a `risk_acceptance_expiring` event is recorded (once each).
     expiry_reminder_days: tuple[int, ...] = (7, 1)
+    # Integration secrets (Telegram bot tokens, webhook signing secrets) are Secrets Manager secrets named
+    # `<secrets_prefix>/integrations/<integration name>`; the deployed API may touch only those.
+    secrets_prefix: str = "riskgate"
+    # Hosts a webhook may reach over plain http (the local stack's own sink); everything else needs https.
+    webhook_insecure_hosts: frozenset[str] = frozenset()
+    # The same image with the same findings notifies a response policy at most once within this many hours.
+    notify_window_hours: int = 24
+    # Where Telegram's Bot API is reached (the local stack points it at its own sink).
+    telegram_api_url: str = "https://api.telegram.org"
 
 
 @lru_cache(maxsize=1)
@@ -43,9 +52,19 @@ def get_settings() -> Settings:
         expiry_reminder_days=_days(
             os.environ.get("RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS)
         ),
+        secrets_prefix=os.environ.get("RISKGATE_SECRETS_PREFIX", "").strip("/") or "riskgate",
+        webhook_insecure_hosts=_hosts(os.environ.get("RISKGATE_WEBHOOK_INSECURE_HOSTS", "")),
+        notify_window_hours=int(os.environ.get("RISKGATE_NOTIFY_WINDOW_HOURS", "24")),
+        telegram_api_url=os.environ.get("RISKGATE_TELEGRAM_API_URL", "").rstrip("/")
+        or "https://api.telegram.org",
     )
 
 
 def _days(text: str) -> tuple[int, ...]:
     """`7,1` → (7, 1); empty → no reminders."""
     return tuple(sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True))
+
+
+def _hosts(text: str) -> frozenset[str]:
+    """`localhost, 127.0.0.1` → {"localhost", "127.0.0.1"}; empty → none."""
+    return frozenset(part.strip().lower() for part in text.split(",") if part.strip())

@@ -21,6 +21,7 @@ from riskgate_infra.constructs.events import EventsTopic
 from riskgate_infra.constructs.expiry import AcceptanceExpiry, rate_parameter
 from riskgate_infra.constructs.functions import ARCHITECTURE, RUNTIME, LambdaFactory
 from riskgate_infra.constructs.layer import DependenciesLayer
+from riskgate_infra.constructs.notifications import Notifications, NotificationSettings
 from riskgate_infra.constructs.reevaluation import PolicyReevaluation
 from riskgate_infra.constructs.table import RiskgateTable
 from riskgate_infra.settings import Settings
@@ -37,6 +38,9 @@ class RiskgateStack(Stack):
         table = RiskgateTable(self, "Data", spec=TABLE, encryption_key=data_key.key).table
         events = EventsTopic(self, "Events", encryption_key=data_key.key).topic
         layer = DependenciesLayer(self, "Dependencies", runtime=RUNTIME, architecture=ARCHITECTURE).layer
+        # Integration secrets are named `<prefix>/integrations/<name>`: one prefix per stack, so that two
+        # stacks in one account and region neither share nor reach each other's secrets.
+        secrets_prefix = self.stack_name.lower()
         factory = LambdaFactory(
             layer=layer,
             environment={
@@ -48,10 +52,21 @@ class RiskgateStack(Stack):
                 # The API writes an acceptance's reminder items and the expiry checker acts on them:
                 # both must agree on the days.
                 "RISKGATE_EXPIRY_REMINDER_DAYS": settings.expiry_reminder_days,
+                "RISKGATE_SECRETS_PREFIX": secrets_prefix,
             },
             settings=settings,
         )
-        api = RiskgateApi(self, "Api", factory=factory, table=table, settings=settings)
+        # The notifier delivers notifications, the API an integration's test message: both the same way.
+        notification_settings = NotificationSettings.from_context(self.node)
+        api = RiskgateApi(
+            self,
+            "Api",
+            factory=factory,
+            table=table,
+            settings=settings,
+            secrets_prefix=secrets_prefix,
+            notification_settings=notification_settings,
+        )
         StreamEvaluation(self, "Evaluation", factory=factory, table=table, events_topic=events)
         audit = AuditDelivery(
             self, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days
@@ -63,6 +78,16 @@ class RiskgateStack(Stack):
             factory=factory,
             table=table,
             rate_minutes=rate_parameter(self, DEFAULT_EXPIRY_CHECK_RATE_MINUTES),
+        )
+        Notifications(
+            self,
+            "Notifications",
+            factory=factory,
+            table=table,
+            events_topic=events,
+            secrets_prefix=secrets_prefix,
+            settings=notification_settings,
+            api_url=api.url,
         )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")

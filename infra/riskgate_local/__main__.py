@@ -3,7 +3,9 @@
 Environment: RISKGATE_PORT (8000), RISKGATE_HOST (127.0.0.1), RISKGATE_ADMIN_TOKEN (else a new one),
 RISKGATE_AUDIT_RETENTION_DAYS (365: how long security events are locked in the local archive),
 RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS (30: how often the stand-in for the expiry checker's schedule
-ticks), RISKGATE_EXPIRY_REMINDER_DAYS (7,1: days before an acceptance's end that get a reminder).
+ticks), RISKGATE_EXPIRY_REMINDER_DAYS (7,1: days before an acceptance's end that get a reminder),
+RISKGATE_SINK_PORT (0: any free port; the local HTTP sink that Telegram and local webhooks reach, logged at
+start), RISKGATE_TELEGRAM_API_URL (else the sink). E-mail and the sink's requests: GET /_local/outbox.
 Standard output carries exactly one line, once everything is ready: the URL and the admin token, so a
 script can wait for it. Everything else goes to standard error.
 """
@@ -77,6 +79,8 @@ def main() -> int:
             os.environ.get("RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS") or LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS
         ),
         expiry_reminder_days=os.environ.get("RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS),
+        telegram_api_url=os.environ.get("RISKGATE_TELEGRAM_API_URL") or None,
+        sink_port=int(os.environ.get("RISKGATE_SINK_PORT") or 0),
     )
     try:
         stack.start()

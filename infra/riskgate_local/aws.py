@@ -17,6 +17,11 @@ from moto.server import ThreadedMotoServer
 from riskgate.resources import (
     AUDIT_ARCHIVE_BUCKET_SUFFIX,
     AUDIT_BUS_NAME_SUFFIX,
+    NOTIFICATION_MESSAGE_KIND,
+    NOTIFY_DEAD_LETTER_QUEUE_SUFFIX,
+    NOTIFY_MAX_RECEIVE_COUNT,
+    NOTIFY_QUEUE_SUFFIX,
+    NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
     REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX,
     REEVALUATION_MAX_RECEIVE_COUNT,
     REEVALUATION_QUEUE_SUFFIX,
@@ -27,6 +32,9 @@ from riskgate.resources import (
 REGION = "us-east-1"
 # moto's default account: every ARN moto hands out carries it, so the local ARNs we build do too.
 ACCOUNT_ID = "123456789012"
+
+# The SNS message attribute the notify queue's subscription filters on (as the CDK stack's does).
+MESSAGE_KIND_ATTRIBUTE = "kind"
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +49,22 @@ def make_dynamodb_requests_atomic() -> None:
     what DynamoDB guarantees, no more: concurrent read-then-conditional-write sequences still interleave.
     Process-wide and idempotent."""
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    if getattr(DynamoHandler, "riskgate_atomic", False):
-        return
-    original = DynamoHandler.call_action
+    # Stream reads too: a rolled-back transaction's records must never be seen half-way.
+    for handler_class in (DynamoHandler, DynamoDBStreamsHandler):
+        if getattr(handler_class, "riskgate_atomic", False):
+            continue
+        handler_class.call_action = _atomic(handler_class.call_action)  # type: ignore[method-assign]
+        setattr(handler_class, "riskgate_atomic", True)  # noqa: B010 (a marker moto does not declare)
 
-    def call_action(self: DynamoHandler) -> Any:
+
+def _atomic(call_action: Any) -> Any:
+    def locked(self: Any) -> Any:
         with _DYNAMODB_REQUEST_LOCK:
-            return original(self)
+            return call_action(self)
 
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    DynamoHandler.riskgate_atomic = True  # type: ignore[attr-defined]
+    return locked
 
 
 class MotoServer:
@@ -87,6 +100,22 @@ class MotoServer:
         if self._endpoint_url is not None:
             self._server.stop()
             self._endpoint_url = None
+
+
+def accept_every_ses_sender(account_id: str = ACCOUNT_ID, region: str = REGION) -> None:
+    """Make moto's SES (v1 and v2: one backend) treat every sender as a verified identity.
+
+    SES refuses to send from an address or domain that is not verified in the account, and so does moto.
+    The local stack stands for an account whose senders are verified (on AWS that is set up once, outside
+    Riskgate, and e-mail integrations name such senders); verifying each address an integration names
+    would be local-only code in the handlers or a step for every user. Malformed addresses are still
+    refused. Applies to the backend of this account and region, created afresh by each moto reset, so it
+    is called after the server started (and reset) and lasts until the next reset.
+    """
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends[account_id][region]
+    backend._is_verified_address = lambda source: True  # type: ignore[method-assign]
 
 
 def aws_environment(endpoint_url: str) -> dict[str, str]:
@@ -160,13 +189,24 @@ class LocalResources:
     reevaluation_queue_url: str
     reevaluation_dead_letter_queue_url: str
     reevaluation_planner_failure_queue_url: str
+    # Notifications: the notify queue subscribed to the events topic (raw delivery, only messages whose
+    # attribute `kind` is `notification`), its dead-letter queue, and the dispatcher's on-failure queue.
+    notify_queue_url: str
+    notify_dead_letter_queue_url: str
+    notify_subscription_arn: str
+    dispatcher_failure_queue_url: str
 
 
-def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalResources:
+def create_resources(
+    name_prefix: str,
+    *,
+    audit_retention_days: int,
+    notify_visibility_timeout_seconds: int = NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
+) -> LocalResources:
     """Create the table (from the same definition as the CDK stack), the events topic, the audit bus and
-    archive, the re-evaluation work queue, and the queues that stand for the stream consumers'
-    on-failure destinations. Needs
-    aws_environment() in os.environ."""
+    archive, the re-evaluation work queue, the notify queue and its subscription to the topic, and the
+    queues that stand for the stream consumers' on-failure destinations. Needs aws_environment() in
+    os.environ."""
     table_name = f"{name_prefix}-table"
     dynamodb = boto3.client("dynamodb")
     created = dynamodb.create_table(**TABLE.create_table_kwargs(table_name))
@@ -195,6 +235,10 @@ def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalRes
         },
     )["QueueUrl"]
     planner_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-reevaluation-planner-failures")["QueueUrl"]
+    notify_url, notify_dead_letters_url, subscription_arn = create_notify_queue(
+        name_prefix, topic_arn, visibility_timeout_seconds=notify_visibility_timeout_seconds
+    )
+    dispatcher_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-dispatcher-failures")["QueueUrl"]
     bus_name = f"{name_prefix}{AUDIT_BUS_NAME_SUFFIX}"
     boto3.client("events").create_event_bus(Name=bus_name)
     bucket = f"{name_prefix}{AUDIT_ARCHIVE_BUCKET_SUFFIX}"
@@ -210,9 +254,53 @@ def create_resources(name_prefix: str, *, audit_retention_days: int) -> LocalRes
         reevaluation_queue_url=work_url,
         reevaluation_dead_letter_queue_url=dead_letters_url,
         reevaluation_planner_failure_queue_url=planner_queue_url,
+        notify_queue_url=notify_url,
+        notify_dead_letter_queue_url=notify_dead_letters_url,
+        notify_subscription_arn=subscription_arn,
+        dispatcher_failure_queue_url=dispatcher_queue_url,
     )
     logger.info("local resources created: %s", resources)
     return resources
+
+
+def create_notify_queue(
+    name_prefix: str, topic_arn: str, *, visibility_timeout_seconds: int
+) -> tuple[str, str, str]:
+    """The notify queue as the CDK stack declares it: redrive to its dead-letter queue after
+    `NOTIFY_MAX_RECEIVE_COUNT` receives, subscribed to the events topic with raw delivery and a filter
+    policy on the message attribute `kind`, what SNS cannot deliver going to the same dead letters. moto
+    delivers a publish to the queue in-process. Returns the queue's URL, the dead letters' URL and the
+    subscription's ARN."""
+    sqs = boto3.client("sqs")
+    dead_letters_name = f"{name_prefix}{NOTIFY_DEAD_LETTER_QUEUE_SUFFIX}"
+    dead_letters_url = sqs.create_queue(QueueName=dead_letters_name)["QueueUrl"]
+    dead_letters_arn = queue_arn(dead_letters_url)
+    queue_url = sqs.create_queue(
+        QueueName=f"{name_prefix}{NOTIFY_QUEUE_SUFFIX}",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": NOTIFY_MAX_RECEIVE_COUNT}
+            ),
+        },
+    )["QueueUrl"]
+    subscription = boto3.client("sns").subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn(queue_url),
+        Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps({MESSAGE_KIND_ATTRIBUTE: [NOTIFICATION_MESSAGE_KIND]}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letters_arn}),
+        },
+        ReturnSubscriptionArn=True,
+    )
+    return queue_url, dead_letters_url, str(subscription["SubscriptionArn"])
+
+
+def queue_arn(queue_url: str) -> str:
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def create_audit_archive(bucket: str, *, retention_days: int) -> None:

@@ -7,7 +7,8 @@ answers here too, so the handlers meet locally exactly the cases they meet on AW
 
 Besides the API, the local gateway serves a few *local routes* under `/_local/` (no authorizer, no
 counterpart on AWS): levers for what AWS does on its own, e.g. `POST /_local/expiry-check` runs the
-expiry checker as its schedule would, for a given time.
+expiry checker as its schedule would, for a given time, and windows on what AWS would deliver elsewhere,
+e.g. `GET /_local/outbox` lists the notifications sent (e-mail in moto's SES, the local sink's requests).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class HttpResponse:
 LocalRoute = Callable[[HttpRequest], HttpResponse]
 LOCAL_ROUTE_PREFIX = "/_local/"
 LOCAL_EXPIRY_CHECK_ROUTE = ("POST", LOCAL_ROUTE_PREFIX + "expiry-check")
+LOCAL_OUTBOX_ROUTE = ("GET", LOCAL_ROUTE_PREFIX + "outbox")
 
 
 class AuthorizerResponseError(ValueError):
@@ -271,6 +273,24 @@ def expiry_check_route(run: Callable[[datetime | None], Mapping[str, Any]]) -> L
                 500, error_body("internal_error", "the expiry check failed; see the log"), request_id
             )
         return json_response(200, dict(result), request_id)
+
+    return route
+
+
+def outbox_route(items: Callable[[], Iterable[Mapping[str, Any]]]) -> LocalRoute:
+    """`GET /_local/outbox` → 200 `{"items": items()}`: what the local stack delivered
+    (riskgate_local.outbox)."""
+
+    def route(request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        try:
+            listed = [dict(item) for item in items()]
+        except Exception:
+            logger.exception("listing the outbox failed")
+            return json_response(
+                500, error_body("internal_error", "listing the outbox failed; see the log"), request_id
+            )
+        return json_response(200, {"items": listed}, request_id)
 
     return route
 

@@ -1,4 +1,5 @@
-"""The local stack composed: moto and the resources, the admin token, the gateway, the stream pollers."""
+"""The local stack composed: moto and the resources, the admin token, the gateway, the stream and queue
+pollers, the notification sink and outbox."""
 
 from __future__ import annotations
 
@@ -22,12 +23,19 @@ from riskgate.resources import (
     AUTHORIZER_FUNCTION,
     DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_EXPIRY_REMINDER_DAYS,
+    DISPATCH_STREAM_FILTER,
+    DISPATCHER_BATCH_SIZE,
+    DISPATCHER_FUNCTION,
+    DISPATCHER_RETRY_ATTEMPTS,
     EVALUATOR_BATCH_SIZE,
     EVALUATOR_FUNCTION,
     EVALUATOR_RETRY_ATTEMPTS,
     EVALUATOR_STREAM_FILTER,
     EXPIRY_CHECKER_FUNCTION,
     LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
+    NOTIFIER_BATCH_SIZE,
+    NOTIFIER_FUNCTION,
+    NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
     POLICY_STREAM_FILTER,
     REEVALUATION_PLANNER_BATCH_SIZE,
     REEVALUATION_PLANNER_FUNCTION,
@@ -42,13 +50,22 @@ from riskgate_local.aws import (
     EnvironmentPatch,
     LocalResources,
     MotoServer,
+    accept_every_ses_sender,
     aws_environment,
     create_resources,
     overriding_aws_variables,
     send_to_queue,
 )
-from riskgate_local.gateway import LOCAL_EXPIRY_CHECK_ROUTE, GatewayServer, RestApiGateway, expiry_check_route
+from riskgate_local.gateway import (
+    LOCAL_EXPIRY_CHECK_ROUTE,
+    LOCAL_OUTBOX_ROUTE,
+    GatewayServer,
+    RestApiGateway,
+    expiry_check_route,
+    outbox_route,
+)
 from riskgate_local.lambdas import Handler, LocalFunction
+from riskgate_local.outbox import LocalSink, Outbox
 from riskgate_local.periodic import PeriodicTask
 from riskgate_local.queues import QueuePoller
 from riskgate_local.streams import StreamPoller
@@ -65,6 +82,10 @@ EXPIRY_CHECK_TASK = "scheduler-expiry-check"
 # Seconds between two reads of the stream: quick enough that a status shows up "at once" locally,
 # slow enough to cost nothing while idle.
 STREAM_POLL_INTERVAL_SECONDS = 0.25
+
+# Hosts a webhook integration may reach over plain http locally (RISKGATE_WEBHOOK_INSECURE_HOSTS): the
+# loopback addresses, where the local stack's own sink listens. Everywhere else webhooks need https.
+LOCAL_WEBHOOK_INSECURE_HOSTS = "127.0.0.1,localhost"
 
 
 def scheduled_event(moment: datetime) -> dict[str, Any]:
@@ -90,11 +111,17 @@ class LocalStack:
     The handlers default to the real ones, named as Lambda names them in `riskgate.resources`;
     tests pass small callables instead. Nothing is imported, created or bound before `start()`.
 
-    Three consumers read the table's stream, as three event source mappings do on AWS: the evaluator
-    (image summaries), the audit forwarder (new audit items) and the re-evaluation planner (policy
-    items), each with its filter, retry cap and failure queue from `riskgate.resources`. The planner's
-    work queue, `resources.reevaluation_queue_url`, is polled for the re-evaluator as its SQS event
-    source would be. The security event log's archive is the moto bucket
+    Four consumers read the table's stream, as four event source mappings do on AWS: the evaluator
+    (image summaries), the audit forwarder (new audit items), the re-evaluation planner (policy
+    items) and the dispatcher (new trigger events), each with its filter, retry cap and failure queue
+    from `riskgate.resources`. The planner's work queue, `resources.reevaluation_queue_url`, is polled for
+    the re-evaluator, and the notify queue, `resources.notify_queue_url` (subscribed to the events topic:
+    moto delivers the dispatcher's publishes to it), for the notifier, as their SQS event sources would.
+
+    Notifications land locally: e-mail in moto's SES (which takes every sender as verified, as in an
+    account whose senders are), Telegram and webhook calls in a local HTTP sink (`sink_url`; the
+    Telegram API base URL points at it unless `telegram_api_url` says otherwise). `outbox.items()`, and
+    `GET /_local/outbox`, list both. The security event log's archive is the moto bucket
     `resources.audit_archive_bucket`, one JSON object per event under `events/YYYY/MM/DD/<event id>.json`
     (Object Lock, compliance mode, `audit_retention_days`); its bus is `resources.audit_bus_name`. Both
     live in the stack's moto server, which every boto3 client of the process reaches while it runs.
@@ -118,6 +145,8 @@ class LocalStack:
         reevaluation_planner: Handler | str = REEVALUATION_PLANNER_FUNCTION.handler,
         reevaluator: Handler | str = REEVALUATOR_FUNCTION.handler,
         expiry_checker: Handler | str = EXPIRY_CHECKER_FUNCTION.handler,
+        dispatcher: Handler | str = DISPATCHER_FUNCTION.handler,
+        notifier: Handler | str = NOTIFIER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
@@ -125,6 +154,9 @@ class LocalStack:
         audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
         expiry_check_interval_seconds: float = LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
         expiry_reminder_days: str = DEFAULT_EXPIRY_REMINDER_DAYS,
+        telegram_api_url: str | None = None,
+        sink_port: int = 0,
+        notify_visibility_timeout_seconds: int = NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
     ) -> None:
         self._host = host
         self._port = port
@@ -139,6 +171,12 @@ class LocalStack:
             raise ValueError("expiry_check_interval_seconds must be positive")
         self._expiry_check_interval_seconds = expiry_check_interval_seconds
         self._expiry_reminder_days = expiry_reminder_days
+        # None: the local sink. Otherwise where the Telegram channel sends (another stand-in, the real API).
+        self._telegram_api_url = telegram_api_url
+        # The notifier's retry backoff; tests shorten it to see a failing delivery come back.
+        if notify_visibility_timeout_seconds < 0:
+            raise ValueError("notify_visibility_timeout_seconds must not be negative")
+        self._notify_visibility_timeout_seconds = notify_visibility_timeout_seconds
         self.api_function = _local_function(f"{name_prefix}-api", api_handler, API_FUNCTION)
         self.authorizer_function = _local_function(
             f"{name_prefix}-authorizer", authorizer, AUTHORIZER_FUNCTION
@@ -156,11 +194,17 @@ class LocalStack:
         self.expiry_checker_function = _local_function(
             f"{name_prefix}-expiry-checker", expiry_checker, EXPIRY_CHECKER_FUNCTION
         )
+        self.dispatcher_function = _local_function(
+            f"{name_prefix}-dispatcher", dispatcher, DISPATCHER_FUNCTION
+        )
+        self.notifier_function = _local_function(f"{name_prefix}-notifier", notifier, NOTIFIER_FUNCTION)
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
         self._gateway_server: GatewayServer | None = None
+        self._sink = LocalSink(port=sink_port)
+        self._outbox: Outbox | None = None
         self._pollers: list[StreamPoller] = []
-        self._queue_poller: QueuePoller | None = None
+        self._queue_pollers: dict[str, QueuePoller] = {}
         self._tasks: list[PeriodicTask] = []
         self._resources: LocalResources | None = None
         self._admin_token: str | None = None
@@ -187,7 +231,14 @@ class LocalStack:
         # credentials when a client is made, and the handlers make theirs lazily.
         self._environment.unset(*overriding_aws_variables(os.environ))
         self._environment.set(aws_environment(endpoint_url))
-        self._resources = create_resources(self._name_prefix, audit_retention_days=self._audit_retention_days)
+        self._resources = create_resources(
+            self._name_prefix,
+            audit_retention_days=self._audit_retention_days,
+            notify_visibility_timeout_seconds=self._notify_visibility_timeout_seconds,
+        )
+        accept_every_ses_sender()
+        sink_url = self._sink.start()
+        self._outbox = Outbox(self._sink)
         self._environment.set(
             {
                 "RISKGATE_TABLE_NAME": self._resources.table_name,
@@ -197,6 +248,12 @@ class LocalStack:
                 "RISKGATE_AUDIT_ARCHIVE_BUCKET": self._resources.audit_archive_bucket,
                 "RISKGATE_REEVALUATION_QUEUE_URL": self._resources.reevaluation_queue_url,
                 "RISKGATE_EXPIRY_REMINDER_DAYS": self._expiry_reminder_days,
+                # Integration secrets go to moto's Secrets Manager, under this stack's own prefix.
+                "RISKGATE_SECRETS_PREFIX": self._name_prefix,
+                # Webhooks may call loopback hosts over plain http: where the local stack's sink listens.
+                "RISKGATE_WEBHOOK_INSECURE_HOSTS": LOCAL_WEBHOOK_INSECURE_HOSTS,
+                # Telegram's Bot API is the local sink unless the caller named another base URL.
+                "RISKGATE_TELEGRAM_API_URL": self._telegram_api_url or sink_url,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -211,11 +268,13 @@ class LocalStack:
             self.reevaluation_planner_function,
             self.reevaluator_function,
             self.expiry_checker_function,
+            self.dispatcher_function,
+            self.notifier_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
 
-        # Three event source mappings on the one stream, each with its own iterators and failure queue.
+        # Four event source mappings on the one stream, each with its own iterators and failure queue.
         self._pollers = [
             StreamPoller(
                 self._resources.stream_arn,
@@ -241,22 +300,39 @@ class LocalStack:
                 batch_size=REEVALUATION_PLANNER_BATCH_SIZE,
                 max_retry_attempts=self._retry_cap(REEVALUATION_PLANNER_RETRY_ATTEMPTS),
             ),
+            StreamPoller(
+                self._resources.stream_arn,
+                self.dispatcher_function,
+                filter_pattern=DISPATCH_STREAM_FILTER,
+                on_failure=partial(send_to_queue, self._resources.dispatcher_failure_queue_url),
+                batch_size=DISPATCHER_BATCH_SIZE,
+                max_retry_attempts=self._retry_cap(DISPATCHER_RETRY_ATTEMPTS),
+            ),
         ]
         for poller, name in zip(
-            self._pollers, ("evaluator", "audit-forwarder", "reevaluation-planner"), strict=True
+            self._pollers,
+            ("evaluator", "audit-forwarder", "reevaluation-planner", "dispatcher"),
+            strict=True,
         ):
             self.add_periodic_task(
                 f"stream-poller-{name}", self._stream_poll_interval_seconds, poller.poll_once
             )
-        # And one on the re-evaluation work queue, as the re-evaluator's SQS event source.
-        self._queue_poller = QueuePoller(
-            self._resources.reevaluation_queue_url,
-            self.reevaluator_function,
-            batch_size=REEVALUATOR_BATCH_SIZE,
-        )
-        self.add_periodic_task(
-            "queue-poller-reevaluator", self._stream_poll_interval_seconds, self._drain_work
-        )
+        # And one on each queue a function consumes, as their SQS event sources: the re-evaluation work
+        # queue and the notify queue.
+        self._queue_pollers = {
+            "reevaluator": QueuePoller(
+                self._resources.reevaluation_queue_url,
+                self.reevaluator_function,
+                batch_size=REEVALUATOR_BATCH_SIZE,
+            ),
+            "notifier": QueuePoller(
+                self._resources.notify_queue_url, self.notifier_function, batch_size=NOTIFIER_BATCH_SIZE
+            ),
+        }
+        for name, queue_poller in self._queue_pollers.items():
+            self.add_periodic_task(
+                f"queue-poller-{name}", self._stream_poll_interval_seconds, partial(self._drain, queue_poller)
+            )
 
         # EventBridge Scheduler's stand-in: a scheduled event of the current time, every interval (the
         # first as the tasks start, before `_running` is set: hence not the public `run_expiry_check`).
@@ -267,7 +343,10 @@ class LocalStack:
         gateway = RestApiGateway(
             self.api_function,
             self.authorizer_function,
-            local_routes={LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(self._invoke_expiry_checker)},
+            local_routes={
+                LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(self._invoke_expiry_checker),
+                LOCAL_OUTBOX_ROUTE: outbox_route(self._outbox.items),
+            },
         )
         self._gateway_server = GatewayServer(gateway, self._host, self._port)
         url = self._gateway_server.start()
@@ -286,6 +365,14 @@ class LocalStack:
             self._resources.audit_bus_name,
             self._resources.audit_archive_bucket,
         )
+        logger.info(
+            "notifications: Telegram's API is %s; the local sink at %s takes webhooks pointed at it; e-mail "
+            "stays in moto's SES; GET %s%s lists what arrived",
+            self._telegram_api_url or "the local sink",
+            sink_url,
+            url,
+            LOCAL_OUTBOX_ROUTE[1],
+        )
 
     def stop(self) -> None:
         """Stop serving, stop the background tasks, stop moto, restore the environment. Idempotent."""
@@ -297,7 +384,9 @@ class LocalStack:
             task.stop()
         self._tasks.clear()
         self._pollers = []
-        self._queue_poller = None
+        self._queue_pollers = {}
+        self._sink.stop()
+        self._outbox = None
         self._moto.stop()
         self._environment.restore()
         _forget_cached_settings()
@@ -329,6 +418,25 @@ class LocalStack:
         if self._resources is None:
             raise RuntimeError("the local stack is not running")
         return self._resources
+
+    @property
+    def sink_url(self) -> str:
+        """The local HTTP sink's base URL: Telegram's API locally, and where local webhooks can point."""
+        return self.sink.url
+
+    @property
+    def sink(self) -> LocalSink:
+        """The sink itself: every request it received, raw (Telegram tokens included), failed ones too."""
+        if self._outbox is None:
+            raise RuntimeError("the local stack is not running")
+        return self._sink
+
+    @property
+    def outbox(self) -> Outbox:
+        """What was delivered: e-mail from moto's SES and the sink's requests (`outbox.items()`)."""
+        if self._outbox is None:
+            raise RuntimeError("the local stack is not running")
+        return self._outbox
 
     @property
     def periodic_tasks(self) -> tuple[PeriodicTask, ...]:
@@ -372,11 +480,10 @@ class LocalStack:
             raise TypeError(f"the expiry checker returned {type(result).__name__}, not an object")
         return result
 
-    def _drain_work(self) -> None:
-        """Deliver what the work queue holds, batch after batch, until nothing is visible."""
-        if self._queue_poller is not None:
-            while self._running and self._queue_poller.poll_once():
-                pass
+    def _drain(self, poller: QueuePoller) -> None:
+        """Deliver what a queue holds, batch after batch, until nothing is visible."""
+        while self._running and poller.poll_once():
+            pass
 
     def _retry_cap(self, own: int) -> int:
         return own if self._max_retry_attempts is None else self._max_retry_attempts
@@ -394,6 +501,8 @@ _CACHED_PORTS = (
     ("riskgate.adapters.audit_sinks", "default_sinks"),
     ("riskgate.adapters.reevaluation", "default_table"),
     ("riskgate.adapters.reevaluation", "default_queue"),
+    ("riskgate.handlers.dispatcher", "sns_client"),
+    ("riskgate.handlers.notifier", "clients"),
 )
 
 

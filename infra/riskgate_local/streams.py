@@ -249,6 +249,10 @@ class StreamPoller:
     def _read(self, shard: _Shard) -> bool:
         if shard.iterator is None:
             return False
+        # moto rolls a failed transaction back by putting a copy of the whole table in its place, stream
+        # shard included; an iterator goes on reading the replaced shard and would never see a record
+        # again. A fresh iterator each round, after the last record read, reads the live one.
+        shard.iterator = self._iterator_after(shard)
         try:
             response = self.client.get_records(ShardIterator=shard.iterator, Limit=1000)
         except self.client.exceptions.ExpiredIteratorException:

@@ -17,10 +17,19 @@ from riskgate.resources import (
     AUDIT_FORWARDER_HANDLER,
     AUDIT_STREAM_FILTER,
     AUTHORIZER_HANDLER,
+    DISPATCH_STREAM_FILTER,
+    DISPATCHER_BATCH_SIZE,
+    DISPATCHER_FUNCTION,
+    DISPATCHER_RETRY_ATTEMPTS,
     EVALUATOR_HANDLER,
     EVALUATOR_STREAM_FILTER,
     EXPIRY_CHECKER_FUNCTION,
     GATEWAY_ERROR_BODIES,
+    NOTIFICATION_MESSAGE_KIND,
+    NOTIFIER_BATCH_SIZE,
+    NOTIFIER_FUNCTION,
+    NOTIFY_MAX_RECEIVE_COUNT,
+    NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
     POLICY_STREAM_FILTER,
     PUBLIC_ROUTES,
     REEVALUATION_MAX_RECEIVE_COUNT,
@@ -40,6 +49,8 @@ pytestmark = pytest.mark.infra
 PLANNER_HANDLER = REEVALUATION_PLANNER_FUNCTION.handler
 REEVALUATOR_HANDLER = REEVALUATOR_FUNCTION.handler
 EXPIRY_CHECKER_HANDLER = EXPIRY_CHECKER_FUNCTION.handler
+DISPATCHER_HANDLER = DISPATCHER_FUNCTION.handler
+NOTIFIER_HANDLER = NOTIFIER_FUNCTION.handler
 HANDLERS = {
     API_HANDLER,
     AUTHORIZER_HANDLER,
@@ -48,6 +59,8 @@ HANDLERS = {
     PLANNER_HANDLER,
     REEVALUATOR_HANDLER,
     EXPIRY_CHECKER_HANDLER,
+    DISPATCHER_HANDLER,
+    NOTIFIER_HANDLER,
 }
 
 
@@ -202,6 +215,8 @@ def test_functions_are_sized_for_their_work(synthesized: Synthesized) -> None:
     assert sizes[PLANNER_HANDLER] == (512, 300)
     assert sizes[REEVALUATOR_HANDLER] == (512, 120)
     assert sizes[EXPIRY_CHECKER_HANDLER] == (256, 300)
+    assert sizes[DISPATCHER_HANDLER] == (DISPATCHER_FUNCTION.memory_mb, DISPATCHER_FUNCTION.timeout_seconds)
+    assert sizes[NOTIFIER_HANDLER] == (NOTIFIER_FUNCTION.memory_mb, NOTIFIER_FUNCTION.timeout_seconds)
 
 
 def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) -> None:
@@ -598,6 +613,46 @@ def test_the_authorizer_may_write_audit_items_and_token_use(synthesized: Synthes
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
 
 
+def test_the_api_may_manage_only_the_integration_secrets_under_the_stacks_prefix(
+    synthesized: Synthesized,
+) -> None:
+    environment = functions_by_handler(synthesized)[API_HANDLER]["Properties"]["Environment"]["Variables"]
+    assert environment["RISKGATE_SECRETS_PREFIX"] == "riskgate"  # the stack's name, lower-case
+    statements = policy_statements_of(synthesized, API_HANDLER)
+    assert {action for action in actions_of(statements) if action.startswith("secretsmanager:")} == {
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:RestoreSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:TagResource",
+        # Read back only to send an integration's test message (its own test below).
+        "secretsmanager:GetSecretValue",
+    }
+    (statement,) = [statement for statement in statements if statement.get("Sid") == "IntegrationSecrets"]
+    assert "secretsmanager:GetSecretValue" not in statement["Action"]
+    assert statement["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":secretsmanager:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":secret:riskgate/integrations/*",
+            ],
+        ]
+    }
+    # The notifier only reads them (its own test); no other function touches them.
+    for handler in HANDLERS - {API_HANDLER, NOTIFIER_HANDLER}:
+        assert not any(
+            action.startswith("secretsmanager:")
+            for action in actions_of(policy_statements_of(synthesized, handler))
+        ), handler
+
+
 def test_the_audit_retention_is_a_deployment_parameter() -> None:
     """A non-default `riskgate:auditRetentionDays` reaches the archive's lock and the functions."""
     from aws_cdk import App, Stack
@@ -647,6 +702,311 @@ def test_the_audit_retention_is_a_deployment_parameter() -> None:
         resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Events::EventBus"
     ]
     assert bus["Properties"]["Name"] == "retention-audit"
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+def notify_queue(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
+    """The queue the notifier consumes: the event source of its mapping."""
+    queue_id = mapping_of(synthesized, NOTIFIER_HANDLER)["EventSourceArn"]["Fn::GetAtt"][0]
+    return queue_id, synthesized.resources("AWS::SQS::Queue")[queue_id]["Properties"]
+
+
+def environment_of(synthesized: Synthesized, handler: str) -> dict[str, Any]:
+    return dict(functions_by_handler(synthesized)[handler]["Properties"]["Environment"]["Variables"])
+
+
+def resources_of(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def test_the_dispatcher_consumes_new_trigger_events_with_partial_failures_and_a_failure_queue(
+    synthesized: Synthesized,
+) -> None:
+    mapping = mapping_of(synthesized, DISPATCHER_HANDLER)
+    table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    [stream_filter] = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(stream_filter["Pattern"]) == DISPATCH_STREAM_FILTER
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BatchSize"] == DISPATCHER_BATCH_SIZE
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == DISPATCHER_RETRY_ATTEMPTS
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] < 24 * 3600
+    failure_queue_id = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    others = {
+        mapping_of(synthesized, handler)["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        for handler in (EVALUATOR_HANDLER, AUDIT_FORWARDER_HANDLER, PLANNER_HANDLER)
+    }
+    assert failure_queue_id not in others
+    assert synthesized.resources("AWS::SQS::Queue")[failure_queue_id]["Properties"]["SqsManagedSseEnabled"]
+    assert_alarm_watches(synthesized, failure_queue_id)
+
+
+def test_the_dispatcher_writes_notifications_and_publishes_them_on_the_events_topic(
+    synthesized: Synthesized,
+) -> None:
+    topic_id = next(iter(synthesized.resources("AWS::SNS::Topic")))
+    key_id = next(iter(synthesized.resources("AWS::KMS::Key")))
+    statements = policy_statements_of(synthesized, DISPATCHER_HANDLER)
+    actions = actions_of(statements)
+
+    # A notification and its dedup marker are one transaction: Put and ConditionCheck; policies by Query.
+    assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"} <= actions
+    (publish,) = [statement for statement in statements if statement["Action"] == "sns:Publish"]
+    assert publish["Resource"] == {"Ref": topic_id}
+    # The topic is encrypted with the data key: publishing needs its data-key actions.
+    assert any(
+        "kms:GenerateDataKey*" in statement["Action"]
+        and statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        for statement in statements
+    )
+    # Delivering is the notifier's business, not the dispatcher's.
+    assert not any(action.startswith(("ses:", "secretsmanager:")) for action in actions)
+
+
+def test_the_notify_queue_is_subscribed_to_the_events_topic_raw_and_only_for_notifications(
+    synthesized: Synthesized,
+) -> None:
+    topic_id = next(iter(synthesized.resources("AWS::SNS::Topic")))
+    queue_id, _ = notify_queue(synthesized)
+    subscription = only(
+        {
+            logical_id: subscription
+            for logical_id, subscription in synthesized.resources("AWS::SNS::Subscription").items()
+            if subscription["Properties"]["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+        }
+    )["Properties"]
+
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["TopicArn"] == {"Ref": topic_id}
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["FilterPolicy"] == {"kind": [NOTIFICATION_MESSAGE_KIND]}
+    assert subscription.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+    # What SNS cannot put on the queue goes to the queue's own dead letters.
+    dead_letters_id = notify_queue(synthesized)[1]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letters_id, "Arn"]}}
+
+    # The queue (and the dead-letter queue) accept SNS's messages from this topic and no other, over TLS.
+    for target in (queue_id, dead_letters_id):
+        (policy,) = [
+            policy["Properties"]["PolicyDocument"]
+            for policy in synthesized.resources("AWS::SQS::QueuePolicy").values()
+            if {"Ref": target} in policy["Properties"]["Queues"]
+        ]
+        (allow,) = [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic_id}}}
+        assert "aws:SecureTransport" in json.dumps(policy)
+
+
+def test_the_notify_queue_backs_off_and_dead_letters_what_keeps_failing_under_an_alarm(
+    synthesized: Synthesized,
+) -> None:
+    _, queue = notify_queue(synthesized)
+
+    assert queue["QueueName"] == "riskgate-notifications"
+    assert queue["VisibilityTimeout"] == NOTIFY_VISIBILITY_TIMEOUT_SECONDS
+    assert queue["VisibilityTimeout"] >= 6 * NOTIFIER_FUNCTION.timeout_seconds
+    # SSE-SQS: SNS delivers to it without a key policy; the messages hold notification ids only.
+    assert queue["SqsManagedSseEnabled"] is True
+    redrive = queue["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == NOTIFY_MAX_RECEIVE_COUNT
+    dead_letters_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    dead_letters = synthesized.resources("AWS::SQS::Queue")[dead_letters_id]["Properties"]
+    assert dead_letters["QueueName"] == "riskgate-notifications-dead-letters"
+    assert dead_letters["SqsManagedSseEnabled"] is True
+    assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert_alarm_watches(synthesized, dead_letters_id)
+
+
+def test_the_notifier_consumes_the_notify_queue_with_partial_failures(synthesized: Synthesized) -> None:
+    mapping = mapping_of(synthesized, NOTIFIER_HANDLER)
+
+    assert mapping["BatchSize"] == NOTIFIER_BATCH_SIZE
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    actions = actions_of(policy_statements_of(synthesized, NOTIFIER_HANDLER))
+    # Its own backoff (Telegram's retry_after, growing delays) sets a failed message's visibility.
+    assert {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueUrl",
+        "sqs:ChangeMessageVisibility",
+    } <= actions
+    # Status, attempts and last error are conditional updates of the notification record.
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= actions
+
+
+def arn_of(tail: str, region: Any = None) -> dict[str, Any]:
+    """`service:resource` in this stack's partition and account (and region, unless given)."""
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                *(
+                    [f":{tail.split(':')[0]}:", {"Ref": "AWS::Region"}, ":"]
+                    if region is None
+                    else [f":{tail.split(':')[0]}:{region}:"]
+                ),
+                {"Ref": "AWS::AccountId"},
+                ":" + tail.split(":", 1)[1],
+            ],
+        ]
+    }
+
+
+def assert_may_deliver(statements: list[dict[str, Any]]) -> None:
+    """What delivering through integrations takes (`grant_delivery`): SES, the secrets, customer topics."""
+    by_sid = {statement.get("Sid"): statement for statement in statements}
+    email = by_sid["SendEmail"]
+    assert sorted(email["Action"]) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert sorted(map(json.dumps, resources_of(email))) == sorted(
+        json.dumps(arn_of(f"ses:{resource}/*")) for resource in ("identity", "configuration-set")
+    )
+    secrets = by_sid["ReadIntegrationSecrets"]
+    assert secrets["Action"] == "secretsmanager:GetSecretValue"
+    assert secrets["Resource"] == arn_of("secretsmanager:secret:riskgate/integrations/*")
+    topics = by_sid["PublishToCustomerTopics"]
+    assert topics["Action"] == "sns:Publish"
+    assert topics["Resource"] == arn_of("sns:*", region="*")
+    actions = actions_of(statements)
+    assert {action for action in actions if action.startswith("ses:")} == {
+        "ses:SendEmail",
+        "ses:SendRawEmail",
+    }
+
+
+def test_the_api_may_send_an_integrations_test_message_as_the_notifier_does(
+    synthesized: Synthesized,
+) -> None:
+    statements = policy_statements_of(synthesized, API_HANDLER)
+    assert_may_deliver(statements)
+    # Publishing to customer topics only: the events topic is the evaluator's and the dispatcher's.
+    (publish,) = [statement for statement in statements if "sns:Publish" in actions_of([statement])]
+    assert publish["Sid"] == "PublishToCustomerTopics"
+    # Telegram is reached where the notifier reaches it.
+    assert environment_of(synthesized, API_HANDLER)["RISKGATE_TELEGRAM_API_URL"] == "https://api.telegram.org"
+
+
+def test_the_notifier_may_send_email_read_integration_secrets_and_publish_to_customer_topics_only(
+    synthesized: Synthesized,
+) -> None:
+    statements = policy_statements_of(synthesized, NOTIFIER_HANDLER)
+    assert_may_deliver(statements)
+
+    actions = actions_of(statements)
+    assert {action for action in actions if action.startswith("secretsmanager:")} == {
+        "secretsmanager:GetSecretValue"
+    }
+    assert {action for action in actions if action.startswith("sns:")} == {"sns:Publish"}
+    assert not any(action.endswith("*") and not action.startswith("kms:") for action in actions)
+
+
+def test_both_notification_functions_know_the_window_and_the_telegram_api(synthesized: Synthesized) -> None:
+    for handler in (DISPATCHER_HANDLER, NOTIFIER_HANDLER):
+        environment = environment_of(synthesized, handler)
+        assert environment["RISKGATE_NOTIFY_WINDOW_HOURS"] == "24", handler
+        assert environment["RISKGATE_TELEGRAM_API_URL"] == "https://api.telegram.org", handler
+        assert environment["RISKGATE_SECRETS_PREFIX"] == "riskgate", handler
+    # Messages link to the API.
+    assert "execute-api" in json.dumps(
+        environment_of(synthesized, NOTIFIER_HANDLER)["RISKGATE_PUBLIC_BASE_URL"]
+    )
+
+
+def notifications_template(context: dict[str, Any]) -> dict[str, Any]:
+    """The Notifications construct alone in a stack of its own, with the given CDK context."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_sns as sns
+    from aws_cdk.assertions import Template
+
+    from riskgate_infra.constructs.functions import LambdaFactory
+    from riskgate_infra.constructs.notifications import Notifications, NotificationSettings
+    from riskgate_infra.settings import Settings
+
+    app = App(context=context)
+    stack = Stack(app, "Notify")
+    table = dynamodb.Table(
+        stack,
+        "Table",
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    )
+    layer = lambda_.LayerVersion.from_layer_version_arn(
+        stack, "Layer", "arn:aws:lambda:us-east-1:123456789012:layer:deps:1"
+    )
+    factory = LambdaFactory(layer=layer, environment={}, settings=Settings.from_context(app.node))
+    Notifications(
+        stack,
+        "Notifications",
+        factory=factory,
+        table=table,
+        events_topic=sns.Topic(stack, "Topic"),
+        secrets_prefix="notify",
+        settings=NotificationSettings.from_context(app.node),
+    )
+    return dict(Template.from_stack(stack).to_json())
+
+
+def test_the_window_the_telegram_api_and_the_customer_topics_are_deployment_parameters() -> None:
+    # Given the parameters as `cdk deploy -c ...` passes them: strings
+    template = notifications_template(
+        {
+            "riskgate:notifyWindowHours": "6",
+            "riskgate:telegramApiUrl": "https://telegram.example.com/",
+            "riskgate:customerTopicArns": (
+                "arn:aws:sns:eu-west-1:111122223333:alerts, arn:aws:sns:*:111122223333:team-*"
+            ),
+        }
+    )
+
+    # Then both functions are told, and the notifier may publish to those topics and no other
+    functions = [
+        resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(functions) == 2
+    for function in functions:
+        environment = function["Properties"]["Environment"]["Variables"]
+        assert environment["RISKGATE_NOTIFY_WINDOW_HOURS"] == "6"
+        assert environment["RISKGATE_TELEGRAM_API_URL"] == "https://telegram.example.com"
+    (topics,) = [
+        statement
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "PublishToCustomerTopics"
+    ]
+    assert topics["Resource"] == [
+        "arn:aws:sns:eu-west-1:111122223333:alerts",
+        "arn:aws:sns:*:111122223333:team-*",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("riskgate:notifyWindowHours", "0"),
+        ("riskgate:notifyWindowHours", "a day"),
+        ("riskgate:telegramApiUrl", "http://api.telegram.org"),
+        ("riskgate:customerTopicArns", "arn:aws:sqs:us-east-1:111122223333:queue"),
+    ],
+)
+def test_invalid_notification_parameters_are_refused(key: str, value: str) -> None:
+    from aws_cdk import App
+
+    from riskgate_infra.constructs.notifications import NotificationSettings
+
+    with pytest.raises(ValueError, match=key):
+        NotificationSettings.from_context(App(context={key: value}).node)
 
 
 # --- the API ---------------------------------------------------------------------------------------

@@ -110,3 +110,21 @@ def test_a_failing_record_is_reported_alone(store: Store, dynamodb: Any, monkeyp
     result = handler({"Records": [good, bad]}, FakeLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "2"}]}
     assert store.get_image(IMAGE.image_id)["evaluated_scan_id"] == "scan-1"  # type: ignore[index]
+
+
+def test_the_evaluation_records_its_trigger_events_with_the_verdict(store: Store, dynamodb: Any) -> None:
+    from riskgate.adapters.acceptances import AcceptanceStore
+
+    store_scan(store, "scan-1", "2026-01-01T00:00:00.000001Z", [CRITICAL])
+    assert handler({"Records": [stream_record(dynamodb, store.table_name, "1")]}, FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    events = AcceptanceStore(store.table_name, client=dynamodb).list_events(None, 50, None).items
+    assert sorted(event["type"] for event in events) == ["critical_vulnerabilities", "non_compliant"]
+    critical = next(event for event in events if event["type"] == "critical_vulnerabilities")
+    assert critical["subject"] == {"type": "image", "id": IMAGE.image_id}
+    assert [finding["id"] for finding in critical["findings"]] == ["CVE-2024-1"]
+    assert critical["image"]["repository"] == "acme/shop"
+    # The stream delivers the same record again: the scan is judged already, nothing more is recorded.
+    handler({"Records": [stream_record(dynamodb, store.table_name, "2")]}, FakeLambdaContext())
+    assert len(AcceptanceStore(store.table_name, client=dynamodb).list_events(None, 50, None).items) == 2

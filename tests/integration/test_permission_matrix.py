@@ -7,7 +7,9 @@ objects, which need the permission in the global scope); both → 2xx. An object
 A mutating call leaves exactly one audit event, a refused one none. A route added without a case here
 fails the first test. A risk acceptance is an object in its image's scope: the matrix's one accepts the
 team-a image's vulnerability; its reminder, recorded by the real expiry check run as of 24 days later,
-is the event the events list must show.
+is the event the events list must show. Integrations are account-wide; a response policy, like an
+assurance policy, lives in scope-team-a (one enabled, one disabled, so that enabling and disabling each
+change something); the delivery log shows that policy's one notification.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from riskgate.adapters.acceptances import AcceptanceStore
 from riskgate.adapters.audit_log import AUDIT_PARTITION
 from riskgate.adapters.dynamo import to_item
 from riskgate.adapters.identity_items import new_token_id, token_item, user_item
+from riskgate.adapters.notifications import NotificationStore
 from riskgate.adapters.store import Store
 from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api.app import openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION
 from riskgate.services.acceptances import run_expiry_check
+from riskgate.services.notifications import notification_record
 from tests.support.gateway import InProcessGateway
 
 TABLE = "riskgate-test"
@@ -164,6 +168,28 @@ def event_of_acceptance(body: Any, world: World) -> bool:
 TEAM_A_POLICY = {"name": "matrix-policy", "scope": "scope-team-a", "conditions": {"packages": ["matrix-*"]}}
 
 
+def response_policy_ids(body: Any, world: World) -> bool:
+    return world.directory["response_policy"] in {item["id"] for item in body["items"]}
+
+
+def notification_of_response_policy(body: Any, world: World) -> bool:
+    return world.directory["response_policy"] in {item["policy_id"] for item in body["items"]}
+
+
+MATRIX_MAIL = {"from": "matrix@example.com", "to": ["ops@example.com"]}
+# The matrix's integrations: one the response policies use, one free to delete.
+MATRIX_INTEGRATIONS = [
+    {"name": "matrix-mail", "type": "email", "config": MATRIX_MAIL},
+    {"name": "matrix-spare", "type": "webhook", "config": {"url": "https://hooks.example.com/matrix"}},
+]
+TEAM_A_RESPONSE_POLICY = {
+    "name": "matrix-response",
+    "scope": "scope-team-a",
+    "trigger": "non_compliant",
+    "outputs": [{"output": "email", "integration": "matrix-mail"}],
+}
+
+
 def team_a_acceptance(scope: dict[str, Any]) -> dict[str, Any]:
     return {
         "finding": {"kind": "vulnerability", "id": VULNERABILITY},
@@ -270,6 +296,53 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/users/{user_id}/tokens"): Case(
         lambda w: Request(f"/v1/users/{w.directory['user']}/tokens", body={"name": "matrix"}), "account"
     ),
+    ("GET", "/v1/integrations"): Case(lambda w: Request("/v1/integrations"), "account"),
+    ("POST", "/v1/integrations"): Case(
+        lambda w: Request(
+            "/v1/integrations", body={"name": "matrix-new", "type": "email", "config": MATRIX_MAIL}
+        ),
+        "account",
+    ),
+    ("GET", "/v1/integrations/{name}"): Case(lambda w: Request("/v1/integrations/matrix-mail"), "account"),
+    ("PATCH", "/v1/integrations/{name}"): Case(
+        lambda w: Request("/v1/integrations/matrix-mail", body={"config": {"to": ["changed@example.com"]}}),
+        "account",
+    ),
+    ("DELETE", "/v1/integrations/{name}"): Case(
+        lambda w: Request("/v1/integrations/matrix-spare"), "account"
+    ),
+    # Its one audit event is the test's outcome (moto's SES refuses the unverified sender: a 200 anyway).
+    ("POST", "/v1/integrations/{name}/test"): Case(
+        lambda w: Request("/v1/integrations/matrix-mail/test"), "account"
+    ),
+    ("GET", "/v1/response-policies"): Case(
+        lambda w: Request("/v1/response-policies"), "list", response_policy_ids
+    ),
+    ("POST", "/v1/response-policies"): Case(
+        lambda w: Request("/v1/response-policies", body={**TEAM_A_RESPONSE_POLICY, "name": "matrix-new"}),
+        "create",
+    ),
+    ("GET", "/v1/response-policies/{policy_id}"): Case(
+        lambda w: Request(f"/v1/response-policies/{w.directory['response_policy']}"), "object"
+    ),
+    ("PATCH", "/v1/response-policies/{policy_id}"): Case(
+        lambda w: Request(
+            f"/v1/response-policies/{w.directory['response_policy']}", body={"description": "changed"}
+        ),
+        "object",
+    ),
+    ("DELETE", "/v1/response-policies/{policy_id}"): Case(
+        lambda w: Request(f"/v1/response-policies/{w.directory['response_policy']}"), "object"
+    ),
+    ("POST", "/v1/response-policies/{policy_id}/enable"): Case(
+        lambda w: Request(f"/v1/response-policies/{w.directory['response_policy_disabled']}/enable"), "object"
+    ),
+    ("POST", "/v1/response-policies/{policy_id}/disable"): Case(
+        lambda w: Request(f"/v1/response-policies/{w.directory['response_policy']}/disable"), "object"
+    ),
+    ("GET", "/v1/notifications"): Case(
+        lambda w: Request("/v1/notifications"), "list", notification_of_response_policy
+    ),
     ("GET", "/v1/users/{user_id}/tokens"): Case(
         lambda w: Request(f"/v1/users/{w.directory['user']}/tokens"), "account"
     ),
@@ -329,6 +402,22 @@ def world(store: Store, dynamodb: Any) -> World:
     # Its 7-day reminder falls due 23 days after it was accepted.
     run = run_expiry_check(AcceptanceStore(TABLE, client=dynamodb), datetime.now(UTC) + timedelta(days=24))
     assert run.reminded == 1, run
+    for integration in MATRIX_INTEGRATIONS:
+        reply = gateway.send("POST", "/v1/integrations", token=admin, body=integration)
+        assert reply.status == 201, reply.body
+    response_policy = gateway.send("POST", "/v1/response-policies", token=admin, body=TEAM_A_RESPONSE_POLICY)
+    disabled_policy = gateway.send(
+        "POST",
+        "/v1/response-policies",
+        token=admin,
+        body={**TEAM_A_RESPONSE_POLICY, "name": "matrix-response-off", "enabled": False},
+    )
+    assert (response_policy.status, disabled_policy.status) == (201, 201), (
+        response_policy.body,
+        disabled_policy.body,
+    )
+    # The team-a response policy's notification of a critical vulnerability in the team-a image.
+    record_notification(dynamodb, response_policy.body, world.image_id)
     world.directory = {
         "scope": scope.body["id"],
         "role": role.body["name"],
@@ -336,8 +425,20 @@ def world(store: Store, dynamodb: Any) -> World:
         "token": token.body["id"],
         "policy": policy.body["id"],
         "acceptance": acceptance.body["id"],
+        "response_policy": response_policy.body["id"],
+        "response_policy_disabled": disabled_policy.body["id"],
     }
     return world
+
+
+def record_notification(dynamodb: Any, policy: dict[str, Any], image_id: str) -> None:
+    now = datetime.now(UTC)
+    event = {"id": "evt-matrix", "type": policy["trigger"], "subject": {"type": "image", "id": image_id}}
+    record = notification_record(event, policy, policy["outputs"][0], event["subject"], now)
+    stored = NotificationStore(TABLE, client=dynamodb).record(
+        [record], "matrix", int(now.timestamp()) + 3600, int(now.timestamp())
+    )
+    assert stored
 
 
 def test_every_secured_route_has_a_case() -> None:

@@ -40,6 +40,7 @@ class MemoryStore:
             "tags": {"buster"},
             "current_scan_id": "scan-1",
         }
+        self.events: list[dict[str, Any]] = []
 
     def get_image(self, image_id: str) -> dict[str, Any] | None:
         return dict(self.image) if image_id == IMAGE_ID else None
@@ -58,7 +59,11 @@ class MemoryStore:
         policies: list[dict[str, Any]] | None = None,
         acceptances: list[dict[str, Any]] | None = None,
         accepted: int = 0,
+        events: list[dict[str, Any]] | None = None,
+        trigger_fingerprints: dict[str, str] | None = None,
     ) -> bool:
+        self.events += events or []
+        self.image.update(trigger_fingerprints=trigger_fingerprints)
         self.image.update(
             status=status,
             verdict=verdict,
@@ -188,3 +193,30 @@ def test_until_fixed_acceptances_whose_fix_appeared_are_handed_over_after_storin
     assert evaluation is not None
     assert evaluation.status == "non_compliant"  # the fix ends the acceptance: the finding counts
     assert ended == [until_fixed.id]
+
+
+def test_an_evaluation_of_a_new_scan_records_its_trigger_events(findings: list[Finding]) -> None:
+    store = MemoryStore(findings)
+    evaluate_image(store, IMAGE_ID, policies_for=policies, now=NOW)
+    fired = {event["type"]: event for event in store.events}
+    assert set(fired) == {"critical_vulnerabilities", "non_compliant"}
+    critical = fired["critical_vulnerabilities"]
+    assert critical["subject"] == {"type": "image", "id": IMAGE_ID}
+    assert [f["id"] for f in critical["findings"]] == sorted(criticals(findings))
+    assert critical["occurred_at"] == "2026-11-22T12:00:00.000000Z"
+    assert fired["non_compliant"]["verdict"] == {"status": "non_compliant", "block": True}
+
+
+def test_judging_the_same_scan_again_fires_only_what_changed(findings: list[Finding]) -> None:
+    store = MemoryStore(findings)
+    evaluate_image(store, IMAGE_ID, policies_for=policies, now=NOW)
+    store.events.clear()
+    evaluate_image(store, IMAGE_ID, policies_for=policies, now=NOW, force=True)
+    assert store.events == []  # a policy elsewhere changed: nothing new to tell
+    accepted = [accepting(vid) for vid in sorted(criticals(findings))]
+    evaluate_image(
+        store, IMAGE_ID, policies_for=policies, acceptances_for=lambda image: accepted, now=NOW, force=True
+    )
+    assert store.events == []  # compliant now: nothing fires
+    evaluate_image(store, IMAGE_ID, policies_for=policies, now=NOW, force=True)  # the acceptances revoked
+    assert {event["type"] for event in store.events} == {"critical_vulnerabilities", "non_compliant"}

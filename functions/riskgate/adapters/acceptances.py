@@ -16,13 +16,12 @@ is sent again: its conditions are evaluated afresh, so a retry can never apply a
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from riskgate.adapters.audit_log import SECONDS_PER_DAY, audit_put
+from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.directory import StaleRead, Transaction, actor_id, visible
 from riskgate.adapters.dynamo import (
     Page,
@@ -32,6 +31,7 @@ from riskgate.adapters.dynamo import (
     query_page,
     to_item,
 )
+from riskgate.adapters.events import EVENTS_PARTITION, event_item
 from riskgate.adapters.store import default_store
 from riskgate.clock import iso, parse_iso
 from riskgate.domain.acceptances import AcceptancePeriod, AcceptanceStatus, acceptance_snapshot
@@ -42,7 +42,6 @@ from riskgate.settings import get_settings
 
 ENTITY_TYPE = "risk_acceptance"
 ACCEPTANCES_PARTITION = "ACCEPTANCES"
-EVENTS_PARTITION = "EVENTS"
 DUE_PARTITION = "DUE"
 # Reading the due work: this many items a Query page.
 DUE_PAGE_SIZE = 100
@@ -79,14 +78,6 @@ def reminder_key(acceptance_id: str, days: int) -> dict[str, str]:
 
 def guard_item_key(guard: str) -> dict[str, str]:
     return {"pk": f"ACCEPTANCE_GUARD#{guard}", "sk": "GUARD"}
-
-
-def event_key(event_id: str) -> dict[str, str]:
-    return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
-
-
-def new_event_id() -> str:
-    return "evt-" + uuid.uuid4().hex[:24]
 
 
 def expiry_sort_key(expires_at: str, acceptance_id: str) -> str:
@@ -132,22 +123,6 @@ def reminder_item(fields: Mapping[str, Any], days: int, when: datetime) -> dict[
 
 def guard_item(guard: str, acceptance_id: str) -> dict[str, Any]:
     return {**guard_item_key(guard), "item_type": "acceptance_guard", "acceptance_id": acceptance_id}
-
-
-def event_item(event: Mapping[str, Any], retention_days: int) -> dict[str, Any]:
-    """A trigger event, kept (TTL) as long as the security events are."""
-    event_id = str(event.get("id") or new_event_id())
-    occurred_at = str(event["occurred_at"])
-    expires = int(parse_iso(occurred_at).timestamp()) + retention_days * SECONDS_PER_DAY
-    return {
-        **event,
-        **event_key(event_id),
-        "item_type": "event",
-        "gsi2pk": EVENTS_PARTITION,
-        "gsi2sk": f"{occurred_at}#{event_id}",
-        "id": event_id,
-        TABLE.ttl_attribute: expires,
-    }
 
 
 def event_fields(item: Mapping[str, Any]) -> dict[str, Any]:

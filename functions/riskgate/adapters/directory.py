@@ -10,8 +10,9 @@ when several writers act at once:
 - **Optimistic concurrency.** Every item has `version`. An update or delete is conditional on the
   version it read; a stale read is retried once from a fresh read, then reported as a conflict.
 - **No delete of a scope or role in use.** Whatever uses a scope or custom role (a user's role
-  bindings now; policies and acceptances later) has a reference item `USES#<scope|role>#<key>` /
-  `<referrer type>#<referrer id>`, written in the referrer's own transaction. A Query cannot be a
+  bindings, policies) has a reference item `USES#<scope|role>#<key>` / `<referrer type>#<referrer id>`,
+  written in the referrer's own transaction. Integrations a response policy names are kept the same
+  way (`USES#integration#<name>`). A Query cannot be a
   transaction condition, so the transaction that *adds* a reference also bumps `uses_version` on the
   scope or role item, conditional on `attribute_exists(pk)` (which is also the check that the scope or
   role exists). A delete reads the item (version v, uses_version u), then queries the references with a
@@ -55,7 +56,7 @@ from riskgate.settings import get_settings
 
 T = TypeVar("T")
 
-ReferenceKind = Literal["scope", "role"]
+ReferenceKind = Literal["scope", "role", "integration"]
 
 # Attributes that are bookkeeping, never shown through the API nor recorded in audit events.
 _INTERNAL_FIELDS = frozenset({"uses_version"})
@@ -63,9 +64,21 @@ _INTERNAL_FIELDS = frozenset({"uses_version"})
 REFERRERS_NAMED = 25
 
 
+def integration_key(name: str) -> dict[str, str]:
+    """An integration's item (riskgate.adapters.integrations): its name is its key."""
+    return {"pk": f"INTEGRATION#{name}", "sk": "META"}
+
+
+_TARGET_KEYS: dict[str, Callable[[str], dict[str, str]]] = {
+    "scope": scope_key,
+    "role": role_key,
+    "integration": integration_key,
+}
+
+
 @dataclass(frozen=True, order=True)
 class Reference:
-    """Something a referrer depends on: a scope (by id) or a custom role (by name)."""
+    """Something a referrer depends on: a scope (by id), a custom role or an integration (by name)."""
 
     kind: ReferenceKind
     key: str
@@ -76,7 +89,7 @@ class Reference:
 
     @property
     def target_key(self) -> dict[str, str]:
-        return scope_key(self.key) if self.kind == "scope" else role_key(self.key)
+        return _TARGET_KEYS[self.kind](self.key)
 
 
 def binding_references(bindings: Iterable[Mapping[str, str]]) -> set[Reference]:
@@ -494,31 +507,10 @@ class Directory(TableClient):
     def referrers(
         self, reference: Reference, limit: int = REFERRERS_NAMED
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Who uses a scope or role (strongly consistent: the delete's safety depends on it), and
-        whether there are more than `limit`."""
-        response = self.client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=expression_values({":pk": reference.partition}),
-            ConsistentRead=True,
-            Limit=limit,
-        )
-        items = [from_item(item) for item in response.get("Items", [])]
-        referrers = [
-            {"type": item["referrer_type"], "id": item["referrer_id"], "name": item.get("referrer_name")}
-            for item in items
-        ]
-        return referrers, bool(response.get("LastEvaluatedKey"))
+        return referrers(self.client, self.table_name, reference, limit)
 
     def _refuse_if_used(self, reference: Reference, what: str) -> None:
-        referrers, more = self.referrers(reference)
-        if not referrers:
-            return
-        named = ", ".join(f"{r['type']} {r['name'] or r['id']} ({r['id']})" for r in referrers)
-        raise Conflict(
-            f"{what} is in use by {named}{', and more' if more else ''}: remove those uses first",
-            details=referrers,
-        )
+        refuse_if_used(self.client, self.table_name, reference, what)
 
     def _add_reference(
         self,
@@ -622,6 +614,39 @@ def default_directory() -> Directory:
     return Directory(store.table_name, client=store.client)
 
 
+def referrers(
+    client: Any, table_name: str, reference: Reference, limit: int = REFERRERS_NAMED
+) -> tuple[list[dict[str, Any]], bool]:
+    """Who uses a scope, role or integration (strongly consistent: the delete's safety depends on it),
+    and whether there are more than `limit`."""
+    response = client.query(
+        TableName=table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=expression_values({":pk": reference.partition}),
+        ConsistentRead=True,
+        Limit=limit,
+    )
+    items = [from_item(item) for item in response.get("Items", [])]
+    found = [
+        {"type": item["referrer_type"], "id": item["referrer_id"], "name": item.get("referrer_name")}
+        for item in items
+    ]
+    return found, bool(response.get("LastEvaluatedKey"))
+
+
+def refuse_if_used(client: Any, table_name: str, reference: Reference, what: str) -> None:
+    """A 409 naming the referrers of `reference`, if it has any. The delete that follows must be
+    conditional on the `uses_version` read before this query (see the module's docstring)."""
+    found, more = referrers(client, table_name, reference)
+    if not found:
+        return
+    named = ", ".join(f"{r['type']} {r['name'] or r['id']} ({r['id']})" for r in found)
+    raise Conflict(
+        f"{what} is in use by {named}{', and more' if more else ''}: remove those uses first",
+        details=found,
+    )
+
+
 def reference_key(reference: Reference, referrer_type: str, referrer_id: str) -> dict[str, str]:
     return {"pk": reference.partition, "sk": f"{referrer_type}#{referrer_id}"}
 
@@ -684,23 +709,33 @@ def add_reference(
     referrer_id: str,
     referrer_name: str,
     location: str,
+    *,
+    must_have: Mapping[str, Any] | None = None,
 ) -> None:
     """The reference item, and the bump of the target's `uses_version` that makes any delete of the
-    target decided on an older read fail (see the module's docstring). A missing target is a 422 on
-    `location`, the request field that named it."""
+    target decided on an older read fail (see the module's docstring). A missing target (or one without
+    the attribute values of `must_have`, e.g. an integration's type) is a 422 on `location`, the request
+    field that named it."""
     transaction.put(reference_item(reference, referrer_type, referrer_id, referrer_name))
+    condition, names, values = "attribute_exists(pk)", {}, {":one": 1}
+    for number, (attribute, value) in enumerate(sorted((must_have or {}).items())):
+        names[f"#m{number}"] = attribute
+        values[f":m{number}"] = value
+        condition += f" AND #m{number} = :m{number}"
+    update: dict[str, Any] = {
+        "Key": to_item(reference.target_key),
+        "UpdateExpression": "ADD uses_version :one",
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": expression_values(values),
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    wanted = "".join(f" with {attribute} {value}" for attribute, value in sorted((must_have or {}).items()))
     transaction.add(
-        {
-            "Update": {
-                "Key": to_item(reference.target_key),
-                "UpdateExpression": "ADD uses_version :one",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeValues": expression_values({":one": 1}),
-            }
-        },
+        {"Update": update},
         InvalidInput(
-            f"{reference.kind} {reference.key} does not exist",
-            details=[{"location": location, "message": f"unknown {reference.kind}"}],
+            f"{reference.kind} {reference.key} does not exist{wanted}",
+            details=[{"location": location, "message": f"unknown {reference.kind}{wanted}"}],
         ),
     )
 

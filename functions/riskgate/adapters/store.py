@@ -28,6 +28,7 @@ from riskgate.adapters.dynamo import (
     query_page,
     to_item,
 )
+from riskgate.adapters.events import event_item
 from riskgate.adapters.identity_items import (
     ADMIN_BINDINGS,
     ADMIN_USER_ID,
@@ -464,11 +465,13 @@ class Store(TableClient):
         policies: list[dict[str, Any]] | None = None,
         acceptances: list[dict[str, Any]] | None = None,
         accepted: int = 0,
+        events: list[dict[str, Any]] | None = None,
+        trigger_fingerprints: dict[str, str] | None = None,
     ) -> bool:
         """Record the evaluator's verdict with what it was computed with — the policies (id, version,
         name) and the acceptances in force (`acceptances`), when given — and how many findings were
-        accepted (`accepted_count`; the API shows it as `counts.accepted`); False when a newer scan
-        replaced the evaluated one."""
+        accepted (`accepted_count`; the API shows it as `counts.accepted`), with the trigger events the
+        evaluation fires, in one transaction; False when a newer scan replaced the evaluated one."""
         values: dict[str, Any] = {
             ":status": status,
             ":verdict": verdict,
@@ -483,17 +486,38 @@ class Store(TableClient):
         if policies is not None:
             update += ", policies = :policies, acceptances = :acceptances"
             values.update({":policies": policies, ":acceptances": acceptances or []})
+        if trigger_fingerprints is not None:
+            # What the last evaluation fired: a re-evaluation fires again only what changed.
+            update += ", trigger_fingerprints = :fingerprints"
+            values[":fingerprints"] = trigger_fingerprints
+        write = {
+            "TableName": self.table_name,
+            "Key": to_item({"pk": image_pk(image_id), "sk": "META"}),
+            "UpdateExpression": update,
+            "ConditionExpression": "current_scan_id = :scan",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": expression_values(values),
+        }
+        retention = get_settings().audit_retention_days
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=to_item({"pk": image_pk(image_id), "sk": "META"}),
-                UpdateExpression=update,
-                ConditionExpression="current_scan_id = :scan",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=expression_values(values),
-            )
+            if events:
+                puts = [
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": to_item(event_item(event, retention)),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                    for event in events
+                ]
+                self.client.transact_write_items(TransactItems=[{"Update": write}, *puts])
+            else:
+                self.client.update_item(**write)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException" or condition_failed_at(
+                error, 0
+            ):
                 return False
             raise
         return True

@@ -24,6 +24,8 @@ class AuditAction:
     EXTEND = "extend"
     REVOKE = "revoke"
     EXPIRE = "expire"
+    # A test message sent through an integration (nothing changed; the outcome is in the details).
+    TEST = "test"
 
 
 @dataclass(frozen=True)

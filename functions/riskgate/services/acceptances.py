@@ -647,10 +647,14 @@ def list_events(
 
 
 def _may_see_event(access: Access, event: Mapping[str, Any]) -> bool:
+    """An acceptance's event as the acceptance; an image's with `risks:read` on the image."""
     snapshot = event.get("acceptance")
-    if not isinstance(snapshot, Mapping):
-        return access.has_globally(READ)
-    return may_see(access, RiskAcceptance.from_fields({"status": "expired", **snapshot}))
+    if isinstance(snapshot, Mapping):
+        return may_see(access, RiskAcceptance.from_fields({"status": "expired", **snapshot}))
+    image = event.get("image")
+    if isinstance(image, Mapping):
+        return access.may_on_image(READ, _image_target(image))
+    return access.has_globally(READ)
 
 
 def acceptance_event(

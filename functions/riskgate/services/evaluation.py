@@ -13,6 +13,7 @@ from riskgate.domain.acceptances import Applied, RiskAcceptance, apply_acceptanc
 from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
 from riskgate.domain.policies import AssurancePolicy
+from riskgate.domain.triggers import Fired, event_fields, image_triggers
 from riskgate.services.policies import PoliciesFor, policies_used
 
 # The acceptances whose scope contains an image (its summary); see services.acceptances.
@@ -64,6 +65,8 @@ class EvaluationStore(Protocol):
         policies: list[dict[str, Any]] | None = None,
         acceptances: list[dict[str, Any]] | None = None,
         accepted: int = 0,
+        events: list[dict[str, Any]] | None = None,
+        trigger_fingerprints: dict[str, str] | None = None,
     ) -> bool: ...
 
 
@@ -121,6 +124,8 @@ def evaluate_image(
     moment = now or system_now()
     judgement = judge(store.iter_findings(scan_id), policies_for(image), acceptances_for(image), moment)
     decision = judgement.decision()
+    fired = image_triggers(judgement.applied.effective, judgement.verdict)
+    events = _events_to_record(image, scan_id, fired, judgement, moment)
     stored = store.store_evaluation(
         image_id,
         scan_id,
@@ -130,11 +135,29 @@ def evaluate_image(
         decision["policies"],
         acceptances=decision["acceptances"],
         accepted=judgement.applied.accepted_count,
+        events=events,
+        trigger_fingerprints={f.trigger.value: f.fingerprint for f in fired},
     )
     if stored and on_fix_available is not None:
         for acceptance in judgement.applied.fix_available:
             on_fix_available(acceptance)
     return Evaluation(image_id=image_id, scan_id=scan_id, status=judgement.verdict.status, stored=stored)
+
+
+def _events_to_record(
+    image: Mapping[str, Any], scan_id: str, fired: list[Fired], judgement: Judgement, now: datetime
+) -> list[dict[str, Any]]:
+    """The trigger events of this evaluation: all it fires for a new scan; for a scan judged again (a
+    policy or an acceptance changed), only the triggers whose causes changed — an unchanged image does
+    not fire again because a policy elsewhere in its scope was edited."""
+    new_scan = image.get("evaluated_scan_id") != scan_id
+    before = image.get("trigger_fingerprints") or {}
+    counts = {**(image.get("counts") or {}), "accepted": judgement.applied.accepted_count}
+    return [
+        {**event_fields(f, image, judgement.verdict, counts), "occurred_at": iso(now)}
+        for f in fired
+        if new_scan or before.get(f.trigger.value) != f.fingerprint
+    ]
 
 
 @dataclass(frozen=True)

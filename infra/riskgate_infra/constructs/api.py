@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -18,6 +19,7 @@ from riskgate.resources import (
     PUBLIC_ROUTES,
 )
 from riskgate_infra.constructs.functions import LambdaFactory
+from riskgate_infra.constructs.notifications import NotificationSettings, grant_delivery
 from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 from riskgate_infra.settings import Settings
 
@@ -46,6 +48,19 @@ ACCESS_LOG_FIELDS = {
     "error_response_type": apigw.AccessLogField.context_error_response_type(),
     "xray_trace_id": apigw.AccessLogField.context_xray_trace_id(),
 }
+
+# What the API does with integration secrets (riskgate.adapters.integrations): create one, write a new
+# version, restore one scheduled for deletion, schedule its deletion; CreateSecret with tags needs
+# TagResource. Reading them back (GetSecretValue) is for sending: the API's is granted with the rest of
+# what sending takes (`grant_delivery`), for an integration's test message.
+INTEGRATION_SECRET_ACTIONS = [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:TagResource",
+]
 
 # `$context.error.messageString` is API Gateway's own message, already quoted for JSON.
 GATEWAY_MESSAGE = "$context.error.messageString"
@@ -89,6 +104,8 @@ class RiskgateApi(Construct):
         factory: LambdaFactory,
         table: dynamodb.Table,
         settings: Settings,
+        secrets_prefix: str,
+        notification_settings: NotificationSettings,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -97,9 +114,21 @@ class RiskgateApi(Construct):
             "Handler",
             spec=API_FUNCTION,
             description="Riskgate API: scans in, images and findings out",
+            # An integration's test message (POST /v1/integrations/{name}/test) goes where the notifier's
+            # messages go.
+            environment={"RISKGATE_TELEGRAM_API_URL": notification_settings.telegram_api_url},
         )
         table.grant_read_write_data(self.handler)
         acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
+        self._grant_integration_secrets(factory.role_of(self.handler), secrets_prefix)
+        # The test message is delivered as the notifier delivers: SES, the secret, customer topics.
+        grant_delivery(
+            self,
+            factory.role_of(self.handler),
+            secrets_prefix=secrets_prefix,
+            settings=notification_settings,
+            who="the API (an integration's test message)",
+        )
 
         self.authorizer_function = factory.create(
             self,
@@ -224,6 +253,29 @@ class RiskgateApi(Construct):
                 "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
                 "asynchronous invocations; the caller gets the error.",
             )
+
+    def _grant_integration_secrets(self, role: iam.IRole, prefix: str) -> None:
+        """Integration secrets are created at run time, one per integration: the API may manage the secrets
+        under `<prefix>/integrations/` (RISKGATE_SECRETS_PREFIX), and no other."""
+        secrets = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{prefix}/integrations/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="IntegrationSecrets", actions=INTEGRATION_SECRET_ACTIONS, resources=[secrets]
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+            f"secret:{prefix}/integrations/*]",
+            "Each integration's secret is created at run time under this stack's prefix (its name and "
+            "the random suffix Secrets Manager adds are not known at synthesis); the wildcard covers "
+            "those secrets only.",
+        )
 
     def _resource(self, path: str) -> apigw.IResource:
         """The resource for an absolute path, creating the missing segments."""

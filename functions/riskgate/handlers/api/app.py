@@ -19,7 +19,10 @@ from riskgate.handlers.api import (
     routes_audit,
     routes_directory,
     routes_images,
+    routes_integrations,
+    routes_notifications,
     routes_policies,
+    routes_response_policies,
     routes_scans,
     routes_verdicts,
 )
@@ -39,8 +42,8 @@ API_DESCRIPTION = """Container-risk service: scanner reports in, findings and CI
 A user's role bindings grant a role's permissions in a scope: `global` covers everything; a custom
 scope covers the images its selectors match (globs over registry, repository, tag). Without the
 permission anywhere: 403. An object outside the caller's scopes: 404 (creating one there: 403), and
-lists show only what the caller may see. Users, roles, scopes and the security event log are
-account-wide: they need the permission granted in `global`. System roles: administrator,
+lists show only what the caller may see. Users, roles, scopes, integrations and the security event
+log are account-wide: they need the permission granted in `global`. System roles: administrator,
 security_officer, developer, ci_pipeline, auditor.
 
 **Audit.** Every change leaves one event in the security event log (`GET /v1/audit-events`), written
@@ -112,6 +115,9 @@ app.include_router(routes_directory.router)
 app.include_router(routes_policies.router)
 app.include_router(routes_verdicts.router)
 app.include_router(routes_acceptances.router)
+app.include_router(routes_integrations.router)
+app.include_router(routes_response_policies.router)
+app.include_router(routes_notifications.router)
 
 
 @app.exception_handler(RiskgateError)

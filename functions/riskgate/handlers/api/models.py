@@ -227,7 +227,12 @@ class AuditEvent(BaseModel):
     token_id: str | None = None
     source_ip: str | None = None
     request_id: str | None = None
-    action: str = Field(description="create, update, delete, token.issue, token.revoke, authentication.fail")
+    action: str = Field(
+        description=(
+            "create, update, delete, token.issue, token.revoke, authentication.fail; for risk acceptances "
+            "also extend, revoke, expire; for integrations also test (a test message sent: its outcome)"
+        )
+    )
     entity_type: str
     entity_id: str | None = None
     before: dict[str, Any] | None = None

@@ -17,7 +17,14 @@ from riskgate.handlers.api.models import RequestBody
 FindingKindName = Literal["vulnerability", "malware", "sensitive_data", "misconfiguration"]
 PeriodName = Literal["30d", "60d", "90d", "indefinite", "until_fixed", "custom"]
 StatusName = Literal["active", "expired", "revoked"]
-EventType = Literal["risk_acceptance_expiration", "risk_acceptance_expiring"]
+EventType = Literal[
+    "risk_acceptance_expiration",
+    "risk_acceptance_expiring",
+    "sensitive_data",
+    "non_compliant",
+    "critical_vulnerabilities",
+    "malware",
+]
 
 Period = Annotated[
     PeriodName,
@@ -183,16 +190,25 @@ class RiskAcceptancePage(BaseModel):
 
 
 class Event(BaseModel):
-    """A trigger event (issue 6 turns them into notifications)."""
+    """A trigger event: what response policies react to. An image's (an evaluation fired it) or a risk
+    acceptance's (it ended, or ends soon)."""
 
     id: str
     type: str
     occurred_at: str
-    acceptance: dict[str, Any] = Field(
-        default_factory=dict, description="What was accepted, where, by whom, why, until when"
+    subject: dict[str, Any] | None = Field(default=None, description="What it is about: {type, id}")
+    acceptance: dict[str, Any] | None = Field(
+        default=None, description="Acceptance events: what was accepted, where, by whom, why, until when"
     )
     days: int | None = Field(default=None, description="Reminders: days before the end")
     ended_reason: str | None = None
+    image: dict[str, Any] | None = Field(default=None, description="Image events: the image")
+    verdict: dict[str, Any] | None = None
+    counts: dict[str, Any] | None = None
+    findings: list[dict[str, Any]] | None = Field(
+        default=None, description="Image events: the findings that caused it, most severe first (capped)"
+    )
+    findings_total: int | None = None
 
 
 class EventPage(BaseModel):

@@ -299,7 +299,7 @@ def revoke(
     "/v1/events",
     Permission.RISKS_READ,
     tags=["events"],
-    summary="Trigger events (an acceptance expired, or expires soon), newest first; those the caller may see",
+    summary="Trigger events (an image fired a trigger; an acceptance ended or ends soon), newest first",
     responses=documented(200, "A page of events; a page may hold fewer than limit"),
 )
 def list_events(

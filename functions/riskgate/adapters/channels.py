@@ -1,0 +1,422 @@
+"""Delivery of a rendered notification through one integration: SES, Telegram, a webhook, an SNS topic.
+
+`deliver` sends once and says how it went: a `DeliveryResult`, or an exception the notifier acts on —
+`TransientDeliveryError` (a timeout, 5xx, 429, throttling: try again, after `retry_after` seconds when the
+receiver said so) or `PermanentDeliveryError` (a 4xx, a refused address, a missing secret: retrying
+cannot help, the notification is `failed`). Nothing here retries or logs; messages of both errors are
+fit for the delivery log: they never contain a secret (a Telegram bot token is part of the request URL,
+so it is scrubbed from everything said about a Telegram request).
+
+HTTP uses the standard library (no dependency). Redirects are not followed, except a 307/308 to the same
+scheme, host and port (the body and the signature stay valid); a webhook must not be bounced elsewhere.
+
+**Webhook signature.** With a signing secret, each request carries `X-Riskgate-Timestamp: <Unix
+seconds>` and `X-Riskgate-Signature: sha256=<hex>`, the HMAC-SHA256 with the secret as key of the bytes
+`<timestamp>.<body>`. A receiver recomputes it over the raw body, compares in constant time, and refuses
+timestamps more than a few minutes old (replays). `X-Riskgate-Delivery` is the notification's id, the same
+on every retry: receivers deduplicate on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import Message as HeaderMessage
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from riskgate.clock import Clock, system_now
+from riskgate.domain.notifications import Message
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+USER_AGENT = "riskgate"
+SIGNATURE_HEADER = "X-Riskgate-Signature"
+TIMESTAMP_HEADER = "X-Riskgate-Timestamp"
+DELIVERY_HEADER = "X-Riskgate-Delivery"
+EVENT_HEADER = "X-Riskgate-Event"
+# A receiver's answer is read up to this much: enough for an error description, not a flood.
+MAX_RESPONSE_BYTES = 64 * 1024
+# What the delivery log keeps of a receiver's answer.
+MAX_DETAIL_LENGTH = 300
+TOKEN_PLACEHOLDER = "<bot-token>"
+
+# AWS error codes that mean "later", not "never" (any 5xx does too).
+TRANSIENT_AWS_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "Throttled",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "InternalErrorException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "KMSThrottling",
+        "KMSThrottlingException",
+    }
+)
+
+
+class DeliveryError(Exception):
+    """A delivery that did not happen; the message is for the delivery log."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: after `retry_after` seconds when the receiver asked for it, else with backoff."""
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again cannot help: the integration or the message must change."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What the receiver said, for the delivery log and the integration test's answer."""
+
+    detail: str
+
+
+def deliver(
+    integration: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    message: Message,
+    *,
+    delivery_id: str,
+    telegram_api_url: str,
+    ses_client: Any | None = None,
+    sns_client: Any | None = None,
+    timeout: float = 10,
+    clock: Clock = system_now,
+) -> DeliveryResult:
+    """Send `message` once through `integration` (the stored item: `type`, `config`), whose secret
+    fields are `secrets` (`IntegrationStore.read_secret`). `delivery_id` is the notification's id.
+    Clients are created when not given (SNS in the topic's own region)."""
+    kind = str(integration.get("type") or "")
+    config: Mapping[str, Any] = integration.get("config") or {}
+    if kind == "email":
+        return _email(config, message, ses_client or boto3.client("ses"))
+    if kind == "telegram":
+        return _telegram(config, secrets, message, telegram_api_url, timeout)
+    if kind == "webhook":
+        return _webhook(config, secrets, message, delivery_id, timeout, clock)
+    if kind == "sns":
+        return _sns(config, message, sns_client)
+    raise PermanentDeliveryError(f"{kind or 'no type'!r} is not an integration type")
+
+
+# --- e-mail ---------------------------------------------------------------------------------------------
+
+
+def _email(config: Mapping[str, Any], message: Message, client: Any) -> DeliveryResult:
+    recipients = [str(address) for address in config.get("to") or []]
+    if not config.get("from") or not recipients:
+        raise PermanentDeliveryError("the e-mail integration has no sender or no recipients")
+    body: dict[str, Any] = {"Text": {"Data": message.text, "Charset": "UTF-8"}}
+    if message.html is not None:
+        body["Html"] = {"Data": message.html, "Charset": "UTF-8"}
+    try:
+        sent = client.send_email(
+            Source=str(config["from"]),
+            Destination={"ToAddresses": recipients},
+            Message={"Subject": {"Data": message.subject, "Charset": "UTF-8"}, "Body": body},
+        )
+    except ClientError as error:
+        raise _aws_failure(error, "SES") from error
+    except BotoCoreError as error:
+        raise TransientDeliveryError(f"SES could not be reached: {type(error).__name__}") from error
+    count = len(recipients)
+    return DeliveryResult(
+        f"e-mail sent to {count} recipient{'s' if count != 1 else ''} (SES message {sent.get('MessageId')})"
+    )
+
+
+# --- SNS ------------------------------------------------------------------------------------------------
+
+
+def _sns(config: Mapping[str, Any], message: Message, client: Any | None) -> DeliveryResult:
+    topic_arn = str(config.get("topic_arn") or "")
+    if not topic_arn:
+        raise PermanentDeliveryError("the SNS integration has no topic ARN")
+    client = _sns_client_for(topic_arn, client)
+    try:
+        sent = client.publish(TopicArn=topic_arn, Subject=message.subject, Message=message.text)
+    except ClientError as error:
+        raise _aws_failure(error, "SNS") from error
+    except BotoCoreError as error:
+        raise TransientDeliveryError(f"SNS could not be reached: {type(error).__name__}") from error
+    return DeliveryResult(f"published to {topic_arn} (SNS message {sent.get('MessageId')})")
+
+
+def _sns_client_for(topic_arn: str, client: Any | None) -> Any:
+    """SNS answers only for topics in its own region: a customer's topic elsewhere gets a client of its
+    region (the given one is the Lambda's region's)."""
+    parts = topic_arn.split(":")
+    region = parts[3] if len(parts) > 3 and parts[3] else None
+    if client is not None and (region is None or client.meta.region_name == region):
+        return client
+    return boto3.client("sns", region_name=region)
+
+
+def _aws_failure(error: ClientError, service: str) -> DeliveryError:
+    """Throttling and AWS-side failures are transient; a refusal (MessageRejected, NotFound,
+    AuthorizationError, an unverified sender, …) is permanent."""
+    response: Mapping[str, Any] = error.response
+    code = str(response.get("Error", {}).get("Code") or "")
+    text = _one_line(str(response.get("Error", {}).get("Message") or ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    detail = f"{service} refused: {code}: {text}" if text else f"{service} refused: {code}"
+    if code in TRANSIENT_AWS_CODES or status >= 500 or status == 429:
+        return TransientDeliveryError(detail)
+    return PermanentDeliveryError(detail)
+
+
+# --- Telegram -------------------------------------------------------------------------------------------
+
+
+def _telegram(
+    config: Mapping[str, Any], secrets: Mapping[str, str], message: Message, api_url: str, timeout: float
+) -> DeliveryResult:
+    token = secrets.get("bot_token") or ""
+    chat_id = config.get("chat_id")
+    if not token:
+        raise PermanentDeliveryError("the Telegram integration has no bot token")
+    if chat_id is None:
+        raise PermanentDeliveryError("the Telegram integration has no chat_id")
+    fields: dict[str, Any] = {"chat_id": chat_id, "text": message.text, "disable_web_page_preview": True}
+    if message.payload.get("parse_mode"):
+        fields["parse_mode"] = message.payload["parse_mode"]
+    body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
+    url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    try:
+        status, answer, response_headers = _post(url, body, headers, timeout, "Telegram")
+        return _telegram_outcome(status, answer, response_headers, chat_id)
+    except DeliveryError as error:
+        # The token is in the URL: whatever was said about the request must not repeat it.
+        scrubbed = _scrub(error.detail, token)
+        if isinstance(error, TransientDeliveryError):
+            raise TransientDeliveryError(scrubbed, error.retry_after) from None
+        raise PermanentDeliveryError(scrubbed) from None
+
+
+def _telegram_outcome(status: int, answer: bytes, headers: HeaderMessage, chat_id: object) -> DeliveryResult:
+    """Telegram answers JSON `{"ok", "result" | "error_code", "description", "parameters"}`."""
+    document = _json_object(answer)
+    description = _one_line(str(document.get("description") or ""))
+    parameters = _as_dict(document.get("parameters"))
+    if 200 <= status < 300 and document.get("ok", True):
+        result = _as_dict(document.get("result"))
+        return DeliveryResult(f"Telegram message {result.get('message_id', '?')} sent to chat {chat_id}")
+    said = f"Telegram answered {status}" + (f": {description}" if description else "")
+    if status == 429:
+        retry_after = _number(parameters.get("retry_after"))
+        if retry_after is None:
+            retry_after = _retry_after(headers)
+        raise TransientDeliveryError(said, retry_after)
+    if status >= 500 or status == 408:
+        raise TransientDeliveryError(said, _retry_after(headers))
+    if parameters.get("migrate_to_chat_id") is not None:
+        said += f" (the group is now chat {parameters['migrate_to_chat_id']}: update chat_id)"
+    raise PermanentDeliveryError(said)
+
+
+def _scrub(text: str, token: str) -> str:
+    text = text.replace(token, TOKEN_PLACEHOLDER)
+    # A bot's id (before the colon) is public, the rest is the secret: scrub it alone too.
+    secret_part = token.partition(":")[2]
+    return text.replace(secret_part, TOKEN_PLACEHOLDER) if secret_part else text
+
+
+# --- webhooks -------------------------------------------------------------------------------------------
+
+
+def _webhook(
+    config: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    message: Message,
+    delivery_id: str,
+    timeout: float,
+    clock: Clock,
+) -> DeliveryResult:
+    url = str(config.get("url") or "")
+    if not url:
+        raise PermanentDeliveryError("the webhook integration has no URL")
+    body = message.text.encode("utf-8")
+    headers = {
+        "Content-Type": message.content_type,
+        "User-Agent": USER_AGENT,
+        DELIVERY_HEADER: delivery_id,
+    }
+    if message.trigger:
+        headers[EVENT_HEADER] = message.trigger
+    secret = secrets.get("secret")
+    if secret:
+        timestamp = str(int(clock().timestamp()))
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = "sha256=" + signature(secret, timestamp, body)
+    status, answer, response_headers = _post(url, body, headers, timeout, "the webhook")
+    said = f"the webhook answered {status}"
+    excerpt = _one_line(answer[:MAX_DETAIL_LENGTH].decode("utf-8", "replace"))
+    if 200 <= status < 300:
+        return DeliveryResult(said)
+    said += f": {excerpt}" if excerpt else ""
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientDeliveryError(said, _retry_after(response_headers))
+    raise PermanentDeliveryError(said)
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of `<timestamp>.<body>` keyed with the secret: what `X-Riskgate-Signature`
+    carries after `sha256=`. The timestamp is signed so that a captured request cannot be replayed later."""
+    signed = timestamp.encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+# --- HTTP -----------------------------------------------------------------------------------------------
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows only a 307/308 (which keep the method and body) to the same scheme, host and port; any
+    other redirect is left as the 3xx answer it is (and reported as a permanent failure)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: HeaderMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if code not in (307, 308) or _origin(newurl) != _origin(req.full_url):
+            return None
+        return urllib.request.Request(  # noqa: S310 - same scheme, host and port as the checked URL
+            newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method()
+        )
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects())
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", "", None
+
+
+def _post(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float, receiver: str
+) -> tuple[int, bytes, HeaderMessage]:
+    """POST; the status, (the start of) the answer and its headers, whatever the status. A receiver that
+    cannot be reached, or does not answer in time, is a transient failure; a URL that cannot be used,
+    or a certificate that does not verify, a permanent one. Messages never repeat the URL."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise PermanentDeliveryError(f"{receiver}'s URL is not http(s)")
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return int(response.status), response.read(MAX_RESPONSE_BYTES), response.headers
+    except urllib.error.HTTPError as error:
+        try:
+            answer = error.read(MAX_RESPONSE_BYTES) if error.fp is not None else b""
+        except (OSError, http.client.HTTPException):
+            answer = b""
+        finally:
+            error.close()
+        if 300 <= error.code < 400:
+            where = _origin(str(error.headers.get("Location") or ""))[1] or "elsewhere"
+            raise PermanentDeliveryError(
+                f"{receiver} answered {error.code}, a redirect to {where}; not followed "
+                "(only a 307 or 308 to the same host is)"
+            ) from None
+        return int(error.code), answer, error.headers
+    except urllib.error.URLError as error:
+        raise _unreachable(receiver, error.reason) from None
+    except OSError as error:  # a timeout, a refused or reset connection
+        raise _unreachable(receiver, error) from None
+    except http.client.HTTPException as error:  # an answer cut short, or not HTTP
+        raise TransientDeliveryError(f"{receiver} gave a broken answer: {type(error).__name__}") from None
+    except ValueError as error:  # a URL http.client cannot use (a bad port, …)
+        raise PermanentDeliveryError(f"{receiver}'s URL cannot be used: {type(error).__name__}") from None
+
+
+def _unreachable(receiver: str, reason: object) -> DeliveryError:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return PermanentDeliveryError(
+            f"{receiver}'s TLS certificate does not verify: {reason.verify_message}"
+        )
+    if isinstance(reason, TimeoutError):
+        return TransientDeliveryError(f"{receiver} did not answer in time")
+    name = type(reason).__name__ if not isinstance(reason, str) else "error"
+    text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+    return TransientDeliveryError(f"{receiver} could not be reached: {name}: {_one_line(text)}")
+
+
+def _retry_after(headers: HeaderMessage | None) -> float | None:
+    """`Retry-After` as seconds (its number, or its HTTP date from now); None when absent or unreadable."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    number = _number(value.strip())
+    if number is not None:
+        return number
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - system_now()).total_seconds())
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value) if isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        return None
+    return max(0.0, number) if math.isfinite(number) else None
+
+
+def _json_object(answer: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(answer.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DETAIL_LENGTH else text[: MAX_DETAIL_LENGTH - 1] + "…"

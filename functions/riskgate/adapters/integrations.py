@@ -1,0 +1,287 @@
+"""Integrations in the table, their secrets in Secrets Manager.
+
+Item (docs/architecture.md, "Response policies and notifications"): pk `INTEGRATION#<name>`, sk `META`;
+gsi2 `INTEGRATIONS` / `<name>`; name (the key: unique by construction), type, config (public: never a
+secret), `secret_arn` and `secret_version` while it has a secret, version, uses_version, created/updated
+at/by.
+
+**Secrets** (a Telegram bot token, a webhook's signing secret) are the Secrets Manager secret
+`<prefix>/integrations/<name>`, a JSON object of the secret fields. Each write is a new version of it,
+made *before* the item's transaction; the item records that version, and readers ask for it, so a write
+whose transaction then fails (a name taken, a stale read, a lost race) leaves the integration with the
+secret it had. Removing a secret, or the integration, schedules the secret's deletion (7 days' recovery)
+once the item no longer names it; writing it again within those days restores it first.
+
+Each change is one TransactWriteItems with its audit event (entity type `integration`); audit events
+carry the ARN and version of the secret, never its value. Updates and deletes are conditional on the
+version read (retried once from a fresh read). An integration a response policy names cannot be deleted:
+the policy holds the directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and
+the delete is conditional on `uses_version` as read before looking for them. A test message
+(`POST …/{name}/test`) changes nothing: its audit event (action `test`, the outcome as details) is all it
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from riskgate.adapters.audit_log import audit_put, put_audit_event
+from riskgate.adapters.directory import (
+    Reference,
+    StaleRead,
+    Transaction,
+    actor_id,
+    delete_as_read,
+    integration_key,
+    refuse_if_used,
+    retry_once,
+    versioned_update,
+    visible,
+)
+from riskgate.adapters.dynamo import Page, TableClient, now_iso, query_page
+from riskgate.adapters.store import default_store
+from riskgate.domain.audit import Actor, AuditAction, audit_event
+from riskgate.domain.errors import Conflict, NotFound
+from riskgate.settings import get_settings
+
+logger = Logger(child=True)
+
+INTEGRATIONS_PARTITION = "INTEGRATIONS"
+ENTITY_TYPE = "integration"
+# Days a deleted integration's secret can still be restored (Secrets Manager's minimum).
+SECRET_RECOVERY_DAYS = 7
+SECRET_TAG = "riskgate:integration"
+
+# Called with the integration as read (before every attempt): its new public config, and its secrets —
+# None to keep them, {} to remove them, else the new values.
+Revise = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str] | None]]
+
+
+def secret_name(prefix: str, name: str) -> str:
+    return f"{prefix}/integrations/{name}"
+
+
+def _integration_item(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **integration_key(fields["name"]),
+        "item_type": "integration",
+        "gsi2pk": INTEGRATIONS_PARTITION,
+        "gsi2sk": fields["name"],
+        **fields,
+    }
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        f"an integration named {name} already exists",
+        details=[{"location": "body.name", "message": "already in use"}],
+    )
+
+
+class IntegrationStore(TableClient):
+    """Stored integrations and their secrets. Clients are created lazily when not given."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        *,
+        secrets_client: Any | None = None,
+        secrets_prefix: str | None = None,
+    ) -> None:
+        super().__init__(table_name, client)
+        self._secrets_client = secrets_client
+        self.secrets_prefix = secrets_prefix or get_settings().secrets_prefix
+
+    @property
+    def secrets(self) -> Any:
+        if self._secrets_client is None:
+            self._secrets_client = boto3.client("secretsmanager")
+        return self._secrets_client
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def get_integration(self, name: str) -> dict[str, Any] | None:
+        item = self._get(integration_key(name))
+        return visible(item) if item else None
+
+    def list_integrations(self, limit: int, next_token: str | None) -> Page:
+        """By name."""
+        page = query_page(
+            self.client,
+            self.table_name,
+            index="gsi2",
+            partition=("gsi2pk", INTEGRATIONS_PARTITION),
+            limit=limit,
+            next_token=next_token,
+        )
+        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+
+    def read_secret(self, name: str) -> dict[str, str]:
+        """The integration's secret fields (e.g. `{"bot_token": …}`), at the version it names; {} when
+        it has none. For whatever sends through the integration, never for an API answer."""
+        item = self._get(integration_key(name))
+        if item is None:
+            raise NotFound(f"integration {name} not found")
+        if not item.get("secret_arn"):
+            return {}
+        request = {"SecretId": item["secret_arn"]}
+        if item.get("secret_version"):
+            request["VersionId"] = item["secret_version"]
+        value: dict[str, str] = json.loads(self.secrets.get_secret_value(**request)["SecretString"])
+        return value
+
+    # --- changing ---------------------------------------------------------------------------------
+
+    def create_integration(
+        self, name: str, kind: str, config: Mapping[str, Any], secrets: Mapping[str, str], actor: Actor
+    ) -> dict[str, Any]:
+        """Store a new integration; its secrets (if any) first, in Secrets Manager."""
+        if self._get(integration_key(name)) is not None:
+            raise _name_taken(name)  # before its secret is touched: that one is the other integration's
+        now, by = now_iso(), actor_id(actor)
+        fields: dict[str, Any] = {
+            "name": name,
+            "type": kind,
+            "config": dict(config),
+            "version": 1,
+            "uses_version": 0,
+            "created_at": now,
+            "created_by": by,
+            "updated_at": now,
+            "updated_by": by,
+        }
+        if secrets:
+            fields.update(self._write_secret(name, secrets))
+        created = visible(fields)
+        transaction = Transaction(self.table_name)
+        transaction.put_new(_integration_item(fields), _name_taken(name))
+        transaction.add(self._audit(actor, AuditAction.CREATE, name, after=created))
+        retry_once(lambda: transaction.commit(self.client), f"integration {name}")
+        return created
+
+    def update_integration(self, name: str, revise: Revise, actor: Actor) -> dict[str, Any]:
+        """Apply `revise` to the integration as read; a change that changes nothing writes nothing."""
+        written: dict[str, str] = {}  # the secret version a first attempt wrote, for its retry
+
+        def attempt() -> tuple[dict[str, Any], bool]:
+            current = self._existing(name)
+            config, secrets = revise(visible(current))
+            changed: dict[str, Any] = {}
+            if config != current.get("config"):
+                changed["config"] = config
+            if secrets:
+                if not written:
+                    written.update(self._write_secret(name, secrets))
+                changed.update(written)
+            removes_secret = secrets == {} and bool(current.get("secret_arn"))
+            if removes_secret:
+                changed.update({"secret_arn": None, "secret_version": None})
+            if not changed:
+                return visible(current), False
+            transaction = Transaction(self.table_name)
+            after = versioned_update(transaction, integration_key(name), current, changed, actor)
+            transaction.add(
+                self._audit(actor, AuditAction.UPDATE, name, before=visible(current), after=after)
+            )
+            transaction.commit(self.client)
+            return after, removes_secret
+
+        after, removed_secret = retry_once(attempt, f"integration {name}")
+        if removed_secret:
+            self._schedule_secret_deletion(name)
+        return after
+
+    def delete_integration(self, name: str, actor: Actor) -> None:
+        """Delete an integration no response policy uses (else 409 naming them); then its secret."""
+
+        def attempt() -> dict[str, Any]:
+            current = self._existing(name)
+            refuse_if_used(
+                self.client, self.table_name, Reference("integration", name), f"integration {name}"
+            )
+            transaction = Transaction(self.table_name)
+            transaction.add(
+                delete_as_read(integration_key(name), current, ("version", "uses_version")), StaleRead()
+            )
+            transaction.add(self._audit(actor, AuditAction.DELETE, name, before=visible(current)))
+            transaction.commit(self.client)
+            return current
+
+        deleted = retry_once(attempt, f"integration {name}")
+        if deleted.get("secret_arn"):
+            self._schedule_secret_deletion(name)
+
+    def record_test(self, name: str, actor: Actor, outcome: Mapping[str, Any]) -> None:
+        """The audit event of a test message sent through the integration: `outcome` (what the API
+        answered; never a secret) as its details."""
+        event = audit_event(actor, AuditAction.TEST, ENTITY_TYPE, name, details=dict(outcome))
+        put_audit_event(self.client, self.table_name, event, get_settings().audit_retention_days)
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _existing(self, name: str) -> dict[str, Any]:
+        item = self._get(integration_key(name))
+        if item is None:
+            raise NotFound(f"integration {name} not found")
+        return item
+
+    def _write_secret(self, name: str, secrets: Mapping[str, str]) -> dict[str, str]:
+        """A new version of the integration's secret (the secret created, or restored, as needed):
+        the item's `secret_arn` and `secret_version`."""
+        secret_id = secret_name(self.secrets_prefix, name)
+        value = json.dumps(dict(secrets), sort_keys=True)
+        try:
+            written = self.secrets.create_secret(
+                Name=secret_id,
+                SecretString=value,
+                Description=f"Riskgate integration {name}: its write-only fields",
+                Tags=[{"Key": SECRET_TAG, "Value": name}],
+            )
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            # Exists; or (AWS's answer for one scheduled for deletion) "InvalidRequest".
+            if code not in ("ResourceExistsException", "InvalidRequestException"):
+                raise
+            if code == "InvalidRequestException" or self._scheduled_for_deletion(secret_id):
+                self.secrets.restore_secret(SecretId=secret_id)
+            written = self.secrets.put_secret_value(SecretId=secret_id, SecretString=value)
+        return {"secret_arn": written["ARN"], "secret_version": written["VersionId"]}
+
+    def _scheduled_for_deletion(self, secret_id: str) -> bool:
+        return bool(self.secrets.describe_secret(SecretId=secret_id).get("DeletedDate"))
+
+    def _schedule_secret_deletion(self, name: str) -> None:
+        """Once no item names the secret. A failure here leaves a secret nothing reads (and a log line):
+        the change itself is done, so it is not reported to the caller as failed."""
+        secret_id = secret_name(self.secrets_prefix, name)
+        try:
+            self.secrets.delete_secret(SecretId=secret_id, RecoveryWindowInDays=SECRET_RECOVERY_DAYS)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code not in ("ResourceNotFoundException", "InvalidRequestException"):  # gone, or going
+                logger.warning("could not schedule the deletion of a secret", secret=secret_id, code=code)
+
+    def _audit(
+        self,
+        actor: Actor,
+        action: str,
+        name: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        event = audit_event(actor, action, ENTITY_TYPE, name, before=before, after=after)
+        return audit_put(self.table_name, event, get_settings().audit_retention_days)
+
+
+def default_integration_store() -> IntegrationStore:
+    """The integrations of the configured table, sharing the store's client (and its lifetime)."""
+    store = default_store()
+    return IntegrationStore(store.table_name, client=store.client)

@@ -1,0 +1,168 @@
+"""Integrations: named channels (e-mail, Telegram, SNS, webhook) response policies send through. Wiring
+only; the rules are in `riskgate.services.integrations`. Account-wide: the permissions count in `global`."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from riskgate.adapters.integrations import default_integration_store
+from riskgate.clock import system_now
+from riskgate.domain import notifications as messages
+from riskgate.domain.integrations import NAME_PATTERN
+from riskgate.domain.permissions import Permission
+from riskgate.handlers.api import models_integrations as models
+from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.services import integrations as service
+from riskgate.settings import get_settings
+
+router = Router()
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+NextToken = Annotated[str | None, Query(description="Opaque token from the previous page")]
+IntegrationName = Annotated[str, Path(pattern=NAME_PATTERN, description="Integration name")]
+
+ERRORS = {
+    403: "The permission is not granted in the global scope",
+    404: "No such integration",
+    409: "Name taken, used by response policies (named in details), or changed concurrently",
+    422: "Invalid fields (named in details)",
+}
+TAGS = ["integrations"]
+
+
+def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
+    return openapi_docs.documented(success, description, {status: ERRORS[status] for status in errors})
+
+
+def view(integration: dict[str, Any]) -> models.Integration:
+    return models.Integration.model_validate(integration)
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/integrations",
+    Permission.INTEGRATIONS_READ,
+    tags=TAGS,
+    summary="List the integrations, by name",
+    responses=documented(200, "A page of integrations"),
+)
+def list_integrations(limit: Limit = 50, next_token: NextToken = None) -> models.IntegrationPage:
+    page = service.list_integrations(default_integration_store(), current_access(router), limit, next_token)
+    return models.IntegrationPage(items=[view(i) for i in page.items], next_token=page.next_token)
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/integrations/<name>",
+    Permission.INTEGRATIONS_READ,
+    tags=TAGS,
+    summary="Get an integration (never its write-only fields)",
+    responses=documented(200, "The integration", 404),
+)
+def get_integration(name: IntegrationName) -> models.Integration:
+    return view(service.get_integration(default_integration_store(), current_access(router), name))
+
+
+@secured_route(
+    router,
+    "POST",
+    "/v1/integrations",
+    Permission.INTEGRATIONS_MANAGE,
+    status_code=201,
+    tags=TAGS,
+    summary="Create an integration; its secret fields go to Secrets Manager",
+    responses=documented(201, "The new integration", 409, 422),
+)
+def create_integration(
+    integration: Annotated[models.IntegrationCreate, Body()],
+) -> Response[models.Integration]:
+    stored = service.create_integration(
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        name=integration.name,
+        kind=integration.type.value,
+        config=integration.config,
+        insecure_hosts=get_settings().webhook_insecure_hosts,
+    )
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=view(stored),
+        headers={"Location": f"/v1/integrations/{stored['name']}"},
+    )
+
+
+@secured_route(
+    router,
+    "PATCH",
+    "/v1/integrations/<name>",
+    Permission.INTEGRATIONS_MANAGE,
+    tags=TAGS,
+    summary="Change an integration's config (the fields sent); a secret is replaced only when sent",
+    responses=documented(200, "The integration as changed", 404, 409, 422),
+)
+def update_integration(
+    name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()]
+) -> models.Integration:
+    updated = service.update_integration(
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        name,
+        changes.changes().get("config") or {},
+        insecure_hosts=get_settings().webhook_insecure_hosts,
+    )
+    return view(updated)
+
+
+@secured_route(
+    router,
+    "DELETE",
+    "/v1/integrations/<name>",
+    Permission.INTEGRATIONS_MANAGE,
+    status_code=204,
+    tags=TAGS,
+    summary="Delete an integration no response policy uses; its secret is scheduled for deletion",
+    responses=documented(204, "Deleted", 404, 409),
+)
+def delete_integration(name: IntegrationName) -> Response[None]:
+    service.delete_integration(
+        default_integration_store(), current_access(router), current_actor(router), name
+    )
+    return Response(status_code=204, content_type=None, body=None)
+
+
+@secured_route(
+    router,
+    "POST",
+    "/v1/integrations/<name>/test",
+    Permission.INTEGRATIONS_MANAGE,
+    tags=TAGS,
+    summary="Send a test message through an integration and say what happened (a failed delivery too)",
+    responses=documented(200, "What happened: delivered, or the error and whether a retry may help", 404),
+)
+def send_test_message(name: IntegrationName) -> models.IntegrationTestResult:
+    # Imported here: only this route sends anything.
+    from riskgate.adapters import channels
+
+    settings = get_settings()
+    outcome = service.send_test_message(
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        name,
+        render=messages.render,
+        deliver=partial(channels.deliver, telegram_api_url=settings.telegram_api_url),
+        now=system_now(),
+        api_base_url=settings.public_base_url,
+    )
+    return models.IntegrationTestResult.model_validate(outcome)

@@ -1,0 +1,167 @@
+"""Response policies: who is told of what, where. Wiring only; the access rules are in
+`riskgate.services.response_policies`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from riskgate.adapters.integrations import default_integration_store
+from riskgate.adapters.response_policies import default_response_policy_store
+from riskgate.domain.permissions import Permission
+from riskgate.handlers.api import models_response_policies as models
+from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.services import response_policies as service
+
+router = Router()
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+NextToken = Annotated[str | None, Query(description="Opaque token from the previous page")]
+PolicyId = Annotated[str, Path(min_length=1, max_length=64, description="Response policy id (rsp-…)")]
+
+ERRORS = {
+    403: "response_policies:manage is not granted in the policy's scope (global: also scopes:global)",
+    404: "No such response policy, or it is outside the caller's scopes",
+    409: "Changed concurrently: read it again and retry",
+    422: "Invalid fields (named in details), an unknown scope, an output without an integration of its type",
+}
+TAGS = ["response policies"]
+
+
+def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
+    return openapi_docs.documented(success, description, {status: ERRORS[status] for status in errors})
+
+
+def view(policy: dict[str, Any]) -> models.ResponsePolicy:
+    return models.ResponsePolicy.model_validate(policy)
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/response-policies",
+    Permission.RESPONSE_POLICIES_READ,
+    tags=TAGS,
+    summary="List the response policies in the caller's scopes, by name",
+    responses=documented(200, "A page of response policies"),
+)
+def list_policies(limit: Limit = 50, next_token: NextToken = None) -> models.ResponsePolicyPage:
+    page = service.list_policies(default_response_policy_store(), current_access(router), limit, next_token)
+    return models.ResponsePolicyPage(items=[view(p) for p in page.items], next_token=page.next_token)
+
+
+@secured_route(
+    router,
+    "GET",
+    "/v1/response-policies/<policy_id>",
+    Permission.RESPONSE_POLICIES_READ,
+    tags=TAGS,
+    summary="Get a response policy",
+    responses=documented(200, "The response policy", 404),
+)
+def get_policy(policy_id: PolicyId) -> models.ResponsePolicy:
+    return view(service.get_policy(default_response_policy_store(), current_access(router), policy_id))
+
+
+@secured_route(
+    router,
+    "POST",
+    "/v1/response-policies",
+    Permission.RESPONSE_POLICIES_MANAGE,
+    status_code=201,
+    tags=TAGS,
+    summary="Create a response policy (enabled unless sent otherwise)",
+    responses=documented(201, "The new response policy", 422),
+)
+def create_policy(
+    policy: Annotated[models.ResponsePolicyCreate, Body()],
+) -> Response[models.ResponsePolicy]:
+    stored = service.create_policy(
+        default_response_policy_store(),
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        policy.model_dump(mode="json"),
+    )
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=view(stored),
+        headers={"Location": f"/v1/response-policies/{stored['id']}"},
+    )
+
+
+@secured_route(
+    router,
+    "PATCH",
+    "/v1/response-policies/<policy_id>",
+    Permission.RESPONSE_POLICIES_MANAGE,
+    tags=TAGS,
+    summary="Change a response policy (the fields sent); a change that changes nothing writes nothing",
+    responses=documented(200, "The response policy as changed", 404, 409, 422),
+)
+def update_policy(
+    policy_id: PolicyId, changes: Annotated[models.ResponsePolicyUpdate, Body()]
+) -> models.ResponsePolicy:
+    updated = service.update_policy(
+        default_response_policy_store(),
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        policy_id,
+        changes.changes(),
+    )
+    return view(updated)
+
+
+@secured_route(
+    router,
+    "POST",
+    "/v1/response-policies/<policy_id>/enable",
+    Permission.RESPONSE_POLICIES_MANAGE,
+    tags=TAGS,
+    summary="Enable a response policy; an enabled one stays as it is",
+    responses=documented(200, "The response policy", 404, 409),
+)
+def enable_policy(policy_id: PolicyId) -> models.ResponsePolicy:
+    return view(_set_enabled(policy_id, True))
+
+
+@secured_route(
+    router,
+    "POST",
+    "/v1/response-policies/<policy_id>/disable",
+    Permission.RESPONSE_POLICIES_MANAGE,
+    tags=TAGS,
+    summary="Disable a response policy: it no longer fires; a disabled one stays as it is",
+    responses=documented(200, "The response policy", 404, 409),
+)
+def disable_policy(policy_id: PolicyId) -> models.ResponsePolicy:
+    return view(_set_enabled(policy_id, False))
+
+
+def _set_enabled(policy_id: str, enabled: bool) -> dict[str, Any]:
+    return service.set_enabled(
+        default_response_policy_store(), current_access(router), current_actor(router), policy_id, enabled
+    )
+
+
+@secured_route(
+    router,
+    "DELETE",
+    "/v1/response-policies/<policy_id>",
+    Permission.RESPONSE_POLICIES_MANAGE,
+    status_code=204,
+    tags=TAGS,
+    summary="Delete a response policy; the integrations it named are free to delete",
+    responses=documented(204, "Deleted", 404, 409),
+)
+def delete_policy(policy_id: PolicyId) -> Response[None]:
+    service.delete_policy(
+        default_response_policy_store(), current_access(router), current_actor(router), policy_id
+    )
+    return Response(status_code=204, content_type=None, body=None)
