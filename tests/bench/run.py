@@ -37,6 +37,8 @@ HANDLERS = {
     "reevaluation_planner": "riskgate.handlers.reevaluation_planner",
     "reevaluator": "riskgate.handlers.reevaluator",
     "expiry_checker": "riskgate.handlers.expiry_checker",
+    "dispatcher": "riskgate.handlers.dispatcher",
+    "notifier": "riskgate.handlers.notifier",
 }
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
