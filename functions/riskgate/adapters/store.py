@@ -470,8 +470,8 @@ class Store(TableClient):
     ) -> bool:
         """Record the evaluator's verdict with what it was computed with — the policies (id, version,
         name) and the acceptances in force (`acceptances`), when given — and how many findings were
-        accepted (`accepted_count`; the API shows it as `counts.accepted`), with the trigger events the
-        evaluation fires, in one transaction; False when a newer scan replaced the evaluated one."""
+        accepted (`accepted_count`; the API shows it as `counts.accepted`), after the trigger events the
+        evaluation fires; False when a newer scan replaced the evaluated one."""
         values: dict[str, Any] = {
             ":status": status,
             ":verdict": verdict,
@@ -498,26 +498,17 @@ class Store(TableClient):
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": expression_values(values),
         }
-        retention = get_settings().audit_retention_days
+        if events:
+            # Before the verdict, and idempotent (an event's id is derived from what fired it): if the
+            # verdict's write then fails or never happens, the stream evaluates again and rewrites the same
+            # items — a rewrite is a MODIFY, which the dispatcher ignores — so no event is lost or doubled.
+            # (A transaction would do too, at twice the write cost per item.)
+            retention = get_settings().audit_retention_days
+            self._batch_write([{"PutRequest": {"Item": to_item(event_item(e, retention))}} for e in events])
         try:
-            if events:
-                puts = [
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": to_item(event_item(event, retention)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    }
-                    for event in events
-                ]
-                self.client.transact_write_items(TransactItems=[{"Update": write}, *puts])
-            else:
-                self.client.update_item(**write)
+            self.client.update_item(**write)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException" or condition_failed_at(
-                error, 0
-            ):
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True

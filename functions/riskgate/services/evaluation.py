@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,10 +155,30 @@ def _events_to_record(
     before = image.get("trigger_fingerprints") or {}
     counts = {**(image.get("counts") or {}), "accepted": judgement.applied.accepted_count}
     return [
-        {**event_fields(f, image, judgement.verdict, counts), "occurred_at": iso(now)}
+        {
+            **event_fields(f, image, judgement.verdict, counts),
+            "id": _event_id(image, scan_id, f, before.get(f.trigger.value)),
+            "occurred_at": iso(now),
+        }
         for f in fired
         if new_scan or before.get(f.trigger.value) != f.fingerprint
     ]
+
+
+def _event_id(image: Mapping[str, Any], scan_id: str, fired: Fired, before: str | None) -> str:
+    """The same for a repeat of this very evaluation (a retried stream record: the image as it was read),
+    different for any other — so rewriting it is harmless and nothing is announced twice."""
+    basis = "|".join(
+        (
+            str(image["image_id"]),
+            scan_id,
+            str(image.get("evaluated_scan_id")),
+            fired.trigger.value,
+            fired.fingerprint,
+            str(before),
+        )
+    )
+    return "evt-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
