@@ -36,6 +36,8 @@ class Settings:
     notify_window_hours: int = 24
     # Where Telegram's Bot API is reached (the local stack points it at its own sink).
     telegram_api_url: str = "https://api.telegram.org"
+    # The Secrets Manager secret (name or ARN) whose value seals page tokens (`riskgate.auth.page_tokens`).
+    page_token_secret_id: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +59,7 @@ def get_settings() -> Settings:
         notify_window_hours=int(os.environ.get("RISKGATE_NOTIFY_WINDOW_HOURS", "24")),
         telegram_api_url=os.environ.get("RISKGATE_TELEGRAM_API_URL", "").rstrip("/")
         or "https://api.telegram.org",
+        page_token_secret_id=os.environ.get("RISKGATE_PAGE_TOKEN_SECRET_ID") or None,
     )
 
 

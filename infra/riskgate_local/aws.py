@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import urllib.request
 from collections.abc import Mapping
@@ -195,6 +196,8 @@ class LocalResources:
     notify_dead_letter_queue_url: str
     notify_subscription_arn: str
     dispatcher_failure_queue_url: str
+    # The secret whose value seals page tokens (the stack creates one with a generated value, as here).
+    page_token_secret_arn: str
 
 
 def create_resources(
@@ -243,6 +246,9 @@ def create_resources(
     boto3.client("events").create_event_bus(Name=bus_name)
     bucket = f"{name_prefix}{AUDIT_ARCHIVE_BUCKET_SUFFIX}"
     create_audit_archive(bucket, retention_days=audit_retention_days)
+    page_token_secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"{name_prefix}/page-token-key", SecretString=secrets.token_urlsafe(48)
+    )["ARN"]
     resources = LocalResources(
         table_name=table_name,
         stream_arn=created["TableDescription"]["LatestStreamArn"],
@@ -258,6 +264,7 @@ def create_resources(
         notify_dead_letter_queue_url=notify_dead_letters_url,
         notify_subscription_arn=subscription_arn,
         dispatcher_failure_queue_url=dispatcher_queue_url,
+        page_token_secret_arn=page_token_secret_arn,
     )
     logger.info("local resources created: %s", resources)
     return resources

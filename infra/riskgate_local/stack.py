@@ -250,6 +250,7 @@ class LocalStack:
                 "RISKGATE_EXPIRY_REMINDER_DAYS": self._expiry_reminder_days,
                 # Integration secrets go to moto's Secrets Manager, under this stack's own prefix.
                 "RISKGATE_SECRETS_PREFIX": self._name_prefix,
+                "RISKGATE_PAGE_TOKEN_SECRET_ID": self._resources.page_token_secret_arn,
                 # Webhooks may call loopback hosts over plain http: where the local stack's sink listens.
                 "RISKGATE_WEBHOOK_INSECURE_HOSTS": LOCAL_WEBHOOK_INSECURE_HOSTS,
                 # Telegram's Bot API is the local sink unless the caller named another base URL.

@@ -14,6 +14,7 @@ from riskgate.resources import TABLE
 from riskgate.settings import get_settings
 
 TABLE_NAME = "riskgate-test"
+PAGE_TOKEN_SECRET = "riskgate-test/page-token-key"
 
 
 @pytest.fixture
@@ -23,6 +24,10 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(**TABLE.create_table_kwargs(TABLE_NAME))
+        # Lists seal their page tokens with this secret's value, as the stack's own secret.
+        secret = boto3.client("secretsmanager").create_secret(Name=PAGE_TOKEN_SECRET, SecretString="s" * 48)
+        monkeypatch.setenv("RISKGATE_PAGE_TOKEN_SECRET_ID", secret["ARN"])
+        get_settings.cache_clear()
         yield client
     forget_cached_ports()
 

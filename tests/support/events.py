@@ -21,6 +21,7 @@ def api_event(
     role_bindings: list[dict[str, str]] | None = None,
     authorized: bool = True,
     gzip_body: bool = False,
+    user_id: str = "admin",
 ) -> dict[str, Any]:
     """A REST API proxy event; the body is base64 as API Gateway sends it with binary media `*/*`."""
     raw = body.encode() if isinstance(body, str) else body
@@ -31,8 +32,8 @@ def api_event(
     authorizer = None
     if authorized:
         authorizer = {
-            "principalId": "admin",
-            "user_id": "admin",
+            "principalId": user_id,
+            "user_id": user_id,
             "token_id": "tok-test",
             "role_bindings": json.dumps(ADMIN_BINDINGS if role_bindings is None else role_bindings),
         }

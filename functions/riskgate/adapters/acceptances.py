@@ -214,7 +214,7 @@ class AcceptanceStore(TableClient):
             next_token=next_token,
             newest_first=True,
         )
-        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(visible)
 
     def iter_acceptances(self) -> Iterator[dict[str, Any]]:
         """Every acceptance, newest first, read page by page as it is consumed (exports)."""
@@ -254,7 +254,7 @@ class AcceptanceStore(TableClient):
             newest_first=True,
             equals_filters={"type": event_type} if event_type else None,
         )
-        return Page(items=[event_fields(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(event_fields)
 
     # --- changing ---------------------------------------------------------------------------------
 

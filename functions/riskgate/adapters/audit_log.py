@@ -102,4 +102,4 @@ def list_audit_events(
         newest_first=True,
         equals_filters=filters,
     )
-    return Page(items=[audit_record(item) for item in page.items], next_token=page.next_token)
+    return page.mapped(audit_record)

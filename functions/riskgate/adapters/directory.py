@@ -440,7 +440,7 @@ class Directory(TableClient):
             next_token=next_token,
             newest_first=True,
         )
-        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(visible)
 
     def revoke_token(self, user_id: str, token_id: str, actor: Actor) -> dict[str, Any]:
         token = self._find_token(user_id, token_id)
@@ -599,7 +599,7 @@ class Directory(TableClient):
             limit=limit,
             next_token=next_token,
         )
-        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(visible)
 
     def _read(self, key: dict[str, str], what: str) -> dict[str, Any]:
         item = self._get(key)

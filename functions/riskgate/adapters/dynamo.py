@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +27,22 @@ MAX_PAGE_SIZE = 200
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a list. `next_token` is a plain position here; the API seals it for the caller
+    (`riskgate.auth.page_tokens`). `positions[i]` is the position just after `items[i]`, so a list that
+    shows only some items can end its page at the last one it showed (`riskgate.services.pages`)."""
+
     items: list[dict[str, Any]]
     next_token: str | None
+    positions: list[str] = field(default_factory=list)
+
+    def mapped(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Page:
+        """The same page with each item changed (positions kept)."""
+        return Page([change(item) for item in self.items], self.next_token, self.positions)
+
+    def kept(self, keep: Callable[[dict[str, Any]], bool]) -> Page:
+        """The same page without the items `keep` refuses (positions kept for the others)."""
+        pairs = [(item, pos) for item, pos in zip(self.items, self.positions, strict=True) if keep(item)]
+        return Page([item for item, _ in pairs], self.next_token, [pos for _, pos in pairs])
 
 
 @dataclass(frozen=True)
@@ -170,8 +185,22 @@ def query_page(
         if start and error.response["Error"]["Code"] == "ValidationException":
             raise MalformedInput("next_token does not belong to this list") from error
         raise
-    items = [public_fields(from_item(item)) for item in response.get("Items", [])]
-    return Page(items=items, next_token=encode_page_token(response.get("LastEvaluatedKey")))
+    raw_items = response.get("Items", [])
+    key_names = _position_keys(index)
+    positions = [encode_page_token({name: item[name] for name in key_names}) or "" for item in raw_items]
+    items = [public_fields(from_item(item)) for item in raw_items]
+    return Page(
+        items=items, next_token=encode_page_token(response.get("LastEvaluatedKey")), positions=positions
+    )
+
+
+def _position_keys(index: str | None) -> tuple[str, ...]:
+    """The attributes of an ExclusiveStartKey: the table's keys, and the index's when querying one."""
+    names = [TABLE.keys.partition_key, TABLE.keys.sort_key]
+    for spec in TABLE.indexes:
+        if spec.name == index:
+            names += [spec.keys.partition_key, spec.keys.sort_key]
+    return tuple(names)
 
 
 def condition_failed_at(error: ClientError, position: int) -> bool:

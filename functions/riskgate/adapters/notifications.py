@@ -173,7 +173,7 @@ class NotificationStore(TableClient):
             newest_first=True,
             equals_filters=wanted or None,
         )
-        return Page(items=[notification_fields(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(notification_fields)
 
     # --- delivering -------------------------------------------------------------------------------
 

@@ -133,8 +133,7 @@ class PolicyStore(TableClient):
             limit=limit,
             next_token=next_token,
         )
-        items = [visible(item) for item in page.items if not item.get("deleted")]
-        return Page(items=items, next_token=page.next_token)
+        return page.kept(lambda item: not item.get("deleted")).mapped(visible)
 
     def virtual_default(self) -> dict[str, Any] | None:
         """The default policy while nobody changed or deleted it (then it is stored, and listed as

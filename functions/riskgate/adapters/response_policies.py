@@ -123,7 +123,7 @@ class ResponsePolicyStore(TableClient):
             limit=limit,
             next_token=next_token,
         )
-        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(visible)
 
     def enabled_for_trigger(self, trigger: ResponseTrigger | str) -> list[dict[str, Any]]:
         """The enabled policies of a trigger: one Query of gsi1 (paged), eventually consistent — a

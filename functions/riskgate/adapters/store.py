@@ -442,12 +442,16 @@ class Store(TableClient):
         )
         images = self.get_images({item["image_id"] for item in page.items})
         current = [
-            {"finding": item, "image": images[item["image_id"]]}
-            for item in page.items
+            ({"finding": item, "image": images[item["image_id"]]}, position)
+            for item, position in zip(page.items, page.positions, strict=True)
             if item["image_id"] in images
             and images[item["image_id"]].get("current_scan_id") == item["scan_id"]
         ]
-        return Page(items=current, next_token=page.next_token)
+        return Page(
+            items=[row for row, _ in current],
+            next_token=page.next_token,
+            positions=[position for _, position in current],
+        )
 
     def get_images(self, image_ids: set[str]) -> dict[str, dict[str, Any]]:
         keys = [{"pk": image_pk(image_id), "sk": "META"} for image_id in sorted(image_ids)]

@@ -53,6 +53,7 @@ from riskgate.domain.audit import Actor
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from riskgate.domain.findings import Finding, FindingKind
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
+from riskgate.services.pages import visible_page
 
 READ = Permission.RISKS_READ
 ACCEPT = Permission.RISKS_ACCEPT
@@ -455,16 +456,15 @@ def list_acceptances(
     now: datetime,
     scopes: ScopeSource,
 ) -> Page:
-    """Newest first, only those the caller may see; filters apply to each page (a page may hold fewer
-    than `limit`; `next_token` goes on)."""
+    """Newest first, only those the caller may see and the filters let through."""
     matches = _matcher(images, filters, now, scopes)
-    page = port.list_acceptances(limit, next_token)
-    items = []
-    for item in page.items:
+
+    def keep(item: dict[str, Any]) -> bool:
         acceptance = RiskAcceptance.from_fields(item)
-        if may_see(access, acceptance) and matches(acceptance):
-            items.append(view(item, now))
-    return Page(items=items, next_token=page.next_token)
+        return may_see(access, acceptance) and matches(acceptance)
+
+    page = visible_page(port.list_acceptances, keep, limit, next_token)
+    return Page(items=[view(item, now) for item in page.items], next_token=page.next_token)
 
 
 def _matcher(
@@ -641,9 +641,12 @@ def list_events(
     port: AcceptancePort, access: Access, event_type: str | None, limit: int, next_token: str | None
 ) -> Page:
     """Trigger events, newest first; each only if the caller may see what it is about."""
-    page = port.list_events(event_type, limit, next_token)
-    items = [event for event in page.items if _may_see_event(access, event)]
-    return Page(items=items, next_token=page.next_token)
+    return visible_page(
+        lambda size, token: port.list_events(event_type, size, token),
+        lambda event: _may_see_event(access, event),
+        limit,
+        next_token,
+    )
 
 
 def _may_see_event(access: Access, event: Mapping[str, Any]) -> bool:

@@ -34,6 +34,7 @@ from riskgate.domain.findings import Severity
 from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.domain.response_policies import ResponseFilters, ResponseTrigger
 from riskgate.resources import TABLE
+from riskgate.services.pages import visible_page
 from riskgate.services.response_policies import may_read
 
 # Triggers whose object is a risk acceptance (the others' is an image).
@@ -479,5 +480,7 @@ def list_notifications(
     policy_id: str | None = None,
 ) -> Page:
     """Newest first, those the caller may see; a page may hold fewer than `limit`."""
-    page = store.list(limit, next_token, {"status": status, "trigger": trigger, "policy_id": policy_id})
-    return Page(items=[n for n in page.items if may_see(access, n)], next_token=page.next_token)
+    filters = {"status": status, "trigger": trigger, "policy_id": policy_id}
+    return visible_page(
+        lambda size, token: store.list(size, token, filters), lambda n: may_see(access, n), limit, next_token
+    )

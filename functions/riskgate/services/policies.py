@@ -23,6 +23,7 @@ from riskgate.domain.policies import (
     validate_conditions,
     validate_mode,
 )
+from riskgate.services.pages import visible_page
 
 READ = Permission.ASSURANCE_POLICIES_READ
 MANAGE = Permission.ASSURANCE_POLICIES_MANAGE
@@ -98,12 +99,11 @@ def get_policy(port: PolicyPort, access: Access, policy_id: str) -> dict[str, An
 def list_policies(port: PolicyPort, access: Access, limit: int, next_token: str | None) -> Page:
     """Stored policies by name, only those the caller may see; the default policy, while it is
     virtual, leads the first page."""
-    page = port.list_policies(limit, next_token)
-    items = page.items
+    page = visible_page(port.list_policies, lambda p: may_read(access, p["scope"]), limit, next_token)
     default = port.virtual_default() if next_token is None else None
-    if default is not None:
-        items = [default, *items]
-    return Page(items=[p for p in items if may_read(access, p["scope"])], next_token=page.next_token)
+    if default is not None and may_read(access, default["scope"]):
+        return Page(items=[default, *page.items], next_token=page.next_token)
+    return page
 
 
 # --- changing -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from riskgate.resources import (
@@ -121,6 +122,7 @@ class RiskgateApi(Construct):
         table.grant_read_write_data(self.handler)
         acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
         self._grant_integration_secrets(factory.role_of(self.handler), secrets_prefix)
+        self._seal_page_tokens()
         # The test message is delivered as the notifier delivers: SES, the secret, customer topics.
         grant_delivery(
             self,
@@ -253,6 +255,26 @@ class RiskgateApi(Construct):
                 "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
                 "asynchronous invocations; the caller gets the error.",
             )
+
+    def _seal_page_tokens(self) -> None:
+        """The secret whose value seals lists' page tokens (`riskgate.auth.page_tokens`); only the API
+        reads it. Its value is generated here and never leaves Secrets Manager."""
+        key = secretsmanager.Secret(
+            self,
+            "PageTokenKey",
+            description="Riskgate: seals the API's page tokens (replacing it only ends pages in progress)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        key.grant_read(self.handler)
+        self.handler.add_environment("RISKGATE_PAGE_TOKEN_SECRET_ID", key.secret_arn)
+        acknowledge(
+            key,
+            "AwsSolutions-SMG4",
+            "A random key that only seals short-lived page tokens; replacing it by hand ends the pages in "
+            "progress and nothing else, so no rotation function is deployed.",
+        )
 
     def _grant_integration_secrets(self, role: iam.IRole, prefix: str) -> None:
         """Integration secrets are created at run time, one per integration: the API may manage the secrets

@@ -23,6 +23,7 @@ from riskgate.domain.permissions import Permission
 from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.security import current_access, secured_route
+from riskgate.services.pages import visible_page
 
 router = Router()
 
@@ -117,10 +118,11 @@ def list_images(
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> models.ImagePage:
-    page = default_store().list_images(registry, repository, limit, next_token)
-    return models.ImagePage(
-        items=[image_view(i) for i in page.items if visible(i)], next_token=page.next_token
+    store = default_store()
+    page = visible_page(
+        lambda size, token: store.list_images(registry, repository, size, token), visible, limit, next_token
     )
+    return models.ImagePage(items=[image_view(i) for i in page.items], next_token=page.next_token)
 
 
 @secured_route(
@@ -198,7 +200,13 @@ def images_with_vulnerability(
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> models.AffectedImagePage:
-    page = default_store().vulnerability_occurrences(vulnerability_id, limit, next_token)
+    store = default_store()
+    page = visible_page(
+        lambda size, token: store.vulnerability_occurrences(vulnerability_id, size, token),
+        lambda row: visible(row["image"]),
+        limit,
+        next_token,
+    )
     now = system_now()
     acceptances_for = judging.acceptances_for()
     items = [
@@ -220,6 +228,5 @@ def images_with_vulnerability(
             ),
         )
         for row in page.items
-        if visible(row["image"])
     ]
     return models.AffectedImagePage(items=items, next_token=page.next_token)

@@ -14,7 +14,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from riskgate.adapters.access_definitions import load_access_definitions
+from riskgate.adapters.page_keys import page_token_key
 from riskgate.adapters.store import default_store
+from riskgate.auth.page_tokens import binding, seal, unseal
 from riskgate.domain.access import Access, grants_for
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import PermissionDenied, Unauthenticated
@@ -66,21 +68,44 @@ def access_for(principal: Principal) -> Access:
 
 
 def _requires(permission: Permission) -> Callable[..., Any]:
-    """The caller must hold `permission` in some scope; routes then check the object's own scope."""
+    """The caller must hold `permission` in some scope; routes then check the object's own scope.
+
+    Lists' page tokens are opened and sealed here, for every route at once: routes and stores see only
+    plain positions, callers only sealed tokens bound to them and to the list they asked for."""
 
     def middleware(app: Any, next_middleware: NextMiddleware) -> Any:
-        principal = principal_from_event(app.current_event.raw_event)
+        raw_event = app.current_event.raw_event
+        principal = principal_from_event(raw_event)
         access = access_for(principal)
         if not access.has_anywhere(permission):
             raise PermissionDenied(f"this action needs the permission {permission.value}")
         app.append_context(
             access=access,
             permission=permission,
-            actor=actor_from_event(app.current_event.raw_event, principal),
+            actor=actor_from_event(raw_event, principal),
         )
-        return next_middleware(app)
+        bound_to = page_binding(raw_event, principal.user_id)
+        # Validated route arguments (Powertools' request validation runs before route middlewares).
+        route_args = app.context.get("_route_args") or {}
+        if route_args.get("next_token"):
+            route_args["next_token"] = unseal(page_token_key(), route_args["next_token"], bound_to)
+        response = next_middleware(app)
+        body = getattr(response, "body", None)
+        if isinstance(body, dict) and body.get("next_token"):
+            body["next_token"] = seal(page_token_key(), body["next_token"], bound_to)
+        return response
 
     return middleware
+
+
+def page_binding(raw_event: dict[str, Any], user_id: str) -> bytes:
+    """What a page token is bound to: the caller, the method and path, the query's filters."""
+    multi = raw_event.get("multiValueQueryStringParameters") or {}
+    single = raw_event.get("queryStringParameters") or {}
+    query = [(name, value) for name, values in multi.items() for value in values or ()] or [
+        (name, value) for name, value in single.items() if value is not None
+    ]
+    return binding(user_id, raw_event.get("httpMethod", ""), raw_event.get("path", ""), query)
 
 
 def secured_route(
