@@ -7,7 +7,7 @@ nothing here scans the table.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -40,12 +40,15 @@ from riskgate.adapters.identity_items import (
 )
 from riskgate.auth.tokens import hash_token
 from riskgate.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent, audit_event
+from riskgate.domain.errors import Conflict
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
 from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
 from riskgate.settings import get_settings
 
 BATCH_WRITE_SIZE = 25  # DynamoDB's limit per BatchWriteItem
+# Times a scan is re-authorized against tags that other writers added while it was being stored.
+MAX_TAG_RECHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -214,12 +217,19 @@ class Store(TableClient):
         findings: list[Finding],
         image_summary: dict[str, Any],
         audit: AuditEvent | None = None,
+        known_tags: tuple[str, ...] | None = None,
+        recheck: Callable[[tuple[str, ...]], None] | None = None,
     ) -> StoredScan:
         """Store a scan so that readers see the image's old findings or the new ones, never a mix.
 
         1. The findings go under the new scan's own partition (invisible: nothing points there yet).
         2. One transaction writes the scan record and its audit event, points the image summary at the
            new scan — only if no newer scan got there first — and moves the tag pointer.
+
+        With `recheck`, the caller was authorized against the image as it was (`known_tags`: its tags,
+        None: no such image): the summary is updated only while that still holds. When another writer
+        created the image or tagged it meanwhile, `recheck(tags now)` decides again (it raises to refuse)
+        and the transaction is retried; the findings written in step 1 then stay unreferenced.
         """
         audit_entries = (
             [audit_put(self.table_name, audit, get_settings().audit_retention_days)] if audit else []
@@ -282,18 +292,32 @@ class Store(TableClient):
         if removes:
             update += " REMOVE " + ", ".join(removes)
 
-        transact: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table_name, "Item": to_item(scan_item)}},
-            {
+        def summary_update(known: tuple[str, ...] | None) -> dict[str, Any]:
+            condition = "attribute_not_exists(pk) OR current_scan_order < :order"
+            guard_values: dict[str, Any] = {}
+            if recheck is not None:
+                # Tags are only ever added, so an unchanged count means unchanged tags.
+                if known is None:
+                    condition = "attribute_not_exists(pk)"
+                elif known:
+                    condition = "current_scan_order < :order AND size(tags) = :tag_count"
+                    guard_values[":tag_count"] = len(known)
+                else:
+                    condition = "current_scan_order < :order AND attribute_not_exists(tags)"
+            return {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": to_item({"pk": image_pk(image_id), "sk": "META"}),
                     "UpdateExpression": update,
-                    "ConditionExpression": "attribute_not_exists(pk) OR current_scan_order < :order",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": expression_values(values),
+                    "ExpressionAttributeValues": expression_values({**values, **guard_values}),
                 }
-            },
+            }
+
+        transact: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": to_item(scan_item)}},
+            summary_update(known_tags),
         ]
         if image.tag:
             transact.append(
@@ -312,15 +336,26 @@ class Store(TableClient):
                     }
                 }
             )
-        try:
-            self.client.transact_write_items(TransactItems=transact + audit_entries)
-        except ClientError as error:
-            if not condition_failed_at(error, 1):
-                raise
+        for _ in range(MAX_TAG_RECHECKS):
+            try:
+                self.client.transact_write_items(TransactItems=transact + audit_entries)
+            except ClientError as error:
+                if not condition_failed_at(error, 1):
+                    raise
+            else:
+                return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
+            current = self.get_image(image_id)
+            tags_now = tuple(sorted(current.get("tags") or ())) if current else None
+            if recheck is not None and tags_now != known_tags:
+                assert tags_now is not None  # images are never deleted
+                recheck(tags_now)
+                known_tags = tags_now
+                transact[1] = summary_update(known_tags)
+                continue
             # A newer scan of this image was stored meanwhile: keep ours as history only.
             self.client.transact_write_items(TransactItems=[transact[0], *audit_entries])
             return StoredScan(scan_id=scan_id, image_id=image_id, became_current=False)
-        return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
+        raise Conflict("the image was renamed concurrently several times: submit the scan again")
 
     def _write_findings(self, scan_id: str, image_id: str, findings: list[Finding]) -> None:
         requests = []

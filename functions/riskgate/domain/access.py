@@ -107,6 +107,24 @@ class Access:
             for g in self.grants
         )
 
+    def may_change_image(
+        self,
+        permission: Permission,
+        registry: str,
+        repository: str,
+        tag: str | None,
+        known_tags: Iterable[str],
+    ) -> bool:
+        """Whether the caller may change an image named with `tag` that already carries `known_tags`.
+
+        An image is one digest, and a digest can be named with any tag: holding the permission for the
+        tag one names is not enough, the caller must hold it for every tag the image already has (each
+        on its own). Otherwise one team could name its own tag with another team's digest and take over
+        that team's image (and, through its own tag on it, see it)."""
+        targets = [ImageTarget(registry, repository, (tag,) if tag else ())]
+        targets += [ImageTarget(registry, repository, (known,)) for known in known_tags]
+        return all(self.may_on_image(permission, target) for target in targets)
+
     def may_on_repository(
         self, permission: Permission, registry: str, repository: str, *, whole: bool
     ) -> bool:

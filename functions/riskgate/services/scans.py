@@ -19,8 +19,13 @@ from riskgate.domain.parsers import ParsedReport, decode_report, parse_report
 from riskgate.services.evaluation import AcceptancesFor, judge, no_acceptances
 from riskgate.services.policies import PoliciesFor
 
+# Raises when the caller may not submit scans of this image, given the tags it already carries.
+Authorize = Callable[[ImageRef, tuple[str, ...]], None]
+
 
 class ScanStore(Protocol):
+    def get_image(self, image_id: str) -> dict[str, Any] | None: ...
+
     def save_scan(
         self,
         *,
@@ -29,6 +34,8 @@ class ScanStore(Protocol):
         findings: list[Finding],
         image_summary: dict[str, Any],
         audit: AuditEvent | None = None,
+        known_tags: tuple[str, ...] | None = None,
+        recheck: Callable[[tuple[str, ...]], None] | None = None,
     ) -> StoredScan: ...
 
 
@@ -73,14 +80,16 @@ def receive_scan(
     image_param: str | None,
     max_report_bytes: int,
     actor: Actor,
-    authorize: Callable[[ImageRef], None],
+    authorize: Authorize,
     policies_for: PoliciesFor,
     acceptances_for: AcceptancesFor = no_acceptances,
     now: datetime,
 ) -> ReceivedScan:
     """Decode, parse and judge a report, check that the caller may submit for its image, store it.
 
-    `authorize` raises when the caller may not submit scans of that image (it runs before any write).
+    `authorize` raises when the caller may not submit scans of that image as named, with the tags the
+    stored image of that digest already has (it runs before any write; the store checks again that
+    those tags did not change before the image is updated, and asks again if they did).
     The verdict uses the policies whose scope contains the image as submitted (its tag) and the risk
     acceptances in force for it at `now` (a new scan honours them at once); the scan record keeps
     which ones, with their versions: the decision record of this verdict.
@@ -88,7 +97,9 @@ def receive_scan(
     document = decode_report(body, content_encoding, max_report_bytes)
     report = parse_report(document)
     image = resolve_image(report.image, image_param)
-    authorize(image)
+    known = store.get_image(image.image_id)
+    known_tags = tuple(sorted(known.get("tags") or ())) if known else None
+    authorize(image, known_tags or ())
     summary = {
         "image_id": image.image_id,
         "registry": image.registry,
@@ -120,6 +131,8 @@ def receive_scan(
         image=image,
         findings=report.findings,
         image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict(), **decision},
+        known_tags=known_tags,
+        recheck=lambda tags: authorize(image, tags),
         audit=audit_event(
             actor,
             AuditAction.CREATE,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -24,7 +23,7 @@ from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
-from riskgate.services.scans import receive_scan
+from riskgate.services.scans import Authorize, receive_scan
 from riskgate.settings import get_settings
 
 router = Router()
@@ -106,11 +105,19 @@ def submit_scan(
     )
 
 
-def may_submit_for(access: Access) -> Callable[[ImageRef], None]:
-    def authorize(image: ImageRef) -> None:
+def may_submit_for(access: Access) -> Authorize:
+    def authorize(image: ImageRef, known_tags: tuple[str, ...]) -> None:
         target = ImageTarget(image.registry, image.repository, (image.tag,) if image.tag else ())
         if not access.may_on_image(Permission.SCANS_WRITE, target):
             raise PermissionDenied(f"you may not submit scans of {image.name} (outside your scopes)")
+        if not access.may_change_image(
+            Permission.SCANS_WRITE, image.registry, image.repository, image.tag, known_tags
+        ):
+            # Says nothing of the other names: only that this digest is not the caller's alone.
+            raise PermissionDenied(
+                f"you may not submit scans of {image.reference}: an image with this digest is already "
+                "known under names outside your scopes"
+            )
 
     return authorize
 
