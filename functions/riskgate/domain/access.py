@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
 from riskgate.domain.permissions import GLOBAL_SCOPE, SYSTEM_ROLES, Permission
 
@@ -121,9 +122,22 @@ class Access:
         tag one names is not enough, the caller must hold it for every tag the image already has (each
         on its own). Otherwise one team could name its own tag with another team's digest and take over
         that team's image (and, through its own tag on it, see it)."""
-        targets = [ImageTarget(registry, repository, (tag,) if tag else ())]
-        targets += [ImageTarget(registry, repository, (known,)) for known in known_tags]
-        return all(self.may_on_image(permission, target) for target in targets)
+        named = ImageTarget(registry, repository, (tag,) if tag else ())
+        known = tuple(known_tags)
+        return self.may_on_image(permission, named) and (
+            not known or self.may_on_every_tag(permission, registry, repository, known)
+        )
+
+    def may_on_every_tag(
+        self, permission: Permission, registry: str, repository: str, tags: Iterable[str]
+    ) -> bool:
+        """Whether the caller holds `permission` for each of the image's tags on its own (for an
+        untagged image: for the image). Seeing an image needs one of its names; changing what every
+        holder of its names relies on needs all of them."""
+        tags = tuple(tags)
+        if not tags:
+            return self.may_on_image(permission, ImageTarget(registry, repository, ()))
+        return all(self.may_on_image(permission, ImageTarget(registry, repository, (tag,))) for tag in tags)
 
     def may_on_repository(
         self, permission: Permission, registry: str, repository: str, *, whole: bool
@@ -151,6 +165,15 @@ class Access:
         if scope_id == GLOBAL_SCOPE:
             return allowed and self.has_globally(Permission.SCOPES_GLOBAL)
         return allowed
+
+    def shown_scope(self, permission: Permission, scope: Any) -> Any:
+        """An object's scope as this caller may see it: of the scopes an `all` acceptance covers
+        (`within`), only those where the caller holds `permission` — another team's scope ids are
+        theirs to know."""
+        if not isinstance(scope, dict) or not isinstance(scope.get("within"), list):
+            return scope
+        visible = self.visible_scope_ids(permission)
+        return {**scope, "within": [s for s in scope["within"] if visible is None or s in visible]}
 
     def visible_scope_ids(self, permission: Permission) -> set[str] | None:
         """The scopes in which the caller holds `permission`; None means every scope (a global grant)."""

@@ -156,12 +156,20 @@ def may_see(access: Access, acceptance: RiskAcceptance) -> bool:
 
 
 def may_change(access: Access, acceptance: RiskAcceptance) -> bool:
+    """Changing an acceptance changes the security status everywhere it reaches: the caller needs
+    `risks:accept` in all of it — every tag of its image, every tag of its repository, every scope an
+    `all` acceptance covers — not only in the part they can see."""
     scope, fields = acceptance.scope, acceptance.extra
     if scope.kind is ScopeKind.IMAGE:
-        return access.may_on_image(ACCEPT, _image_target(fields))
+        return _may_on_every_tag(access, ACCEPT, fields)
     if scope.kind is ScopeKind.REPOSITORY:
         return access.may_on_repository(ACCEPT, str(scope.registry), str(scope.repository), whole=True)
-    return any(access.may_in_scope(ACCEPT, scope_id) for scope_id in scope.within)
+    return bool(scope.within) and all(access.may_in_scope(ACCEPT, scope_id) for scope_id in scope.within)
+
+
+def _may_on_every_tag(access: Access, permission: Permission, fields: Mapping[str, Any]) -> bool:
+    target = _image_target(fields)
+    return access.may_on_every_tag(permission, target.registry, target.repository, target.tags)
 
 
 def _image_target(fields: Mapping[str, Any]) -> ImageTarget:
@@ -183,7 +191,9 @@ def _visible(port: AcceptancePort, access: Access, acceptance_id: str) -> RiskAc
 def _changeable(port: AcceptancePort, access: Access, acceptance_id: str, now: datetime) -> RiskAcceptance:
     acceptance = _visible(port, access, acceptance_id)
     if not may_change(access, acceptance):
-        raise PermissionDenied(f"changing risk acceptance {acceptance_id} needs risks:accept in its scope")
+        raise PermissionDenied(
+            f"changing risk acceptance {acceptance_id} needs risks:accept in every scope it covers"
+        )
     status = acceptance.effective_status(now)
     if status is not AcceptanceStatus.ACTIVE:
         raise Conflict(
@@ -199,12 +209,15 @@ def _changeable(port: AcceptancePort, access: Access, acceptance_id: str, now: d
 _HIDDEN_FIELDS = frozenset({"target", "tags", "digest"})
 
 
-def view(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """An acceptance as the API shows it: the status as of `now` (expired as soon as its period ended)."""
+def view(item: Mapping[str, Any], now: datetime, access: Access) -> dict[str, Any]:
+    """An acceptance as the API shows it to this caller: the status as of `now` (expired as soon as its
+    period ended); of the scopes an `all` acceptance covers, only those the caller may see."""
     acceptance = RiskAcceptance.from_fields(item)
     shown = {key: value for key, value in item.items() if key not in _HIDDEN_FIELDS}
     shown["status"] = acceptance.effective_status(now).value
     shown.setdefault("expires_at", None)
+    if "scope" in shown:
+        shown["scope"] = access.shown_scope(READ, shown["scope"])
     return shown
 
 
@@ -263,7 +276,7 @@ def accept(
     )
     if scope.kind is ScopeKind.IMAGE and scope.image_id:
         reevaluate(scope.image_id, RiskAcceptance.from_fields(stored), None)
-    return view(stored, now)
+    return view(stored, now, access)
 
 
 def _finding(raw: Mapping[str, Any]) -> AcceptedFinding:
@@ -303,8 +316,10 @@ def _scope(
         image = images.get_image(image_id)
         if image is None or not access.may_on_image(READ, _image_target(image)):
             raise NotFound(f"image {image_id} not found")
-        if not access.may_on_image(ACCEPT, _image_target(image)):
-            raise PermissionDenied(f"accepting a risk on image {image_id} needs risks:accept in its scope")
+        if not _may_on_every_tag(access, ACCEPT, image):
+            raise PermissionDenied(
+                f"accepting a risk on image {image_id} needs risks:accept for every tag it carries"
+            )
         _check_finding_in_image(images, image, finding)
         place = {
             "registry": image["registry"],
@@ -406,7 +421,7 @@ def extend(
             actor=actor,
         )
         if updated is not None:
-            return view(updated, now)
+            return view(updated, now, access)
     raise Conflict(f"risk acceptance {acceptance_id} changed concurrently: read it again and retry")
 
 
@@ -430,7 +445,7 @@ def revoke(
         raise Conflict(f"risk acceptance {acceptance_id} changed concurrently: read it again and retry")
     if acceptance.scope.kind is ScopeKind.IMAGE and acceptance.scope.image_id:
         reevaluate(acceptance.scope.image_id, None, acceptance_id)
-    return view(revoked, now)
+    return view(revoked, now, access)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -456,7 +471,12 @@ def list_acceptances(
     now: datetime,
     scopes: ScopeSource,
 ) -> Page:
-    """Newest first, only those the caller may see and the filters let through."""
+    """Newest first, only those the caller may see and the filters let through. An image filter naming
+    an image the caller may not see is a 404, as the image is everywhere else."""
+    if filters.image_id is not None:
+        image = images.get_image(filters.image_id)
+        if image is None or not access.may_on_image(READ, _image_target(image)):
+            raise NotFound(f"image {filters.image_id} not found")
     matches = _matcher(images, filters, now, scopes)
 
     def keep(item: dict[str, Any]) -> bool:
@@ -464,7 +484,7 @@ def list_acceptances(
         return may_see(access, acceptance) and matches(acceptance)
 
     page = visible_page(port.list_acceptances, keep, limit, next_token)
-    return Page(items=[view(item, now) for item in page.items], next_token=page.next_token)
+    return Page(items=[view(item, now, access) for item in page.items], next_token=page.next_token)
 
 
 def _matcher(
@@ -521,7 +541,7 @@ def get_acceptance(
     which the caller may see), and whether it is stale, with why."""
     acceptance = _visible(port, access, acceptance_id)
     covered, occurrences, truncated = _covered_images(images, access, acceptance, scopes)
-    result = view(acceptance.extra, now)
+    result = view(acceptance.extra, now, access)
     result["covered_images"] = covered
     result["covered_images_truncated"] = truncated
     reasons = staleness(acceptance, occurrences) if acceptance.in_force(now) else []
@@ -641,12 +661,21 @@ def list_events(
     port: AcceptancePort, access: Access, event_type: str | None, limit: int, next_token: str | None
 ) -> Page:
     """Trigger events, newest first; each only if the caller may see what it is about."""
-    return visible_page(
+    page = visible_page(
         lambda size, token: port.list_events(event_type, size, token),
         lambda event: _may_see_event(access, event),
         limit,
         next_token,
     )
+    return page.mapped(lambda event: shown_event(access, READ, event))
+
+
+def shown_event(access: Access, permission: Permission, event: dict[str, Any]) -> dict[str, Any]:
+    """An event as this caller may see it: an acceptance's snapshot names only the scopes they see."""
+    snapshot = event.get("acceptance")
+    if not isinstance(snapshot, dict) or "scope" not in snapshot:
+        return event
+    return {**event, "acceptance": {**snapshot, "scope": access.shown_scope(permission, snapshot["scope"])}}
 
 
 def _may_see_event(access: Access, event: Mapping[str, Any]) -> bool:

@@ -31,9 +31,10 @@ from riskgate.clock import iso
 from riskgate.domain.access import Access, ScopeDefinition
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import Severity
-from riskgate.domain.permissions import GLOBAL_SCOPE
+from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
 from riskgate.domain.response_policies import ResponseFilters, ResponseTrigger
 from riskgate.resources import TABLE
+from riskgate.services.acceptances import shown_event
 from riskgate.services.pages import visible_page
 from riskgate.services.response_policies import may_read
 
@@ -481,6 +482,15 @@ def list_notifications(
 ) -> Page:
     """Newest first, those the caller may see; a page may hold fewer than `limit`."""
     filters = {"status": status, "trigger": trigger, "policy_id": policy_id}
-    return visible_page(
+    page = visible_page(
         lambda size, token: store.list(size, token, filters), lambda n: may_see(access, n), limit, next_token
     )
+    return page.mapped(lambda n: _shown(access, n))
+
+
+def _shown(access: Access, notification: dict[str, Any]) -> dict[str, Any]:
+    """The event inside names only the scopes the caller may see (an `all` acceptance's `within`)."""
+    event = notification.get("event")
+    if not isinstance(event, dict):
+        return notification
+    return {**notification, "event": shown_event(access, Permission.RESPONSE_POLICIES_READ, event)}
