@@ -701,15 +701,30 @@ def test_disabling_or_deleting_the_user_stops_its_tokens(dynamodb: Any) -> None:
     first, second = issue(user["id"])["token"], issue(user["id"])["token"]
     assert authorize(first)["principalId"] == user["id"]
 
-    call("PATCH", f"/v1/users/{user['id']}", {"enabled": False})
+    status, disabled = call("PATCH", f"/v1/users/{user['id']}", {"enabled": False})
+    assert status == 200, disabled
+    assert disabled["token_generation"] == 1
     assert refused(first)
     assert refused(second)
-    call("PATCH", f"/v1/users/{user['id']}", {"enabled": True})
-    assert authorize(second)["principalId"] == user["id"]
+    status, enabled = call("PATCH", f"/v1/users/{user['id']}", {"enabled": True})
+    assert status == 200, enabled
+    # Enabling the user again does not revive what was issued before: a token may have leaked meanwhile.
+    assert refused(first)
+    assert refused(second)
+    third = issue(user["id"])["token"]
+    assert authorize(third)["principalId"] == user["id"]
+    events = ok_events(user["id"])
+    assert any(e["after"].get("token_generation") == 1 and e["after"]["enabled"] is False for e in events)
 
     call("DELETE", f"/v1/users/{user['id']}")
-    assert refused(first)
-    assert refused(second)
+    assert refused(third)
+
+
+def ok_events(user_id: str) -> list[dict[str, Any]]:
+    status, page = call("GET", "/v1/audit-events", query={"entity_type": "user", "entity_id": user_id})
+    assert status == 200, page
+    items: list[dict[str, Any]] = page["items"]
+    return items
 
 
 def test_token_requests_about_unknown_users_or_tokens_are_404(dynamodb: Any) -> None:

@@ -346,6 +346,10 @@ class Directory(TableClient):
             changed = _changed_fields(current, changes)
             if not changed:
                 return visible(current)
+            if changed.get("enabled") is False:
+                # Disabling ends the user's tokens for good: enabling the user again later must not
+                # revive a token that leaked meanwhile. Tokens carry the generation they were issued in.
+                changed["token_generation"] = int(current.get("token_generation", 0)) + 1
             name = changed.get("name", current["name"])
             if "name" in changed:
                 changed["gsi2sk"] = f"{name}#{user_id}"
@@ -392,6 +396,9 @@ class Directory(TableClient):
     ) -> tuple[dict[str, Any], str]:
         """A new token for the user, and its secret: the only time the secret exists outside the
         caller's hands. Only its hash is stored, and only as the item's key."""
+        user = self._get(user_key(user_id))
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
         secret = generate_token()
         token_id = new_token_id()
         item = {
@@ -404,6 +411,9 @@ class Directory(TableClient):
                 expires_at=expires_at,
             ),
             "created_by": actor_id(actor),
+            # A disable racing this issue raises the user's generation after our read: the token is then
+            # dead at once, the safe way round.
+            "generation": int(user.get("token_generation", 0)),
         }
         transaction = self._transaction()
         transaction.add(

@@ -182,6 +182,8 @@ class Store(TableClient):
         user = self._get(user_key(token["user_id"]))
         if user is None or not user.get("enabled", True):
             return None
+        if token.get("generation", 0) < user.get("token_generation", 0):
+            return None  # issued before the user was last disabled
         bindings = tuple(
             RoleBinding(role=b["role"], scope=b.get("scope", GLOBAL_SCOPE))
             for b in user.get("role_bindings", [])

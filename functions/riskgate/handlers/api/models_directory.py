@@ -150,6 +150,13 @@ class User(BaseModel):
     kind: Kind
     role_bindings: list[RoleBinding]
     enabled: bool
+    token_generation: int = Field(
+        default=0,
+        description=(
+            "Raised each time the user is disabled: tokens issued before never work again, even after the "
+            "user is enabled again (issue new ones)"
+        ),
+    )
     version: int
     created_at: str
     created_by: str
