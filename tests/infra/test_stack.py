@@ -653,6 +653,23 @@ def test_the_api_may_manage_only_the_integration_secrets_under_the_stacks_prefix
         ), handler
 
 
+def test_page_tokens_are_sealed_with_a_generated_secret_only_the_api_reads(synthesized: Synthesized) -> None:
+    secrets = synthesized.resources("AWS::SecretsManager::Secret")
+    (key_id,) = [logical_id for logical_id in secrets if "PageTokenKey" in logical_id]
+    assert secrets[key_id]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    environment = environment_of(synthesized, API_HANDLER)
+    assert environment["RISKGATE_PAGE_TOKEN_SECRET_ID"] == {"Ref": key_id}
+    readers = [
+        handler
+        for handler in HANDLERS
+        if any(
+            {"Ref": key_id} in resources_of(statement)
+            for statement in policy_statements_of(synthesized, handler)
+        )
+    ]
+    assert readers == [API_HANDLER]
+
+
 def test_the_audit_retention_is_a_deployment_parameter() -> None:
     """A non-default `riskgate:auditRetentionDays` reaches the archive's lock and the functions."""
     from aws_cdk import App, Stack
