@@ -320,6 +320,15 @@ class RestApiGateway:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
+        if request.method not in SERVED_METHODS:
+            # API Gateway refuses a method it does not know (TRACE, QUERY, anything made up) itself,
+            # with a 403, before any route, authorizer or body limit.
+            return gateway_response(
+                403,
+                error_body("forbidden", f"the method {request.method} is not served"),
+                request_id,
+                "ForbiddenException",
+            )
         if len(request.body) > self.max_body_bytes:
             return self.too_large(request_id)
         raw_path, _, query = request.target.partition("?")
@@ -499,6 +508,10 @@ class _GatewayHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
+# The methods a REST API's ANY method stands for; API Gateway answers every other one with its own 403.
+SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class _GatewayRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as CI clients expect from an HTTPS API
     server_version = "riskgate-local"
@@ -512,7 +525,13 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> with a bare 501; the gateway decides instead.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def handle_expect_100(self) -> bool:
         # Refuse an oversized upload before the client sends it (curl asks first for large bodies).
@@ -621,7 +640,8 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(response.body)
+        if self.command != "HEAD":  # a HEAD answer has the headers of a GET answer, never its body
+            self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # _dispatch logs each request once; the base class would print a second line to stderr.

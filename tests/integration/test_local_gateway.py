@@ -456,3 +456,27 @@ def test_a_local_route_answers_only_its_method(gateway: Gateway) -> None:
     assert status == 404
     assert json.loads(body)["error"]["code"] == "not_found"
     assert gateway.expiry_checks.as_of == []
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND", "BREW"])
+def test_methods_the_api_does_not_serve_get_the_gateways_403_in_the_error_shape(
+    gateway: Gateway, method: str
+) -> None:
+    """As API Gateway refuses them itself, before any route or authorizer (issue 10)."""
+    for path in ("/v1/images", "/v1/health", "/nowhere"):
+        status, headers, body = gateway.call(method, path)
+        assert status == 403, (method, path)
+        error = json.loads(body)["error"]
+        assert error["code"] == "forbidden"
+        assert method in error["message"]
+        assert headers["Content-Type"] == "application/json"
+    assert gateway.authorizer.events == []
+    assert gateway.api.events == []
+
+
+def test_head_is_answered_without_a_body(gateway: Gateway) -> None:
+    # The health resource has a GET method only, as deployed: HEAD finds no method there.
+    status, headers, body = gateway.call("HEAD", "/v1/health")
+    assert status == 404
+    assert body == b""
+    assert int(headers["Content-Length"]) > 0  # the length the answer would have
