@@ -149,3 +149,11 @@ def _gzip_of_zeros(size: int) -> bytes:
             compressed.write(chunk)
         compressed.write(b"\x00" * (size % MIB))
     return buffer.getvalue()
+
+
+def test_a_huge_integer_is_malformed_saying_what_is_wrong_with_the_report() -> None:
+    with pytest.raises(MalformedInput) as refused:
+        decode_report(b'{"SchemaVersion": ' + b"9" * 5000 + b"}", None, LIMIT)
+    assert "5000 digits" in refused.value.message
+    assert "sys." not in refused.value.message  # nothing about how Python works
+    assert decode_report(b'{"n": -' + b"9" * 100 + b"}", None, LIMIT) == {"n": -int("9" * 100)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,6 +200,19 @@ def test_trivy_empty_fixed_version_means_no_fix() -> None:
 def test_trivy_cvss_score_prefers_v3_then_v4_then_v2(cvss: dict[str, Any], expected: float | None) -> None:
     [finding] = parse_report(trivy_report(os_result(trivy_vulnerability(CVSS=cvss)))).findings
     assert finding.cvss_score == expected
+
+
+def test_a_score_too_large_to_represent_is_invalid_naming_its_path() -> None:
+    # `"V3Score": 1e999999` is valid JSON that json.loads turns into infinity.
+    document = json.loads(
+        json.dumps(trivy_report(os_result(trivy_vulnerability(CVSS={"nvd": {"V3Score": 1.0}})))).replace(
+            '"V3Score": 1.0', '"V3Score": 1e999999'
+        )
+    )
+    with pytest.raises(InvalidInput) as refused:
+        parse_report(document)
+    assert "Results[0].Vulnerabilities[0].CVSS.nvd.V3Score" in refused.value.message
+    assert "finite" in refused.value.message
 
 
 def test_trivy_secrets_and_failed_misconfigurations_only() -> None:

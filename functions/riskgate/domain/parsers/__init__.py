@@ -128,7 +128,7 @@ def _utf8_text(body: bytes | bytearray) -> str:
 
 def _json_value(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_non_json_constant)
+        return json.loads(text, parse_constant=_reject_non_json_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as error:
         raise MalformedInput(
             f"body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
@@ -137,12 +137,26 @@ def _json_value(text: str) -> Any:
     except RecursionError as error:
         raise MalformedInput("body is not valid JSON: it is nested too deeply") from error
     except ValueError as error:
-        # NaN/Infinity (rejected below) and integers longer than Python converts (4300 digits).
+        # NaN/Infinity (rejected below).
         raise MalformedInput(f"body is not valid JSON: {error}") from error
 
 
 def _reject_non_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# No field of any scanner report holds an integer this long (Python refuses past 4,300 digits anyway).
+MAX_INTEGER_DIGITS = 100
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise MalformedInput(
+            f"body is not a usable report: it holds an integer of {digits} digits "
+            f"(at most {MAX_INTEGER_DIGITS} are accepted)"
+        )
+    return int(text)
 
 
 def _size_text(size: int) -> str:

@@ -9,6 +9,7 @@ Paths are built only for containers we descend into; field paths are built only 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,9 @@ def optional_number(parent: dict[str, Any], key: str, path: str) -> float | None
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise broken(child_path(path, key), f"expected a number, got {json_type(value)}")
+    if not math.isfinite(value):
+        # JSON has no infinity, but 1e999999 overflows a float to one; no store can keep it either.
+        raise broken(child_path(path, key), "expected a finite number, got one too large to represent")
     return float(value)
 
 
