@@ -8,15 +8,18 @@ check without a server (URLs, back-off, error messages, rendering, exit codes) i
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
+import math
 import random
+import re
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -29,10 +32,20 @@ FailOn = Literal["block", "non-compliant", "never"]
 FAIL_ON_CHOICES: tuple[FailOn, ...] = ("block", "non-compliant", "never")
 
 # 409 is the server saying an earlier attempt under the same Idempotency-Key is still running: after a
-# client-side timeout that is the expected answer, and retrying shortly gets the stored result.
+# client-side timeout that is the expected answer, and retrying shortly gets the stored result. Every
+# other 4xx is final: sending the same request again cannot change it.
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 # A Retry-After beyond this would hold a CI job hostage; the server's hint is honoured up to it.
 RETRY_AFTER_LIMIT_SECONDS = 60.0
+URL_VARIABLE = "RISKGATE_URL"
+TOKEN_VARIABLE = "RISKGATE_TOKEN"
+# Secret files written on Windows may start with a byte-order mark; it is trimmed like whitespace.
+_BYTE_ORDER_MARK = "\ufeff"
+# What a token looks like in any text (`rg_` + URL-safe base64) and what a bearer header looks like:
+# redacted from every message even when the exact secret is not known.
+_TOKEN_LIKE = re.compile(r"(?<![A-Za-z0-9])rg_[A-Za-z0-9_\-]{8,}")
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")  # RFC 6750's b64token, not "bearer token"
+REDACTED = "***"
 TOP_FINDINGS_PER_REASON = 5
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "negligible", "unknown")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -40,15 +53,19 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How hard `submit_report` tries: at most `max_attempts` requests, and no new attempt once waiting
+    for it would take the run past `max_total_seconds` since the first attempt started."""
+
     max_attempts: int = 5
     base_seconds: float = 0.5
     cap_seconds: float = 8.0
+    max_total_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
 class ScanRequest:
     base_url: str
-    token: str
+    token: str = field(repr=False)  # never in a repr, a log line or a test failure's locals
     report: bytes
     image: str | None = None
     timeout_seconds: float = 60.0
@@ -70,12 +87,66 @@ class HttpAnswer:
 Transport = Callable[[urllib.request.Request, float], HttpAnswer]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect with the Authorization header to wherever it points (another host,
+    plain http) and turn the POST into a GET. A redirect comes back as the answer instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def urllib_transport(request: urllib.request.Request, timeout: float) -> HttpAnswer:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+        with _OPENER.open(request, timeout=timeout) as response:
             return HttpAnswer(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpAnswer(error.code, dict(error.headers or {}), error.read())
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header whatever its case: HTTP/2 and API Gateway's HTTP APIs send them in lower case."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def trim_setting(value: str) -> str:
+    """A setting as CI hands it over, without the newline of `$(cat file)`, a CR or spaces around it."""
+    return value.strip().strip(_BYTE_ORDER_MARK).strip()
+
+
+def _has_unsafe_characters(value: str) -> bool:
+    """Whitespace, control characters or anything outside printable ASCII: none can go into an HTTP
+    header or a request line, and http.client's complaint about them quotes the whole value."""
+    return any(not ("!" <= character <= "~") for character in value)
+
+
+def check_token(token: str, name: str = TOKEN_VARIABLE) -> str:
+    """The trimmed token; SubmitError names the variable (never the value) when it cannot be sent."""
+    token = trim_setting(token)
+    if not token:
+        raise SubmitError(f"{name} is empty")
+    if _has_unsafe_characters(token):
+        raise SubmitError(
+            f"{name} contains whitespace, control or non-ASCII characters inside it: "
+            "check how it is set (its value is not shown)"
+        )
+    return token
+
+
+def display_url(url: str) -> str:
+    """The URL as messages may show it: scheme, host, port and path; never a user, password or query."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
 
 
 def scans_url(base_url: str, image: str | None) -> str:
@@ -86,10 +157,51 @@ def scans_url(base_url: str, image: str | None) -> str:
     return url
 
 
-def check_base_url(base_url: str) -> None:
-    scheme = urllib.parse.urlsplit(base_url).scheme
-    if scheme not in ("http", "https"):
-        raise SubmitError(f"RISKGATE_URL must start with http:// or https:// (got {base_url!r})")
+def check_base_url(base_url: str, name: str = URL_VARIABLE) -> str:
+    """The trimmed base URL; SubmitError says what is wrong with it without quoting it (a token pasted
+    into the wrong variable must not end up in the build log)."""
+    base_url = trim_setting(base_url)
+    if not base_url:
+        raise SubmitError(f"{name} is empty")
+    if _has_unsafe_characters(base_url):
+        raise SubmitError(
+            f"{name} contains whitespace, control or non-ASCII characters inside it: check how it is set "
+            "(its value is not shown; write an international host name in its xn-- form)"
+        )
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise SubmitError(f"{name} must start with http:// or https:// (its value is not shown)")
+    if parts.username is not None or parts.password is not None:
+        raise SubmitError(f"{name} must not contain a user or password: the token goes in {TOKEN_VARIABLE}")
+    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+        raise SubmitError(f"{name} must be the API's base URL, without ?query or #fragment")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError as error:
+        raise SubmitError(f"{name} has an invalid port (its value is not shown)") from error
+    if not parts.hostname:
+        raise SubmitError(f"{name} names no host")
+    return base_url
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the given secrets (as is, trimmed, or escaped the way repr() shows them), nor
+    anything that looks like a Riskgate token or a bearer credential."""
+    forms: set[str] = set()
+    for secret in secrets:
+        for variant in (secret, trim_setting(secret)):
+            if variant:
+                forms.update((variant, repr(variant)[1:-1], repr(variant.encode("utf-8", "replace"))[2:-1]))
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
+    return _TOKEN_LIKE.sub("rg_" + REDACTED, text)
+
+
+def one_line(text: str) -> str:
+    """A message as one line on stderr: newlines and other control characters become spaces (a server's
+    message must not forge further log lines or terminal escapes)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def compress_report(report: bytes) -> bytes:
@@ -105,11 +217,14 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.replace(".", "", 1).isdigit():  # RFC 9110 says integer; 1.5 is read too
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # not an HTTP date (those are GMT); a naive time would be read as local
         return None
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
@@ -143,9 +258,15 @@ def server_message(body: bytes) -> str:
     return json.dumps(document)[:200]
 
 
-def refusal_message(status: int, body: bytes) -> str:
+def refusal_message(status: int, body: bytes, location: str | None = None) -> str:
     """The stderr message for an answer that retrying cannot change."""
     message = server_message(body)
+    if 300 <= status < 400:
+        target = f" to {display_url(location)}" if location else ""
+        return (
+            f"the server redirected ({status}){target}: set {URL_VARIABLE} to the API's own address "
+            "(redirects are not followed, so that the token goes nowhere else)"
+        )
     if status == 401:
         return "token rejected (401): check RISKGATE_TOKEN"
     if status == 403:
@@ -153,6 +274,16 @@ def refusal_message(status: int, body: bytes) -> str:
     if status == 413:
         return f"report too large (413): {message}"
     return f"report refused ({status}): {message}"
+
+
+def _transport_failure(error: BaseException) -> str:
+    """What went wrong when no answer came: urllib's reason (a socket error: no URL, no header in it)."""
+    reason = getattr(error, "reason", None) or error
+    text = str(reason) if str(reason) else type(reason).__name__
+    name = type(reason).__name__
+    if isinstance(reason, http.client.HTTPException) and not text.startswith(name):
+        text = f"{name}: {text}"  # BadStatusLine('…') says little without its name
+    return text
 
 
 def exhausted_message(status: int, body: bytes, attempts: int) -> str:
@@ -168,52 +299,79 @@ def submit_report(
     *,
     transport: Transport = urllib_transport,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Callable[[], float] = random.random,
     on_retry: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """POST the report (gzip) and return the server's JSON answer; SubmitError says why not.
 
     Every attempt carries the same Idempotency-Key and body, so a retry after a lost answer gets the
-    first scan's answer back instead of storing a second scan.
+    first scan's answer back instead of storing a second scan. Connection errors, timeouts, resets and
+    the statuses in RETRYABLE_STATUSES are retried with exponential back-off and full jitter, or after
+    the server's Retry-After (capped); `sleep`, `clock` and `rng` (the jitter) are injectable so that
+    tests do not wait.
     """
     policy = policy or RetryPolicy()
-    check_base_url(scan.base_url)
-    url = scans_url(scan.base_url, scan.image)
+    base_url = check_base_url(scan.base_url)
+    token = check_token(scan.token)
+    where = display_url(base_url)
+    url = scans_url(base_url, scan.image)
     body = compress_report(scan.report)
     headers = {
-        "Authorization": f"Bearer {scan.token}",
+        "Authorization": f"Bearer {token}",
         "Content-Type": "application/json",
         "Content-Encoding": "gzip",
         "Idempotency-Key": scan.idempotency_key,
         "Accept": "application/json",
         "User-Agent": "riskgate-cli",
     }
+    started = clock()
     for attempt in range(1, policy.max_attempts + 1):
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (checked)
-        last_attempt = attempt == policy.max_attempts
         try:
             answer = transport(request, scan.timeout_seconds)
-        except ssl.SSLCertVerificationError as error:
-            raise SubmitError(f"TLS certificate of {scan.base_url} not trusted: {error}") from error
-        except (OSError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
-            if last_attempt:
+        except http.client.InvalidURL as error:  # its message quotes the URL
+            raise SubmitError(f"{URL_VARIABLE} is not a valid URL (its value is not shown)") from error
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut short
+            # urlopen wraps the TLS error in a URLError: retrying cannot make a certificate trusted.
+            reason = error if isinstance(error, ssl.SSLError) else getattr(error, "reason", error)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                detail = (
+                    getattr(reason, "verify_message", None)
+                    or getattr(reason, "reason", None)
+                    or "certificate verify failed"
+                )
+                raise SubmitError(f"TLS certificate of {where} not trusted: {detail}") from error
+            failure = f"no answer ({_transport_failure(error)})"
+            delay = backoff_seconds(attempt, policy, rng=rng)
+            final = f"server unreachable at {where} after {attempt} attempts: {_transport_failure(error)}"
+        except (ValueError, UnicodeError) as error:  # http.client quotes the offending header or URL
+            raise SubmitError(
+                f"the request could not be sent ({type(error).__name__}; details withheld, they may "
+                f"contain {TOKEN_VARIABLE})"
+            ) from None
+        else:
+            if 200 <= answer.status < 300:
+                return parse_answer(answer.body)
+            if answer.status not in RETRYABLE_STATUSES:
                 raise SubmitError(
-                    f"server unreachable at {scan.base_url} after {attempt} attempts: {reason}"
-                ) from error
-            delay = backoff_seconds(attempt, policy)
-            if on_retry:
-                on_retry(f"no answer ({reason})", delay)
-            sleep(delay)
-            continue
-        if 200 <= answer.status < 300:
-            return parse_answer(answer.body)
-        if answer.status not in RETRYABLE_STATUSES:
-            raise SubmitError(refusal_message(answer.status, answer.body))
-        if last_attempt:
-            raise SubmitError(exhausted_message(answer.status, answer.body, attempt))
-        delay = backoff_seconds(attempt, policy, retry_after_seconds(answer.headers.get("Retry-After")))
+                    refusal_message(
+                        answer.status, answer.body, location=header_value(answer.headers, "Location")
+                    )
+                )
+            failure = f"answer {answer.status}"
+            retry_after = retry_after_seconds(header_value(answer.headers, "Retry-After"))
+            delay = backoff_seconds(attempt, policy, retry_after, rng=rng)
+            final = exhausted_message(answer.status, answer.body, attempt)
+        if attempt == policy.max_attempts:
+            raise SubmitError(final)
+        if clock() - started + delay > policy.max_total_seconds:
+            raise SubmitError(
+                f"{final} (gave up: waiting {delay:.1f} s more would pass the "
+                f"{policy.max_total_seconds:g} s retry limit)"
+            )
         if on_retry:
-            on_retry(f"answer {answer.status}", delay)
+            on_retry(failure, delay)
         sleep(delay)
     raise SubmitError("no attempt was made (max attempts must be at least 1)")
 

@@ -238,3 +238,47 @@ def test_503s_are_retried_under_one_idempotency_key(
     assert {headers["Content-Encoding"] for headers in flaky_server.received} == {"gzip"}
     assert {headers["Authorization"] for headers in flaky_server.received} == {"Bearer rg_stub"}
     assert result.stderr.count("answer 503, retrying") == 2
+
+
+def test_a_token_read_from_a_file_with_its_newline_works_and_is_never_printed(
+    local_stack: RunningStack, scanner_fixtures: Path
+) -> None:
+    """`RISKGATE_TOKEN=$(cat token)` keeps no newline, but CI secret files and `export X="$(…)\n"` do."""
+    result = run_cli(
+        str(scanner_fixtures / CLEAN_REPORT),
+        url=f"{local_stack.url}/\n",
+        token=f"{local_stack.admin_token}\r\n",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Status:  compliant" in result.stdout
+    assert local_stack.admin_token not in result.stdout + result.stderr
+
+
+def test_a_token_broken_inside_is_named_never_shown_and_exit_2(scanner_fixtures: Path) -> None:
+    token = "rg_" + "s" * 20 + "\n" + "t" * 20
+
+    result = run_cli(str(scanner_fixtures / CLEAN_REPORT), url=f"http://127.0.0.1:{free_port()}", token=token)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "riskgate: RISKGATE_TOKEN contains whitespace, control or non-ASCII characters inside it: "
+        "check how it is set (its value is not shown)"
+    ]
+    assert "s" * 20 not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_exit_0() -> None:
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "functions")}
+    for args, expected in ((["--version"], "riskgate "), (["--help"], "examples:")):
+        result = subprocess.run(
+            [sys.executable, "-m", "riskgate.cli", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stdout

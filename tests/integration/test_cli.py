@@ -26,3 +26,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["admin", "create-token"])
     assert exit_info.value.code == 2
+
+
+def test_a_table_that_does_not_exist_is_one_line_and_exit_2(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2, not 1: 1 is the gate failing; and one line, not a traceback."""
+    assert main(["admin", "create-token", "--table", "no-such-table"]) == 2
+
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("riskgate: could not create the token: ")
