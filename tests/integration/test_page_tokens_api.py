@@ -64,9 +64,10 @@ def test_filters_are_part_of_what_a_token_is_bound_to(dynamodb: Any) -> None:
         ok("POST", "/v1/scopes", {"name": f"s{n}", "resources": [{"registry": "ghcr.io"}]}, 201)
     token = ok("GET", "/v1/audit-events", query={"limit": "1", "entity_type": "scope"})["next_token"]
     assert token
-    assert call("GET", "/v1/audit-events", query={"limit": "1", "entity_type": "scope", "next_token": token})[
-        0
-    ] == 200
+    assert (
+        call("GET", "/v1/audit-events", query={"limit": "1", "entity_type": "scope", "next_token": token})[0]
+        == 200
+    )
     status, answer = call(
         "GET", "/v1/audit-events", query={"limit": "1", "entity_type": "user", "next_token": token}
     )

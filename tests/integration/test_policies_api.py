@@ -144,6 +144,16 @@ def test_the_list_pages(dynamodb: Any) -> None:
         ({"conditions": {"severity_at_least": "severe"}}, "body.conditions.severity_at_least"),
         ({"conditions": {"max_count": 2, "malware": True}}, "body.conditions.max_count"),
         ({"conditions": {"cvss_at_least": 11}}, "body.conditions.cvss_at_least"),
+        # JSON's NaN/Infinity (json.dumps writes them) and the strings lax parsing would read as floats,
+        # next to a valid condition: once, NaN was turned into null and the policy stored without it.
+        ({"conditions": {"malware": True, "cvss_at_least": float("nan")}}, "body.conditions.cvss_at_least"),
+        ({"conditions": {"malware": True, "cvss_at_least": float("inf")}}, "body.conditions.cvss_at_least"),
+        ({"conditions": {"malware": True, "cvss_at_least": float("-inf")}}, "body.conditions.cvss_at_least"),
+        ({"conditions": {"malware": True, "cvss_at_least": "NaN"}}, "body.conditions.cvss_at_least"),
+        ({"conditions": {"malware": True, "cvss_at_least": "inf"}}, "body.conditions.cvss_at_least"),
+        # Numbers DynamoDB cannot store were 500s.
+        ({"conditions": {"cvss_at_least": 1e-300}}, "body.conditions.cvss_at_least"),
+        ({"conditions": {"severity_at_least": "high", "max_count": 10**40}}, "body.conditions.max_count"),
         ({"conditions": {"bogus": True}}, "body.conditions.bogus"),
         ({"conditions": {"fixable_only": True, "malware": True}}, "body.conditions.fixable_only"),
         ({"conditions": {"packages": [""]}}, "body.conditions.packages[0]"),
@@ -169,6 +179,8 @@ def test_a_patch_is_validated_too_and_may_not_null_a_field(dynamodb: Any) -> Non
     assert (status, error_location(body)) == (422, ["body.conditions.malware"])
     status, body = call("PATCH", f"{POLICIES}/{policy_id}", {"name": None})
     assert status == 422
+    status, body = call("PATCH", f"{POLICIES}/{policy_id}", {"conditions": {"cvss_at_least": float("nan")}})
+    assert (status, error_location(body)) == (422, ["body.conditions.cvss_at_least"])
     assert ok("GET", f"{POLICIES}/{policy_id}")["version"] == 1
 
 

@@ -102,7 +102,15 @@ class FakeStore:
     ) -> Page:
         wanted = {k: v for k, v in (filters or {}).items() if v is not None}
         items = [r for r in self.records.values() if all(r.get(k) == v for k, v in wanted.items())]
-        return Page(items=items[:limit], next_token=None)
+        start = int(next_token or 0)
+        shown = items[start : start + limit]
+        end = start + len(shown)
+        # Positions as a store gives them: where the list goes on after each item.
+        return Page(
+            items=shown,
+            next_token=str(end) if end < len(items) else None,
+            positions=[str(start + n + 1) for n in range(len(shown))],
+        )
 
 
 class FakePolicies:

@@ -1,21 +1,44 @@
-"""The security event log in the table: items, the Put that joins every change's transaction, queries.
+"""The security event log in the table: items, the Put that joins every change's transaction, queries,
+and the counting of failed authentications.
 
 Item: pk `AUDIT#<event id>`, sk `EVENT`; gsi1 `AUDIT_ENTITY#<type>#<id>` / `<time>#<event id>` (one
 entity's history); gsi2 `AUDIT` / `<time>#<event id>` (everything, by time). Expires through the
 table's TTL attribute after the retention period.
+
+A failed-authentication event also carries `failure_count`, `last_failure_at`, `failure_reasons` (a
+string set) and sample slots (`failure_path_<n>`, `failure_address_<n>`), which `audit_record` shows in
+its `details`. Its minute's counted addresses: pk `AUTHFAIL#<minute>`, sk `ADDRESSES`, a binary set
+`addresses` (8 bytes an address), expiring a day later.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from riskgate.adapters.dynamo import Page, query_page, to_item
-from riskgate.domain.audit import AuditEvent
+from riskgate.clock import iso
+from riskgate.domain.audit import (
+    AuditEvent,
+    FailedAuthentication,
+    address_key,
+    failure_event,
+    failure_window,
+    sample_slot,
+)
 from riskgate.resources import TABLE
 
 AUDIT_PARTITION = "AUDIT"
 SECONDS_PER_DAY = 86_400
+FAILURE_WINDOW_PREFIX = "AUTHFAIL#"
+FAILURE_WINDOW_SK = "ADDRESSES"
+# The set is consulted during its minute only; the TTL just clears it away.
+_FAILURE_WINDOW_TTL = timedelta(days=1)
+_PATH_SAMPLE = "failure_path_"
+_ADDRESS_SAMPLE = "failure_address_"
+_KEY_NAMES = ("pk", "sk")
 
 
 def audit_item(event: AuditEvent, retention_days: int) -> dict[str, Any]:
@@ -47,21 +70,138 @@ def audit_put(table_name: str, event: AuditEvent, retention_days: int) -> dict[s
 
 
 def put_audit_event(client: Any, table_name: str, event: AuditEvent, retention_days: int) -> None:
-    """Record an event that goes with no other write (a failed authentication)."""
+    """Record an event that goes with no other write (an integration's test message)."""
     client.transact_write_items(TransactItems=[audit_put(table_name, event, retention_days)])
+
+
+def record_failed_authentication(
+    client: Any,
+    table_name: str,
+    failure: FailedAuthentication,
+    *,
+    addresses_per_window: int,
+    retention_days: int,
+) -> AuditEvent:
+    """Count a refused request into its minute's event: the first failure of the minute from an address
+    creates the event (the INSERT the audit forwarder archives), the next ones only count (MODIFYs it
+    ignores). Past `addresses_per_window` addresses in the minute, the others share one event.
+
+    Two UpdateItems, whatever happens: the minute's set of addresses (whether this one has, or gets, its
+    own event), then the event. Neither reads first, and concurrent first failures of a minute cannot
+    race: whichever write lands first creates the whole event, the others add to it.
+    """
+    own_address = _counts_own_address(client, table_name, failure, addresses_per_window)
+    event = failure_event(failure, own_address=own_address)
+    _count_failure(client, table_name, event, failure, own_address, retention_days)
+    return event
+
+
+def _counts_own_address(client: Any, table_name: str, failure: FailedAuthentication, cap: int) -> bool:
+    """Whether the failure's address has an event of its own this minute: it had one already, or one of
+    the minute's `cap` places is still free (taken now, atomically)."""
+    if cap <= 0:
+        return False
+    window = failure_window(failure.at)
+    key = address_key(failure.source_ip)
+    expires = int((window + _FAILURE_WINDOW_TTL).timestamp())
+    try:
+        client.update_item(
+            TableName=table_name,
+            Key={"pk": {"S": f"{FAILURE_WINDOW_PREFIX}{iso(window)}"}, "sk": {"S": FAILURE_WINDOW_SK}},
+            UpdateExpression="ADD addresses :keys SET item_type = :type, #ttl = :expires",
+            ConditionExpression=(
+                "attribute_not_exists(addresses) OR contains(addresses, :key) OR size(addresses) < :cap"
+            ),
+            ExpressionAttributeNames={"#ttl": TABLE.ttl_attribute},
+            ExpressionAttributeValues={
+                ":keys": {"BS": [key]},
+                ":key": {"B": key},
+                ":cap": {"N": str(cap)},
+                ":type": {"S": "auth_failure_window"},
+                ":expires": {"N": str(expires)},
+            },
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _count_failure(
+    client: Any,
+    table_name: str,
+    event: AuditEvent,
+    failure: FailedAuthentication,
+    own_address: bool,
+    retention_days: int,
+) -> None:
+    """One UpdateItem that creates the event with all its fields when it is the minute's first failure
+    (`if_not_exists` everywhere) and adds this failure to the count and the bounded samples."""
+    item = to_item(audit_item(event, retention_days))
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    assignments = []
+    for index, (name, value) in enumerate(item.items()):
+        if name in _KEY_NAMES:
+            continue
+        names[f"#a{index}"] = name
+        values[f":a{index}"] = value
+        assignments.append(f"#a{index} = if_not_exists(#a{index}, :a{index})")
+    samples = [(_PATH_SAMPLE, failure.request_line)]
+    if not own_address:
+        samples.append((_ADDRESS_SAMPLE, failure.source_ip or "-"))
+    for number, (prefix, text) in enumerate(samples):
+        names[f"#s{number}"] = f"{prefix}{sample_slot(text)}"
+        values[f":s{number}"] = {"S": text}
+        assignments.append(f"#s{number} = if_not_exists(#s{number}, :s{number})")
+    assignments.append("last_failure_at = :at")
+    values.update(
+        {
+            ":at": {"S": iso(failure.at)},
+            ":one": {"N": "1"},
+            ":reason": {"SS": [failure.reason]},
+        }
+    )
+    client.update_item(
+        TableName=table_name,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        # Reasons are a set of the authorizer's few fixed phrases: bounded by their number.
+        UpdateExpression=f"SET {', '.join(assignments)} ADD failure_count :one, failure_reasons :reason",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
 
 
 def audit_record(fields: dict[str, Any]) -> dict[str, Any]:
     """A stored event (plain values) as the API shows it."""
     keep = ("id", "occurred_at", "actor", "token_id", "source_ip", "request_id", "action")
+    details = fields.get("details") or {}
+    if "failure_count" in fields:
+        details = {**details, **_failure_counts(fields)}
     return {
         **{key: fields.get(key) for key in keep},
         "entity_type": fields.get("entity_type"),
         "entity_id": fields.get("entity_id"),
         "before": fields.get("before"),
         "after": fields.get("after"),
-        "details": fields.get("details") or {},
+        "details": details,
     }
+
+
+def _failure_counts(fields: dict[str, Any]) -> dict[str, Any]:
+    """What an aggregated failed-authentication event adds to its details, as counted so far."""
+    counts: dict[str, Any] = {
+        "count": fields["failure_count"],
+        "first_failure_at": fields.get("occurred_at"),
+        "last_failure_at": fields.get("last_failure_at"),
+        "reasons": sorted(fields.get("failure_reasons") or ()),
+        "paths": sorted(value for key, value in fields.items() if key.startswith(_PATH_SAMPLE)),
+    }
+    addresses = sorted(value for key, value in fields.items() if key.startswith(_ADDRESS_SAMPLE))
+    if addresses:
+        counts["addresses"] = addresses
+    return counts
 
 
 def list_audit_events(

@@ -44,6 +44,11 @@ _MODIFIERS = ("max_count", "fixable_only")
 # The conditions `fixable_only` narrows: those about vulnerabilities.
 VULNERABILITY_CONDITIONS = frozenset({"severity_at_least", "cvss_at_least", "vulnerability_ids", "packages"})
 _CVSS_MAX = 10.0
+# CVSS scores are given to one decimal: a threshold between 0 and 0.1 means nothing more than 0.1, and one
+# as small as 1e-300 is a number DynamoDB cannot store (its smallest is 1e-130).
+_CVSS_STEP = 0.1
+# More findings than any image has; DynamoDB numbers stop at 38 digits, Python's integers do not.
+_MAX_COUNT_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +251,10 @@ def _severity(given: dict[str, Any], name: str) -> Severity | None:
 
 def _max_count(given: dict[str, Any]) -> int:
     value = given.get("max_count", 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _invalid("conditions.max_count", f"must be a whole number, 0 or more, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT_LIMIT:
+        raise _invalid(
+            "conditions.max_count", f"must be a whole number from 0 to {_MAX_COUNT_LIMIT}, not {value!r}"
+        )
     return value
 
 
@@ -255,13 +262,14 @@ def _cvss(given: dict[str, Any]) -> float | None:
     if "cvss_at_least" not in given:
         return None
     value = given["cvss_at_least"]
+    # NaN and ±Infinity compare false with every score: such a condition would never hold, silently.
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or not 0 <= value <= _CVSS_MAX
+        or not (value == 0 or _CVSS_STEP <= value <= _CVSS_MAX)
     ):
-        raise _invalid("conditions.cvss_at_least", f"must be a number from 0 to 10, not {value!r}")
+        raise _invalid("conditions.cvss_at_least", f"must be 0 or a number from 0.1 to 10, not {value!r}")
     return float(value)
 
 

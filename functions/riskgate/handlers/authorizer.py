@@ -18,11 +18,12 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from riskgate.adapters.audit_log import put_audit_event
+from riskgate.adapters.audit_log import record_failed_authentication
 from riskgate.adapters.dynamo import now_iso
 from riskgate.adapters.store import default_store
 from riskgate.auth.tokens import bearer_secret, looks_like_token
-from riskgate.domain.audit import Actor, AuditAction, audit_event
+from riskgate.clock import system_now
+from riskgate.domain.audit import FailedAuthentication
 from riskgate.settings import get_settings
 
 logger = Logger()
@@ -41,15 +42,24 @@ def handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> 
     if principal is None or secret is None:
         reason = failure_reason(header, secret)
         source_ip = event.request_context.identity.source_ip
+        # Every failure is logged; the security event log counts them (one event per address and minute,
+        # `record_failed_authentication`), so that callers without a token cannot grow the locked archive.
         logger.info("authentication failed", source_ip=source_ip, reason=reason)
-        failure = audit_event(
-            Actor(user_id=None, source_ip=source_ip, request_id=event.request_context.request_id),
-            AuditAction.AUTHENTICATION_FAIL,
-            "authentication",
-            None,
-            details={"reason": reason, "method": event.http_method, "path": event.path},
+        settings = get_settings()
+        record_failed_authentication(
+            store.client,
+            store.table_name,
+            FailedAuthentication(
+                at=system_now(),
+                source_ip=source_ip,
+                request_id=event.request_context.request_id,
+                reason=reason,
+                method=event.http_method,
+                path=event.path,
+            ),
+            addresses_per_window=settings.auth_failure_addresses_per_minute,
+            retention_days=settings.audit_retention_days,
         )
-        put_audit_event(store.client, store.table_name, failure, get_settings().audit_retention_days)
         raise Exception(UNAUTHORIZED)
     store.record_token_use(secret, now_iso())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from riskgate.domain.errors import RiskgateError
+from riskgate.domain.errors import MalformedInput, RiskgateError
 from riskgate.handlers.api import (
     models,
     routes_acceptances,
@@ -51,7 +53,97 @@ in the same transaction as the change.
 
 **Errors** are `{"error": {"code", "message", "details"}}`; lists take `limit` and `next_token`."""
 
-app = APIGatewayRestResolver(enable_validation=True)
+# A JSON body nested deeper than this is malformed (400). No API body needs more than a handful of levels,
+# and DynamoDB stores documents at most 32 levels deep; the bound is checked iteratively after parsing,
+# and Python's own recursion limit (RecursionError) stops anything absurd while parsing.
+MAX_BODY_DEPTH = 32
+
+
+def body_text(raw_event: dict[str, Any]) -> str | None:
+    """The request body as text, for the routes that take a JSON body; None when there is none.
+
+    Bytes that are not UTF-8 are the caller's mistake (400), not a crash. A leading BOM is dropped, as
+    `POST /v1/scans` does (Windows shells add one when redirecting to a file).
+    """
+    raw = routes_scans.raw_body(raw_event)
+    if not raw:
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MalformedInput(
+            f"body is not UTF-8 text: invalid byte 0x{raw[error.start]:02x} at offset {error.start}",
+            details=[{"offset": error.start}],
+        ) from error
+
+
+def body_json(text: str) -> Any:
+    """A request body's JSON value: not JSON, or nested deeper than MAX_BODY_DEPTH, is a 400.
+
+    JSON's NaN and Infinity are read as numbers here, so that the models refuse them (422) naming the
+    field, as any other invalid value.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError as error:
+        raise _nested_too_deeply() from error
+    except json.JSONDecodeError as error:
+        raise MalformedInput(
+            f"body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+            details=[{"line": error.lineno, "column": error.colno}],
+        ) from error
+    except ValueError as error:
+        # An integer longer than Python converts (4300 digits).
+        raise MalformedInput(f"body is not valid JSON: {error}") from error
+    if _deeper_than(value, MAX_BODY_DEPTH):
+        raise _nested_too_deeply()
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels; iterative, so no depth can crash it."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _nested_too_deeply() -> MalformedInput:
+    return MalformedInput(
+        # The words of `POST /v1/scans` for the same problem.
+        f"body is not valid JSON: it is nested too deeply (more than {MAX_BODY_DEPTH} levels)",
+        details=[{"limit": MAX_BODY_DEPTH}],
+    )
+
+
+class _RequestEvent(APIGatewayProxyEvent):
+    """The REST event with the body decoded by `body_text`: Powertools' own decoding raises
+    UnicodeDecodeError (a 500) on bytes that are not UTF-8."""
+
+    @cached_property
+    def decoded_body(self) -> str | None:
+        return body_text(self.raw_event)
+
+
+class _Resolver(APIGatewayRestResolver):
+    """Powertools' REST resolver whose request validation reads bodies through `body_text` and
+    `body_json`, so that every route with a JSON body refuses a malformed one the same way (400)."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True, json_body_deserializer=body_json)
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> APIGatewayProxyEvent:
+        # The one place Powertools builds `current_event` (and so decodes the body) from the raw event.
+        return _RequestEvent(event, self._json_body_deserializer)
+
+
+app = _Resolver()
 
 meta = Router()
 
@@ -138,11 +230,6 @@ def handle_validation_error(error: RequestValidationError) -> Response:
 def handle_not_found(_: NotFoundError) -> Response:
     event = app.current_event
     return error_response(404, "not_found", f"no route for {event.http_method} {event.path}")
-
-
-@app.exception_handler(json.JSONDecodeError)
-def handle_bad_json(error: json.JSONDecodeError) -> Response:
-    return error_response(400, "malformed_request", f"body is not valid JSON: {error.msg}")
 
 
 @app.exception_handler(Exception)

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
+
+# UTF-16 surrogates: JSON's `\ud800` escapes decode to them, but they are not text and cannot be stored.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SeverityCounts(BaseModel):
@@ -258,8 +272,25 @@ class ErrorResponse(BaseModel):
 
 
 class RequestBody(BaseModel):
+    """One request-body base (with `PatchBody`) for every API model: what it refuses, every body refuses."""
+
     # An unknown field is a mistake worth reporting (e.g. trying to rename a role): 422, not ignored.
-    model_config = ConfigDict(extra="forbid")
+    # NaN and ±Infinity (JSON's NaN/Infinity, 1e999, or "nan"/"inf" strings that lax mode reads as floats)
+    # are refused by every float field: they compare false with everything, so a threshold of NaN would
+    # quietly never hold, and DynamoDB cannot store them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _values_are_storable(cls, data: Any) -> Any:
+        """Free-form values (`dict[str, Any]`, e.g. a policy's conditions) are not typed fields: refuse
+        there too what typed fields refuse, naming each one's place (`body.conditions.cvss_at_least`).
+        `model_dump(mode="json")` would silently turn a NaN into null, and a lone surrogate (`"\\ud800"`)
+        cannot be encoded for DynamoDB (a 500)."""
+        errors = _unstorable_values(data)
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
 
 class PatchBody(RequestBody):
@@ -279,3 +310,23 @@ class PatchBody(RequestBody):
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent, as plain values."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def _unstorable_values(data: Any) -> list[InitErrorDetails]:
+    """NaN, ±Infinity and strings that are not Unicode text (lone surrogates) anywhere in `data`, keys
+    included, as pydantic errors at their locations; iterative, whatever the depth."""
+    found: list[InitErrorDetails] = []
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    while pending:
+        location, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(InitErrorDetails(type="finite_number", loc=location, input=value))
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            found.append(InitErrorDetails(type="string_unicode", loc=location, input=value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                pending.append(((*location, str(key)), item))
+                pending.append(((*location, str(key)), key))
+        elif isinstance(value, list | tuple):
+            pending.extend(((*location, index), item) for index, item in enumerate(value))
+    return sorted(found, key=lambda error: [str(part) for part in error["loc"]])
