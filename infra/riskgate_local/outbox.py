@@ -4,7 +4,9 @@ Bot API, webhooks) in a local sink; `Outbox` shows both as one list, served at `
 The sink is a small HTTP server on a loopback port. It records every request (method, path, headers,
 body) and answers as Telegram's Bot API does on success, `200 {"ok": true, "result": {}}`, whatever the
 path, so it stands in for Telegram (the local `RISKGATE_TELEGRAM_API_URL`) and for any webhook (an
-integration whose URL points at it). Failures on demand, for retry tests:
+integration whose URL points at it: the local stack names the sink's base URL in
+`RISKGATE_WEBHOOK_LOCAL_SINKS`, the one loopback destination a webhook may have). Failures on demand, for
+retry tests:
 
 - a path with a `/fail/` segment answers `500 {"ok": false, ...}`;
 - a path with `/status/<code>/` answers that status; 429 comes as Telegram sends it, with

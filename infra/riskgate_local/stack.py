@@ -251,8 +251,10 @@ class LocalStack:
                 # Integration secrets go to moto's Secrets Manager, under this stack's own prefix.
                 "RISKGATE_SECRETS_PREFIX": self._name_prefix,
                 "RISKGATE_PAGE_TOKEN_SECRET_ID": self._resources.page_token_secret_arn,
-                # Webhooks may call loopback hosts over plain http: where the local stack's sink listens.
+                # Webhooks may use plain http to these hosts; of loopback destinations, only the sink itself
+                # (its exact base URL) is allowed: no other local port is reachable through a webhook.
                 "RISKGATE_WEBHOOK_INSECURE_HOSTS": LOCAL_WEBHOOK_INSECURE_HOSTS,
+                "RISKGATE_WEBHOOK_LOCAL_SINKS": sink_url,
                 # Telegram's Bot API is the local sink unless the caller named another base URL.
                 "RISKGATE_TELEGRAM_API_URL": self._telegram_api_url or sink_url,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",

@@ -258,3 +258,32 @@ def test_a_failing_webhook_is_retried_then_dead_lettered(stack: LocalStack, scan
     assert notification["last_error"]
     attempts = [r for r in stack.sink.requests if "/hooks/flaky" in r.path]
     assert len(attempts) == notification["attempts"]
+
+
+def test_webhooks_reach_the_sink_and_no_other_local_address(stack: LocalStack) -> None:
+    """Issue 16: the local stack allows its own sink, by its exact base URL, and nothing else local —
+    not its own API, not the metadata address — and a test message says only the status."""
+    for url in (
+        f"{stack.url}/v1/health",  # the local API, on another loopback port
+        stack.sink_url.replace("127.0.0.1", "localhost") + "/hooks/x",
+        stack.sink_url.replace("127.0.0.1", "2130706433") + "/hooks/x",
+        "https://169.254.169.254/latest/meta-data/",
+    ):
+        result = call(
+            stack, "POST", "/v1/integrations", {"name": "probe", "type": "webhook", "config": {"url": url}}
+        )
+        assert result.status == 422, (url, result.body)
+        assert [d["location"] for d in result.json()["error"]["details"]] == ["body.config.url"]
+
+    integration(stack, "failing-sink", "webhook", {"url": f"{stack.sink_url}/status/418/hooks/probe"})
+    answer = ok(stack, "POST", "/v1/integrations/failing-sink/test")
+    assert answer == {
+        "integration": "failing-sink",
+        "type": "webhook",
+        "delivered": False,
+        "status": 418,
+        "detail": "the test message was not delivered; the integration or its receiver must change",
+        "error": "the webhook answered 418",
+        "retryable": False,
+    }
+    assert [r.path for r in stack.sink.requests if "/hooks/probe" in r.path] == ["/status/418/hooks/probe"]

@@ -1,11 +1,13 @@
 """Integrations through the API handler against moto (DynamoDB and Secrets Manager): CRUD of each type,
-validation naming the field, unique names, secrets kept in Secrets Manager and nowhere else, account-wide
-access, and one audit event per change. Test messages: through a moto SNS topic (an SQS subscriber shows
-what arrived), moto SES, and a local webhook receiver that fails."""
+validation naming the field, unique names, secrets kept in Secrets Manager and nowhere else, access by
+the integration's scope, and one audit event per change. Test messages: through a moto SNS topic (an SQS
+subscriber shows what arrived), moto SES, and a local webhook receiver that fails; webhooks to internal
+addresses are refused when saved and when tested, and a test says no more than the status."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,11 +169,57 @@ def test_invalid_integrations_are_422_naming_the_field(
 def test_http_webhooks_are_allowed_to_the_configured_hosts_only(
     dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    plain = {"name": "plain", "type": "webhook", "config": {"url": "http://hooks.example.com/webhook"}}
+    assert call("POST", INTEGRATIONS, plain)[0] == 422
+    monkeypatch.setenv("RISKGATE_WEBHOOK_INSECURE_HOSTS", "hooks.example.com")
+    forget_cached_ports()
+    assert ok("POST", INTEGRATIONS, plain, 201)["config"]["url"] == "http://hooks.example.com/webhook"
+
+
+def test_only_the_local_sink_named_in_the_settings_is_an_allowed_loopback_destination(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = {"name": "sink", "type": "webhook", "config": {"url": "http://127.0.0.1:8025/webhook"}}
-    assert call("POST", INTEGRATIONS, sink)[0] == 422
+    # Plain http to loopback hosts is not enough (it was, before issue 16): any local port was reachable.
     monkeypatch.setenv("RISKGATE_WEBHOOK_INSECURE_HOSTS", "localhost, 127.0.0.1")
     forget_cached_ports()
+    status, body = call("POST", INTEGRATIONS, sink)
+    assert (status, error_location(body)) == (422, ["body.config.url"])
+    assert "loopback" in body["error"]["message"]
+    # The local stack names its sink's base URL: that one, and only that one, may be reached.
+    monkeypatch.setenv("RISKGATE_WEBHOOK_LOCAL_SINKS", "http://127.0.0.1:8025")
+    forget_cached_ports()
     assert ok("POST", INTEGRATIONS, sink, 201)["config"]["url"] == "http://127.0.0.1:8025/webhook"
+    other_port = {"name": "other", "type": "webhook", "config": {"url": "http://127.0.0.1:8026/x"}}
+    assert call("POST", INTEGRATIONS, other_port)[0] == 422
+    status, body = call("PATCH", f"{INTEGRATIONS}/sink", {"config": {"url": "http://127.0.0.1:9001/"}})
+    assert (status, error_location(body)) == (422, ["body.config.url"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.5",
+        "https://[::1]",
+        "https://0x7f000001",
+        "https://2130706433",
+        "https://metadata.google.internal",
+        "https://0177.0.0.1/",
+        "https://127.1/",
+        "https://100.64.0.1/",
+        "https://[fd00::1]/",
+        "https://[::ffff:169.254.169.254]/",
+    ],
+)
+def test_a_webhook_to_an_internal_address_is_refused_on_create_and_patch(dynamodb: Any, url: str) -> None:
+    status, body = call("POST", INTEGRATIONS, integration("hook", "webhook", url=url))
+    assert (status, error_location(body)) == (422, ["body.config.url"]), body
+    ok("POST", INTEGRATIONS, integration("good", "webhook"), 201)
+    status, body = call("PATCH", f"{INTEGRATIONS}/good", {"config": {"url": url}})
+    assert (status, error_location(body)) == (422, ["body.config.url"]), body
+    assert ok("GET", f"{INTEGRATIONS}/good")["config"]["url"] == EXAMPLES["webhook"]["url"]
+    assert [i["name"] for i in ok("GET", INTEGRATIONS)["items"]] == ["good"]
 
 
 # --- secrets --------------------------------------------------------------------------------------
@@ -252,31 +300,120 @@ def test_deleting_schedules_the_secret_for_deletion_and_the_name_can_be_used_aga
 # --- access ---------------------------------------------------------------------------------------
 
 
-def test_integrations_need_the_permission_in_the_global_scope(dynamodb: Any) -> None:
-    ok("POST", INTEGRATIONS, integration("ops", "email"), 201)
-    scope_id = ok("POST", "/v1/scopes", {"name": "team-a", "resources": [{"repository": "team-a/*"}]}, 201)[
+def make_scope(name: str) -> str:
+    scope_id: str = ok("POST", "/v1/scopes", {"name": name, "resources": [{"repository": f"{name}/*"}]}, 201)[
         "id"
     ]
-    officer_in_team_a = [{"role": "security_officer", "scope": scope_id}]
+    return scope_id
+
+
+def test_an_integration_is_global_unless_created_in_a_scope_and_its_scope_is_fixed(dynamodb: Any) -> None:
+    team_a = make_scope("team-a")
+    assert ok("POST", INTEGRATIONS, integration("ops", "email"), 201)["scope"] == "global"
+    created = ok("POST", INTEGRATIONS, {**integration("team-a-mail", "email"), "scope": team_a}, 201)
+    assert created["scope"] == team_a
+    assert ok("GET", f"{INTEGRATIONS}/team-a-mail")["scope"] == team_a
+    # Fixed at creation, as name and type are.
+    status, body = call("PATCH", f"{INTEGRATIONS}/team-a-mail", {"scope": "global"})
+    assert (status, error_location(body)) == (422, ["body.scope"])
+    status, body = call("POST", INTEGRATIONS, {**integration("x", "email"), "scope": "scp-0000000000000000"})
+    assert (status, error_location(body)) == (422, ["body.scope"])
+    assert events_of("x") == []
+
+
+def test_an_item_stored_before_scopes_existed_counts_as_global(dynamodb: Any) -> None:
+    ok("POST", INTEGRATIONS, integration("old", "email"), 201)
+    dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": "INTEGRATION#old"}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE #scope",
+        ExpressionAttributeNames={"#scope": "scope"},
+    )
+    assert ok("GET", f"{INTEGRATIONS}/old")["scope"] == "global"
+    team_a = make_scope("team-a")
+    officer_a = [{"role": "security_officer", "scope": team_a}]
+    assert call("GET", f"{INTEGRATIONS}/old", as_=officer_a)[0] == 404
+    assert ok("GET", INTEGRATIONS, as_=officer_a)["items"] == []
+
+
+def test_integrations_follow_the_scope_rules_of_response_policies(dynamodb: Any) -> None:
+    team_a, team_b = make_scope("team-a"), make_scope("team-b")
+    ok("POST", INTEGRATIONS, integration("ops", "email"), 201)
+    ok("POST", INTEGRATIONS, {**integration("a-hook", "webhook"), "scope": team_a}, 201)
+    ok("POST", INTEGRATIONS, {**integration("b-hook", "webhook"), "scope": team_b}, 201)
+    officer_a = [{"role": "security_officer", "scope": team_a}]
+
+    # Team A sees its own and nothing else: another scope's or a global one is not there for it (404).
+    assert [i["name"] for i in ok("GET", INTEGRATIONS, as_=officer_a)["items"]] == ["a-hook"]
+    assert ok("GET", f"{INTEGRATIONS}/a-hook", as_=officer_a)["scope"] == team_a
     for method, path, body in (
-        ("GET", INTEGRATIONS, None),
+        ("GET", f"{INTEGRATIONS}/b-hook", None),
         ("GET", f"{INTEGRATIONS}/ops", None),
-        ("POST", INTEGRATIONS, integration("other", "email")),
-        ("PATCH", f"{INTEGRATIONS}/ops", {"config": {"to": ["x@example.com"]}}),
-        ("DELETE", f"{INTEGRATIONS}/ops", None),
+        ("PATCH", f"{INTEGRATIONS}/b-hook", {"config": {"preset": "teams"}}),
+        ("DELETE", f"{INTEGRATIONS}/b-hook", None),
+        ("POST", f"{INTEGRATIONS}/b-hook/test", None),
+        ("GET", f"{INTEGRATIONS}/nobody", None),
     ):
-        status, answer = call(method, path, body, as_=officer_in_team_a)
-        assert status == 403, (method, path, answer)
-        assert "global scope" in answer["error"]["message"]
+        status, answer = call(method, path, body, as_=officer_a)
+        assert status == 404, (method, path, answer)
+        assert answer["error"]["message"] == f"integration {path.split('/')[3]} not found"
+    # Creating elsewhere is refused (403), as is creating in global without scopes:global.
+    for scope in (team_b, "global"):
+        status, answer = call(
+            "POST", INTEGRATIONS, {**integration("new", "email"), "scope": scope}, as_=officer_a
+        )
+        assert status == 403, answer
+    assert "scopes:global" in answer["error"]["message"]
+    # In its own scope, everything.
+    ok("POST", INTEGRATIONS, {**integration("a-mail", "email"), "scope": team_a}, 201, as_=officer_a)
+    assert (
+        ok("PATCH", f"{INTEGRATIONS}/a-hook", {"config": {"preset": "teams"}}, as_=officer_a)["version"] == 2
+    )
+    ok("DELETE", f"{INTEGRATIONS}/a-mail", status=204, as_=officer_a)
+    assert ok("GET", f"{INTEGRATIONS}/b-hook")["version"] == 1
+    assert [e["action"] for e in events_of("b-hook")] == ["create"]
+
+    # Reading needs integrations:read; managing global ones needs scopes:global too.
     assert call("GET", INTEGRATIONS, as_=[{"role": "developer", "scope": "global"}])[0] == 403
     auditor = [{"role": "auditor", "scope": "global"}]
-    assert [i["name"] for i in ok("GET", INTEGRATIONS, as_=auditor)["items"]] == ["ops"]
+    assert [i["name"] for i in ok("GET", INTEGRATIONS, as_=auditor)["items"]] == ["a-hook", "b-hook", "ops"]
     assert call("DELETE", f"{INTEGRATIONS}/ops", as_=auditor)[0] == 403
+    ok(
+        "POST",
+        "/v1/roles",
+        {"name": "integrator", "permissions": ["integrations:read", "integrations:manage"]},
+        201,
+    )
+    integrator = [{"role": "integrator", "scope": "global"}]
+    status, answer = call(
+        "PATCH", f"{INTEGRATIONS}/ops", {"config": {"to": ["x@example.com"]}}, as_=integrator
+    )
+    assert status == 403
+    assert "scopes:global" in answer["error"]["message"]
+    assert (
+        ok("PATCH", f"{INTEGRATIONS}/b-hook", {"config": {"preset": "teams"}}, as_=integrator)["version"] == 2
+    )
     officer = [{"role": "security_officer", "scope": "global"}]
     assert (
         ok("PATCH", f"{INTEGRATIONS}/ops", {"config": {"to": ["x@example.com"]}}, as_=officer)["version"] == 2
     )
     assert len(events_of("ops")) == 2
+
+
+def test_an_integration_is_a_use_of_its_scope(dynamodb: Any) -> None:
+    team_a = make_scope("team-a")
+    ok("POST", INTEGRATIONS, {**integration("a-hook", "webhook"), "scope": team_a}, 201)
+    reference = dynamodb.get_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": f"USES#scope#{team_a}"}, "sk": {"S": "integration#a-hook"}}
+    )
+    assert reference["Item"]["referrer_name"]["S"] == "a-hook"
+
+    status, body = call("DELETE", f"/v1/scopes/{team_a}")
+    assert status == 409, body
+    assert body["error"]["details"] == [{"type": "integration", "id": "a-hook", "name": "a-hook"}]
+
+    ok("DELETE", f"{INTEGRATIONS}/a-hook", status=204)
+    assert call("DELETE", f"/v1/scopes/{team_a}") == (204, None)
 
 
 # --- test messages ----------------------------------------------------------------------------------
@@ -302,14 +439,15 @@ class FailingReceiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def failing_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The receiver's URL; plain http to it is allowed, as the local stack allows its own sink."""
-    monkeypatch.setenv("RISKGATE_WEBHOOK_INSECURE_HOSTS", "127.0.0.1")
-    forget_cached_ports()
+    """The receiver's URL; it may be reached (loopback, plain http) as the local stack's own sink is."""
     FailingReceiver.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FailingReceiver)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("RISKGATE_WEBHOOK_LOCAL_SINKS", base)
+    forget_cached_ports()
+    yield f"{base}/hook"
     server.shutdown()
     server.server_close()
 
@@ -383,14 +521,16 @@ def test_a_failing_webhook_is_a_200_saying_it_was_not_delivered_and_may_be_retri
     # When it is tested
     status, answer = call("POST", f"{INTEGRATIONS}/hook/test")
 
-    # Then the call worked (200) and says the delivery did not, why, and that a retry may help
+    # Then the call worked (200) and says the delivery did not, with the status only, and that a retry
+    # may help; nothing of the receiver's answer ("internal error")
     assert status == 200, answer
     assert answer["integration"] == "hook"
     assert answer["type"] == "webhook"
     assert answer["delivered"] is False
     assert answer["retryable"] is True
-    assert "500" in answer["error"]
-    assert answer["error"].startswith("the webhook answered 500")
+    assert answer["status"] == 500
+    assert answer["error"] == "the webhook answered 500"
+    assert "internal error" not in json.dumps(answer)
     assert answer["detail"]
     # The receiver got one signed test message (no retry), in the integration's preset's shape (Slack)
     ((headers, body),) = FailingReceiver.requests
@@ -407,18 +547,101 @@ def test_a_failing_webhook_is_a_200_saying_it_was_not_delivered_and_may_be_retri
     assert_no_secret_in(events_of("hook"))
 
 
+class ChattyReceiver(BaseHTTPRequestHandler):
+    """A receiver that answers 200 with a body a probe would want to read."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = b"ami-id\ninstance-id\nsecret-internal-page"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_delivered_test_says_the_status_and_nothing_of_the_answer(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChattyReceiver)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("RISKGATE_WEBHOOK_LOCAL_SINKS", base)
+        forget_cached_ports()
+        ok("POST", INTEGRATIONS, integration("hook", "webhook", url=f"{base}/hook", template=None), 201)
+
+        answer = ok("POST", f"{INTEGRATIONS}/hook/test")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert answer == {
+        "integration": "hook",
+        "type": "webhook",
+        "delivered": True,
+        "status": 200,
+        "detail": "the webhook answered 200",
+        "error": None,
+        "retryable": False,
+    }
+    (event,) = [e for e in events_of("hook") if e["action"] == "test"]
+    assert "secret-internal-page" not in json.dumps(event)
+
+
+def test_a_webhook_stored_with_an_internal_address_is_not_contacted_by_a_test(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, failing_webhook: str
+) -> None:
+    """Saved while the URL was allowed (here: as the sink; on AWS: a name that resolved elsewhere then),
+    tested once it no longer is: refused before any connection, for good, and said in those words only."""
+    ok("POST", INTEGRATIONS, integration("hook", "webhook", url=failing_webhook, template=None), 201)
+    monkeypatch.delenv("RISKGATE_WEBHOOK_LOCAL_SINKS")
+    forget_cached_ports()
+
+    answer = ok("POST", f"{INTEGRATIONS}/hook/test")
+
+    assert answer["delivered"] is False
+    assert answer["retryable"] is False
+    assert answer["status"] is None
+    assert answer["error"] == "destination address not allowed"
+    assert FailingReceiver.requests == []
+
+    # A name that does not resolve (the resolver stands in: no test reaches the network): unreachable,
+    # and not a word of why.
+    def no_such_name(host: Any, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": "INTEGRATION#hook"}, "sk": {"S": "META"}},
+        UpdateExpression="SET config.#url = :url",
+        ExpressionAttributeNames={"#url": "url"},
+        ExpressionAttributeValues={":url": {"S": "https://unreachable.example.com/hook"}},
+    )
+    answer = ok("POST", f"{INTEGRATIONS}/hook/test")
+    assert (answer["delivered"], answer["status"], answer["retryable"]) == (False, None, True)
+    assert answer["error"] == "the webhook could not be reached"
+    assert "Name or service" not in json.dumps(answer)
+
+
 def test_testing_an_unknown_integration_is_404_and_leaves_no_event(dynamodb: Any) -> None:
     status, answer = call("POST", f"{INTEGRATIONS}/nobody/test")
     assert status == 404, answer
     assert events_of("nobody") == []
 
 
-def test_testing_needs_integrations_manage_in_the_global_scope(dynamodb: Any) -> None:
+def test_testing_needs_integrations_manage_in_the_integrations_scope(dynamodb: Any) -> None:
     ok("POST", INTEGRATIONS, integration("mail", "email"), 201)
-    for bindings in (
-        [{"role": "auditor", "scope": "global"}],
-        [{"role": "security_officer", "scope": "scope-team-a"}],
-    ):
-        status, answer = call("POST", f"{INTEGRATIONS}/mail/test", as_=bindings)
-        assert status == 403, answer
+    team_a = make_scope("team-a")
+    status, answer = call("POST", f"{INTEGRATIONS}/mail/test", as_=[{"role": "auditor", "scope": "global"}])
+    assert status == 403, answer
+    # A global integration does not exist for a caller bound in team-a only.
+    status, answer = call(
+        "POST", f"{INTEGRATIONS}/mail/test", as_=[{"role": "security_officer", "scope": team_a}]
+    )
+    assert status == 404, answer
     assert [e["action"] for e in events_of("mail")] == ["create"]

@@ -84,7 +84,6 @@ def bus(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
     customer_url, customer_arn = _queue(sqs, "customer-inbox")
     sns.subscribe(TopicArn=customer_topic, Protocol="sqs", Endpoint=customer_arn)
     monkeypatch.setenv("RISKGATE_EVENTS_TOPIC_ARN", events_topic)
-    monkeypatch.setenv("RISKGATE_WEBHOOK_INSECURE_HOSTS", "127.0.0.1")
     monkeypatch.setenv("RISKGATE_PUBLIC_BASE_URL", "https://riskgate.example.com/api")
     get_settings.cache_clear()
     dispatcher.sns_client.cache_clear()
@@ -113,12 +112,16 @@ class FailingReceiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def failing_webhook() -> Iterator[str]:
+def failing_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     FailingReceiver.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FailingReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    # Reached as the local stack reaches its own sink: the one loopback destination a webhook may have.
+    monkeypatch.setenv("RISKGATE_WEBHOOK_LOCAL_SINKS", base)
+    get_settings.cache_clear()
+    yield f"{base}/hook"
     server.shutdown()
     server.server_close()
 

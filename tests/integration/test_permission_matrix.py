@@ -7,9 +7,10 @@ objects, which need the permission in the global scope); both → 2xx. An object
 A mutating call leaves exactly one audit event, a refused one none. A route added without a case here
 fails the first test. A risk acceptance is an object in its image's scope: the matrix's one accepts the
 team-a image's vulnerability; its reminder, recorded by the real expiry check run as of 24 days later,
-is the event the events list must show. Integrations are account-wide; a response policy, like an
-assurance policy, lives in scope-team-a (one enabled, one disabled, so that enabling and disabling each
-change something); the delivery log shows that policy's one notification.
+is the event the events list must show. Integrations have a scope of their own (issue 16): the matrix's
+live in scope-team-a, as does a response policy, like an assurance policy (one enabled, one disabled, so
+that enabling and disabling each change something), which uses one of them; the delivery log shows that
+policy's one notification.
 """
 
 from __future__ import annotations
@@ -176,11 +177,20 @@ def notification_of_response_policy(body: Any, world: World) -> bool:
     return world.directory["response_policy"] in {item["policy_id"] for item in body["items"]}
 
 
+def integration_names(body: Any, world: World) -> bool:
+    return "matrix-mail" in {item["name"] for item in body["items"]}
+
+
 MATRIX_MAIL = {"from": "matrix@example.com", "to": ["ops@example.com"]}
-# The matrix's integrations: one the response policies use, one free to delete.
+# The matrix's integrations, in scope-team-a: one the response policies use, one free to delete.
 MATRIX_INTEGRATIONS = [
-    {"name": "matrix-mail", "type": "email", "config": MATRIX_MAIL},
-    {"name": "matrix-spare", "type": "webhook", "config": {"url": "https://hooks.example.com/matrix"}},
+    {"name": "matrix-mail", "type": "email", "scope": "scope-team-a", "config": MATRIX_MAIL},
+    {
+        "name": "matrix-spare",
+        "type": "webhook",
+        "scope": "scope-team-a",
+        "config": {"url": "https://hooks.example.com/matrix"},
+    },
 ]
 TEAM_A_RESPONSE_POLICY = {
     "name": "matrix-response",
@@ -296,24 +306,23 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/users/{user_id}/tokens"): Case(
         lambda w: Request(f"/v1/users/{w.directory['user']}/tokens", body={"name": "matrix"}), "account"
     ),
-    ("GET", "/v1/integrations"): Case(lambda w: Request("/v1/integrations"), "account"),
+    ("GET", "/v1/integrations"): Case(lambda w: Request("/v1/integrations"), "list", integration_names),
     ("POST", "/v1/integrations"): Case(
         lambda w: Request(
-            "/v1/integrations", body={"name": "matrix-new", "type": "email", "config": MATRIX_MAIL}
+            "/v1/integrations",
+            body={"name": "matrix-new", "type": "email", "scope": "scope-team-a", "config": MATRIX_MAIL},
         ),
-        "account",
+        "create",
     ),
-    ("GET", "/v1/integrations/{name}"): Case(lambda w: Request("/v1/integrations/matrix-mail"), "account"),
+    ("GET", "/v1/integrations/{name}"): Case(lambda w: Request("/v1/integrations/matrix-mail"), "object"),
     ("PATCH", "/v1/integrations/{name}"): Case(
         lambda w: Request("/v1/integrations/matrix-mail", body={"config": {"to": ["changed@example.com"]}}),
-        "account",
+        "object",
     ),
-    ("DELETE", "/v1/integrations/{name}"): Case(
-        lambda w: Request("/v1/integrations/matrix-spare"), "account"
-    ),
+    ("DELETE", "/v1/integrations/{name}"): Case(lambda w: Request("/v1/integrations/matrix-spare"), "object"),
     # Its one audit event is the test's outcome (moto's SES refuses the unverified sender: a 200 anyway).
     ("POST", "/v1/integrations/{name}/test"): Case(
-        lambda w: Request("/v1/integrations/matrix-mail/test"), "account"
+        lambda w: Request("/v1/integrations/matrix-mail/test"), "object"
     ),
     ("GET", "/v1/response-policies"): Case(
         lambda w: Request("/v1/response-policies"), "list", response_policy_ids

@@ -1,19 +1,25 @@
 """Response policies through the API handler against moto: CRUD, validation, outputs naming existing
 integrations of their type, enable/disable and the trigger index, scope rules, the use references that
-keep scopes and integrations from being deleted, and one audit event per change."""
+keep scopes and integrations from being deleted, and one audit event per change. Outputs may name only
+integrations the caller may see and whose scope contains the policy's, and the 422 for any other never
+tells whether it exists, what type it has or where it lies (issue 16)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from riskgate.adapters.dynamo import from_item
 from riskgate.adapters.response_policies import ResponsePolicyStore
+from riskgate.domain.access import GLOBAL, Access, Grant
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import InvalidInput
 from riskgate.domain.integrations import IntegrationType
+from riskgate.domain.permissions import SYSTEM_ROLES
 from riskgate.domain.response_policies import Output, ResponsePolicy, ResponseTrigger
+from riskgate.services import response_policies as service
 from tests.integration.conftest import TABLE_NAME
 from tests.support.api_calls import call, ok
 
@@ -272,10 +278,14 @@ def test_the_global_scope_needs_scopes_global_to_manage_not_to_read(
 ) -> None:
     global_id = ok("POST", POLICIES, policy(), 201)["id"]
     team_a = make_scope("team-a")
+    # Reading integrations too: a policy's outputs may name only integrations the caller may see.
     ok(
         "POST",
         "/v1/roles",
-        {"name": "responder", "permissions": ["response_policies:read", "response_policies:manage"]},
+        {
+            "name": "responder",
+            "permissions": ["response_policies:read", "response_policies:manage", "integrations:read"],
+        },
         201,
     )
     caller = [{"role": "responder", "scope": "global"}]
@@ -359,3 +369,153 @@ def test_the_stored_items_follow_the_documented_shapes(dynamodb: Any, integratio
     ok("DELETE", f"{POLICIES}/{policy_id}", status=204)
     for pk in ("USES#integration#ops-mail", "USES#integration#ops-hook", f"USES#scope#{team_a}"):
         assert item(dynamodb, pk, f"response_policy#{policy_id}") is None
+
+
+# --- integrations a policy may use (issue 16) -------------------------------------------------------
+
+
+def unusable(index: int, name: str) -> dict[str, Any]:
+    """The one answer for an integration a policy may not use, whatever the reason."""
+    problem = f"no integration named {name!r} that this policy may use"
+    return {
+        "error": {
+            "code": "invalid_request",
+            "message": f"outputs[{index}].integration: {problem}",
+            "details": [{"location": f"body.outputs[{index}].integration", "message": problem}],
+        }
+    }
+
+
+@pytest.fixture
+def teams(dynamodb: Any, integrations: None) -> tuple[str, str]:
+    """Scopes team-a and team-b, each with a webhook of its own (the global ops-mail and ops-hook too)."""
+    team_a, team_b = make_scope("team-a"), make_scope("team-b")
+    for name, scope in (("a-hook", team_a), ("b-hook", team_b)):
+        ok(
+            "POST",
+            "/v1/integrations",
+            {"name": name, "type": "webhook", "scope": scope, "config": {"url": f"https://{name}.example"}},
+            201,
+        )
+    return team_a, team_b
+
+
+def test_a_team_cannot_learn_of_or_use_another_teams_or_a_hidden_integration(
+    dynamodb: Any, teams: tuple[str, str]
+) -> None:
+    team_a, _ = teams
+    officer_a = [{"role": "security_officer", "scope": team_a}]
+    answers = {}
+    # Another team's integration, a global one the officer may not see, and none at all: one answer,
+    # whatever output type is asked for (no type is ever named), and nothing is written.
+    for name in ("b-hook", "ops-mail", "nobody"):
+        for output in ("webhook", "email"):
+            body = policy(team_a, outputs=[{"output": output, "integration": name}])
+            status, answer = call("POST", POLICIES, body, as_=officer_a)
+            assert (status, answer) == (422, unusable(0, name)), (name, output)
+            answers[name, output] = json.dumps(answer).replace(name, "NAME")
+    assert len(set(answers.values())) == 1
+    for text in answers.values():
+        assert "webhook" not in text
+        assert "email" not in text
+    assert ok("GET", POLICIES)["items"] == []
+
+    # Its own integration, yes; and once it exists, changing its outputs to another team's is refused alike.
+    policy_id = ok(
+        "POST",
+        POLICIES,
+        policy(team_a, outputs=[{"output": "webhook", "integration": "a-hook"}]),
+        201,
+        as_=officer_a,
+    )["id"]
+    status, answer = call(
+        "PATCH",
+        f"{POLICIES}/{policy_id}",
+        {
+            "outputs": [
+                {"output": "webhook", "integration": "a-hook"},
+                {"output": "webhook", "integration": "b-hook"},
+            ]
+        },
+        as_=officer_a,
+    )
+    assert (status, answer) == (422, unusable(1, "b-hook"))
+    # The type of an integration the caller may use is no secret.
+    status, answer = call(
+        "PATCH",
+        f"{POLICIES}/{policy_id}",
+        {"outputs": [{"output": "email", "integration": "a-hook"}]},
+        as_=officer_a,
+    )
+    assert status == 422
+    assert "a-hook is a webhook integration, not email" in answer["error"]["message"]
+    assert ok("GET", f"{POLICIES}/{policy_id}")["version"] == 1
+
+
+def test_an_integration_serves_only_policies_its_scope_contains(
+    dynamodb: Any, teams: tuple[str, str]
+) -> None:
+    team_a, team_b = teams
+    a_hook = {"output": "webhook", "integration": "a-hook"}
+    # Even an administrator, who sees everything: a team's integration serves that team's policies only.
+    assert call("POST", POLICIES, policy(team_b, outputs=[a_hook])) == (422, unusable(0, "a-hook"))
+    assert call("POST", POLICIES, policy("global", outputs=[a_hook])) == (422, unusable(0, "a-hook"))
+    # A global integration serves every scope.
+    mixed = ok("POST", POLICIES, policy(team_a, outputs=[a_hook, MAIL]), 201)
+    assert mixed["outputs"] == [a_hook, MAIL]
+    global_only = ok("POST", POLICIES, policy(team_a, name="global outputs", outputs=[MAIL, HOOK]), 201)
+
+    # Moving a policy takes its outputs along: they must serve the new scope too.
+    assert call("PATCH", f"{POLICIES}/{mixed['id']}", {"scope": team_b}) == (422, unusable(0, "a-hook"))
+    assert call("PATCH", f"{POLICIES}/{mixed['id']}", {"scope": "global"}) == (422, unusable(0, "a-hook"))
+    assert ok("PATCH", f"{POLICIES}/{global_only['id']}", {"scope": team_b})["scope"] == team_b
+    moved = ok(
+        "PATCH",
+        f"{POLICIES}/{mixed['id']}",
+        {"scope": team_b, "outputs": [{"output": "webhook", "integration": "b-hook"}, MAIL]},
+    )
+    assert (moved["scope"], moved["version"]) == (team_b, 2)
+    assert ok("GET", f"{POLICIES}/{global_only['id']}")["version"] == 2
+
+
+def test_the_writes_own_refusal_of_an_output_says_no_more_than_the_check(
+    dynamodb: Any, integrations: None
+) -> None:
+    """An integration deleted (or replaced by one of another type) between the check and the write: the
+    transaction refuses it, in the same words as the check."""
+
+    class Stale:
+        def get_integration(self, name: str) -> dict[str, Any] | None:
+            return {"name": name, "type": "email", "scope": "global"}
+
+    admin = Access(
+        user_id="admin",
+        token_id="t",
+        grants=(Grant(SYSTEM_ROLES["administrator"], GLOBAL),),
+    )
+    policies = ResponsePolicyStore(TABLE_NAME, client=dynamodb)
+    fields = {**policy(outputs=[MAIL, {"output": "email", "integration": "gone"}]), "filters": {}}
+    with pytest.raises(InvalidInput) as refused:
+        service.create_policy(policies, Stale(), admin, Actor(user_id="admin"), fields)
+    assert (
+        refused.value.message
+        == "outputs[1].integration: no integration named 'gone' that this policy may use"
+    )
+    assert refused.value.details == [
+        {
+            "location": "body.outputs[1].integration",
+            "message": "no integration named 'gone' that this policy may use",
+        }
+    ]
+    # ops-hook is a webhook: the write says so in its own words, the service does not pass them on.
+    with pytest.raises(InvalidInput) as refused:
+        service.create_policy(
+            policies,
+            Stale(),
+            admin,
+            Actor(user_id="admin"),
+            {**fields, "outputs": [{"output": "email", "integration": "ops-hook"}]},
+        )
+    assert "webhook" not in refused.value.message
+    assert refused.value.details[0]["location"] == "body.outputs[0].integration"
+    assert ok("GET", POLICIES)["items"] == []

@@ -91,16 +91,26 @@ def test_a_webhook_has_defaults_and_an_optional_secret_and_template() -> None:
 
 def test_http_is_allowed_only_to_the_configured_hosts() -> None:
     with pytest.raises(InvalidInput, match="https") as error:
-        validate_integration("webhook", {"url": "http://127.0.0.1:9000/sink"})
+        validate_integration("webhook", {"url": "http://hooks.example.com/sink"})
     assert field_of(error) == "config.url"
     public, _ = validate_integration(
-        "webhook", {"url": "http://127.0.0.1:9000/sink"}, insecure_hosts=frozenset({"127.0.0.1"})
+        "webhook", {"url": "http://hooks.example.com/sink"}, insecure_hosts=frozenset({"hooks.example.com"})
     )
-    assert public["url"] == "http://127.0.0.1:9000/sink"
+    assert public["url"] == "http://hooks.example.com/sink"
     with pytest.raises(InvalidInput):
         validate_integration(
-            "webhook", {"url": "http://example.com/"}, insecure_hosts=frozenset({"127.0.0.1"})
+            "webhook", {"url": "http://example.com/"}, insecure_hosts=frozenset({"hooks.example.com"})
         )
+
+
+def test_plain_http_to_a_loopback_host_is_still_not_a_public_destination() -> None:
+    """http being allowed to a host does not make an internal host public (the local stack's sink is
+    allowed by its exact base URL, see tests/unit/test_destinations.py)."""
+    with pytest.raises(InvalidInput, match="loopback") as error:
+        validate_integration(
+            "webhook", {"url": "http://127.0.0.1:9000/sink"}, insecure_hosts=frozenset({"127.0.0.1"})
+        )
+    assert field_of(error) == "config.url"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,17 @@ so it is scrubbed from everything said about a Telegram request).
 HTTP uses the standard library (no dependency). Redirects are not followed, except a 307/308 to the same
 scheme, host and port (the body and the signature stay valid); a webhook must not be bounced elsewhere.
 
+**Webhook destinations** (SSRF). A webhook's URL was checked when it was saved, but a name may resolve
+to anything later. So the host is resolved here (getaddrinfo), *every* address it resolves to must be
+public (`riskgate.domain.integrations.address_refusal`: no loopback, link-local/metadata, private, CGNAT,
+ULA, multicast, reserved, nor IPv6 spellings of those), and the connection goes to the addresses so
+vetted, never resolving the name again: DNS rebinding between check and connect cannot slip through.
+TLS still verifies the certificate for the URL's host name (SNI and Host too). Any internal address is a
+permanent failure, `DestinationNotAllowed` ("destination address not allowed"), never retried; no proxy
+from the environment is used. The one exception is the local stack's own sink (`local_sinks`, from
+`RISKGATE_WEBHOOK_LOCAL_SINKS`, which only the local stack sets). Telegram's base URL is configuration,
+not user input, and is not vetted.
+
 **Webhook signature.** With a signing secret, each request carries `X-Riskgate-Timestamp: <Unix
 seconds>` and `X-Riskgate-Signature: sha256=<hex>`, the HMAC-SHA256 with the secret as key of the bytes
 `<timestamp>.<body>`. A receiver recomputes it over the raw body, compares in constant time, and refuses
@@ -22,15 +33,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import math
+import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.message import Message as HeaderMessage
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,7 +52,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from riskgate.clock import Clock, system_now
+from riskgate.domain.integrations import address_refusal, is_local_sink
 from riskgate.domain.notifications import Message
+from riskgate.settings import get_settings
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 USER_AGENT = "riskgate"
@@ -74,18 +90,20 @@ TRANSIENT_AWS_CODES = frozenset(
 
 
 class DeliveryError(Exception):
-    """A delivery that did not happen; the message is for the delivery log."""
+    """A delivery that did not happen; the message is for the delivery log. `status`: the HTTP status
+    the receiver answered, when it answered at all (the integration test says no more than that)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.status = status
 
 
 class TransientDeliveryError(DeliveryError):
     """Try again later: after `retry_after` seconds when the receiver asked for it, else with backoff."""
 
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, retry_after: float | None = None, *, status: int | None = None) -> None:
+        super().__init__(detail, status=status)
         self.retry_after = retry_after
 
 
@@ -93,11 +111,18 @@ class PermanentDeliveryError(DeliveryError):
     """Trying again cannot help: the integration or the message must change."""
 
 
+class DestinationNotAllowed(PermanentDeliveryError):
+    """The webhook's host is, or resolves to, an address nothing may be sent to (see the module's
+    docstring); nothing was sent."""
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     """What the receiver said, for the delivery log and the integration test's answer."""
 
     detail: str
+    # The HTTP status the receiver answered (Telegram, webhooks); None for SES and SNS.
+    status: int | None = None
 
 
 def deliver(
@@ -111,10 +136,14 @@ def deliver(
     sns_client: Any | None = None,
     timeout: float = 10,
     clock: Clock = system_now,
+    local_sinks: Collection[str] | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> DeliveryResult:
     """Send `message` once through `integration` (the stored item: `type`, `config`), whose secret
     fields are `secrets` (`IntegrationStore.read_secret`). `delivery_id` is the notification's id.
-    Clients are created when not given (SNS in the topic's own region)."""
+    Clients are created when not given (SNS in the topic's own region). `local_sinks`: the only loopback
+    base URLs a webhook may reach (default: the settings'); `tls_context`: the certificates a webhook's
+    TLS trusts (default: the system's)."""
     kind = str(integration.get("type") or "")
     config: Mapping[str, Any] = integration.get("config") or {}
     if kind == "email":
@@ -122,7 +151,8 @@ def deliver(
     if kind == "telegram":
         return _telegram(config, secrets, message, telegram_api_url, timeout)
     if kind == "webhook":
-        return _webhook(config, secrets, message, delivery_id, timeout, clock)
+        sinks = get_settings().webhook_local_sinks if local_sinks is None else local_sinks
+        return _webhook(config, secrets, message, delivery_id, timeout, clock, sinks, tls_context)
     if kind == "sns":
         return _sns(config, message, sns_client)
     raise PermanentDeliveryError(f"{kind or 'no type'!r} is not an integration type")
@@ -219,8 +249,8 @@ def _telegram(
         # The token is in the URL: whatever was said about the request must not repeat it.
         scrubbed = _scrub(error.detail, token)
         if isinstance(error, TransientDeliveryError):
-            raise TransientDeliveryError(scrubbed, error.retry_after) from None
-        raise PermanentDeliveryError(scrubbed) from None
+            raise TransientDeliveryError(scrubbed, error.retry_after, status=error.status) from None
+        raise PermanentDeliveryError(scrubbed, status=error.status) from None
 
 
 def _telegram_outcome(status: int, answer: bytes, headers: HeaderMessage, chat_id: object) -> DeliveryResult:
@@ -230,18 +260,19 @@ def _telegram_outcome(status: int, answer: bytes, headers: HeaderMessage, chat_i
     parameters = _as_dict(document.get("parameters"))
     if 200 <= status < 300 and document.get("ok", True):
         result = _as_dict(document.get("result"))
-        return DeliveryResult(f"Telegram message {result.get('message_id', '?')} sent to chat {chat_id}")
+        sent = f"Telegram message {result.get('message_id', '?')} sent to chat {chat_id}"
+        return DeliveryResult(sent, status)
     said = f"Telegram answered {status}" + (f": {description}" if description else "")
     if status == 429:
         retry_after = _number(parameters.get("retry_after"))
         if retry_after is None:
             retry_after = _retry_after(headers)
-        raise TransientDeliveryError(said, retry_after)
+        raise TransientDeliveryError(said, retry_after, status=status)
     if status >= 500 or status == 408:
-        raise TransientDeliveryError(said, _retry_after(headers))
+        raise TransientDeliveryError(said, _retry_after(headers), status=status)
     if parameters.get("migrate_to_chat_id") is not None:
         said += f" (the group is now chat {parameters['migrate_to_chat_id']}: update chat_id)"
-    raise PermanentDeliveryError(said)
+    raise PermanentDeliveryError(said, status=status)
 
 
 def _scrub(text: str, token: str) -> str:
@@ -261,10 +292,14 @@ def _webhook(
     delivery_id: str,
     timeout: float,
     clock: Clock,
+    local_sinks: Collection[str],
+    tls_context: ssl.SSLContext | None,
 ) -> DeliveryResult:
     url = str(config.get("url") or "")
     if not url:
         raise PermanentDeliveryError("the webhook integration has no URL")
+    # Before anything is rendered onto the wire: resolved once, every address vetted, connected to those.
+    opener = _vetted_opener(url, local_sinks, tls_context)
     body = message.text.encode("utf-8")
     headers = {
         "Content-Type": message.content_type,
@@ -278,15 +313,16 @@ def _webhook(
         timestamp = str(int(clock().timestamp()))
         headers[TIMESTAMP_HEADER] = timestamp
         headers[SIGNATURE_HEADER] = "sha256=" + signature(secret, timestamp, body)
-    status, answer, response_headers = _post(url, body, headers, timeout, "the webhook")
+    status, answer, response_headers = _post(url, body, headers, timeout, "the webhook", opener)
     said = f"the webhook answered {status}"
+    # For the delivery log (the receiver is a vetted public host); the integration test shows only status.
     excerpt = _one_line(answer[:MAX_DETAIL_LENGTH].decode("utf-8", "replace"))
     if 200 <= status < 300:
-        return DeliveryResult(said)
+        return DeliveryResult(said, status)
     said += f": {excerpt}" if excerpt else ""
     if status in (408, 425, 429) or status >= 500:
-        raise TransientDeliveryError(said, _retry_after(response_headers))
-    raise PermanentDeliveryError(said)
+        raise TransientDeliveryError(said, _retry_after(response_headers), status=status)
+    raise PermanentDeliveryError(said, status=status)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -322,6 +358,141 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_SameOriginRedirects())
 
 
+# --- webhook destinations -------------------------------------------------------------------------------
+
+NOT_ALLOWED = "destination address not allowed"
+
+
+@dataclass(frozen=True)
+class _Vetted:
+    """Where a webhook's host was resolved to, each address checked: (family, socket address) pairs."""
+
+    host: str
+    port: int
+    addresses: tuple[tuple[int, Any], ...]
+
+    def connect(self, host: str, port: int | None, timeout: object) -> socket.socket:
+        """A TCP connection to the first vetted address that answers; never to anything else."""
+        if host.lower() != self.host or port != self.port:
+            # Only a same-origin redirect is followed, so this cannot happen: but never connect unvetted.
+            raise DestinationNotAllowed(f"{NOT_ALLOWED}: the webhook tried to reach a host not checked")
+        failure: OSError | None = None
+        for family, address in self.addresses:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                if isinstance(timeout, int | float):
+                    sock.settimeout(timeout)
+                sock.connect(address)
+            except OSError as error:
+                sock.close()
+                failure = error
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        raise failure or OSError("no address to connect to")
+
+
+def _vet(url: str, local_sinks: Collection[str]) -> _Vetted:
+    """Resolve the URL's host once and check every address (unless the URL is the local stack's sink):
+    `DestinationNotAllowed` if any is internal; a name that does not resolve is transient, as DNS can be."""
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        raise PermanentDeliveryError("the webhook's URL cannot be used: ValueError") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise PermanentDeliveryError("the webhook's URL is not http(s)")
+    port = port if port is not None else (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as error:
+        raise _unreachable("the webhook", error) from None
+    addresses = tuple(
+        (family, address) for family, _, _, _, address in found if family in (socket.AF_INET, socket.AF_INET6)
+    )
+    if not is_local_sink(url, local_sinks):
+        for _, address in addresses:
+            try:
+                refusal = address_refusal(ipaddress.ip_address(address[0]))
+            except ValueError:
+                refusal = "not an IP address"
+            if refusal is not None:
+                # Which address, and why, would tell a caller about the internal network: not said.
+                raise DestinationNotAllowed(
+                    f"{NOT_ALLOWED}: the webhook's host is or resolves to an internal address"
+                )
+    if not addresses:
+        raise TransientDeliveryError("the webhook could not be reached: its host has no address")
+    return _Vetted(host, port, addresses)
+
+
+class _VettedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, *, vetted: _Vetted, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._vetted = vetted
+
+    def connect(self) -> None:
+        self.sock = self._vetted.connect(self.host, self.port, self.timeout)
+
+
+class _VettedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to a vetted address, verified for the URL's host name (SNI, certificate and Host)."""
+
+    def __init__(self, host: str, *, vetted: _Vetted, tls: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(host, context=tls, **kwargs)
+        self._vetted = vetted
+        self._tls = tls
+
+    def connect(self) -> None:
+        sock = self._vetted.connect(self.host, self.port, self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class _VettedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, vetted: _Vetted) -> None:
+        super().__init__()
+        self._vetted = vetted
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            return _VettedHTTPConnection(host, vetted=self._vetted, **kwargs)
+
+        return self.do_open(connection, req)
+
+
+class _VettedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, vetted: _Vetted, tls: ssl.SSLContext) -> None:
+        super().__init__(context=tls)
+        self._vetted = vetted
+        self._tls = tls
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            return _VettedHTTPSConnection(host, vetted=self._vetted, tls=self._tls, **kwargs)
+
+        return self.do_open(connection, req)
+
+
+@lru_cache(maxsize=1)
+def _system_tls() -> ssl.SSLContext:
+    """The system's trusted certificates, hostnames checked: loaded once per execution environment."""
+    return ssl.create_default_context()
+
+
+def _vetted_opener(
+    url: str, local_sinks: Collection[str], tls_context: ssl.SSLContext | None
+) -> urllib.request.OpenerDirector:
+    """An opener for this webhook only: no proxy (it would connect elsewhere), same-origin redirects,
+    connections to the vetted addresses of its host."""
+    vetted = _vet(url, local_sinks)
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _SameOriginRedirects(),
+        _VettedHTTPHandler(vetted),
+        _VettedHTTPSHandler(vetted, tls_context or _system_tls()),
+    )
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     try:
         parts = urlsplit(url)
@@ -331,7 +502,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float, receiver: str
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    receiver: str,
+    opener: urllib.request.OpenerDirector = _OPENER,
 ) -> tuple[int, bytes, HeaderMessage]:
     """POST; the status, (the start of) the answer and its headers, whatever the status. A receiver that
     cannot be reached, or does not answer in time, is a transient failure; a URL that cannot be used,
@@ -340,7 +516,7 @@ def _post(
         raise PermanentDeliveryError(f"{receiver}'s URL is not http(s)")
     request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return int(response.status), response.read(MAX_RESPONSE_BYTES), response.headers
     except urllib.error.HTTPError as error:
         try:
@@ -353,7 +529,8 @@ def _post(
             where = _origin(str(error.headers.get("Location") or ""))[1] or "elsewhere"
             raise PermanentDeliveryError(
                 f"{receiver} answered {error.code}, a redirect to {where}; not followed "
-                "(only a 307 or 308 to the same host is)"
+                "(only a 307 or 308 to the same host is)",
+                status=error.code,
             ) from None
         return int(error.code), answer, error.headers
     except urllib.error.URLError as error:

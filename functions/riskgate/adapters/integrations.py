@@ -1,9 +1,9 @@
 """Integrations in the table, their secrets in Secrets Manager.
 
 Item (docs/architecture.md, "Response policies and notifications"): pk `INTEGRATION#<name>`, sk `META`;
-gsi2 `INTEGRATIONS` / `<name>`; name (the key: unique by construction), type, config (public: never a
-secret), `secret_arn` and `secret_version` while it has a secret, version, uses_version, created/updated
-at/by.
+gsi2 `INTEGRATIONS` / `<name>`; name (the key: unique by construction), type, scope (absent on items
+stored before scopes existed: `global`), config (public: never a secret), `secret_arn` and
+`secret_version` while it has a secret, version, uses_version, created/updated at/by.
 
 **Secrets** (a Telegram bot token, a webhook's signing secret) are the Secrets Manager secret
 `<prefix>/integrations/<name>`, a JSON object of the secret fields. Each write is a new version of it,
@@ -14,9 +14,13 @@ once the item no longer names it; writing it again within those days restores it
 
 Each change is one TransactWriteItems with its audit event (entity type `integration`); audit events
 carry the ARN and version of the secret, never its value. Updates and deletes are conditional on the
-version read (retried once from a fresh read). An integration a response policy names cannot be deleted:
-the policy holds the directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and
-the delete is conditional on `uses_version` as read before looking for them. A test message
+version read (retried once from a fresh read), and check the caller against the integration as read
+(`check`, `revise`). An integration a response policy names cannot be deleted: the policy holds the
+directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and the delete is
+conditional on `uses_version` as read before looking for them. An integration is itself a use of its
+scope (other than `global`): `USES#scope#<id>` / `integration#<name>`, written with it (on condition that
+the scope exists) and deleted with it, so that a scope an integration belongs to cannot be deleted. The
+scope never changes after creation. A test message
 (`POST …/{name}/test`) changes nothing: its audit event (action `test`, the outcome as details) is all it
 writes.
 """
@@ -31,14 +35,17 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from riskgate.adapters.access_definitions import scope_key
 from riskgate.adapters.audit_log import audit_put, put_audit_event
 from riskgate.adapters.directory import (
     Reference,
     StaleRead,
     Transaction,
     actor_id,
+    add_reference,
     delete_as_read,
     integration_key,
+    reference_key,
     refuse_if_used,
     retry_once,
     versioned_update,
@@ -47,20 +54,26 @@ from riskgate.adapters.directory import (
 from riskgate.adapters.dynamo import Page, TableClient, now_iso, query_page
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
-from riskgate.domain.errors import Conflict, NotFound
+from riskgate.domain.errors import Conflict, InvalidInput, NotFound
+from riskgate.domain.integrations import integration_scope
+from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.settings import get_settings
 
 logger = Logger(child=True)
 
 INTEGRATIONS_PARTITION = "INTEGRATIONS"
 ENTITY_TYPE = "integration"
+REFERRER_TYPE = "integration"
+SCOPE_FIELD = "body.scope"
 # Days a deleted integration's secret can still be restored (Secrets Manager's minimum).
 SECRET_RECOVERY_DAYS = 7
 SECRET_TAG = "riskgate:integration"
 
 # Called with the integration as read (before every attempt): its new public config, and its secrets —
-# None to keep them, {} to remove them, else the new values.
+# None to keep them, {} to remove them, else the new values. Raises when the caller may not change it.
 Revise = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str] | None]]
+# Called with the integration as read (before every attempt): raises when the caller may not delete it.
+Check = Callable[[dict[str, Any]], None]
 
 
 def secret_name(prefix: str, name: str) -> str:
@@ -75,6 +88,18 @@ def _integration_item(fields: Mapping[str, Any]) -> dict[str, Any]:
         "gsi2sk": fields["name"],
         **fields,
     }
+
+
+def _scope_reference(fields: Mapping[str, Any]) -> Reference | None:
+    """The integration's use of its scope; the global scope is code: nothing to reference."""
+    scope = integration_scope(fields)
+    return None if scope == GLOBAL_SCOPE else Reference("scope", scope)
+
+
+def _unknown_scope(scope: str) -> InvalidInput:
+    return InvalidInput(
+        f"scope {scope} does not exist", details=[{"location": SCOPE_FIELD, "message": "unknown scope"}]
+    )
 
 
 def _name_taken(name: str) -> Conflict:
@@ -121,7 +146,7 @@ class IntegrationStore(TableClient):
             limit=limit,
             next_token=next_token,
         )
-        return Page(items=[visible(item) for item in page.items], next_token=page.next_token)
+        return page.mapped(visible)
 
     def read_secret(self, name: str) -> dict[str, str]:
         """The integration's secret fields (e.g. `{"bot_token": …}`), at the version it names; {} when
@@ -140,15 +165,25 @@ class IntegrationStore(TableClient):
     # --- changing ---------------------------------------------------------------------------------
 
     def create_integration(
-        self, name: str, kind: str, config: Mapping[str, Any], secrets: Mapping[str, str], actor: Actor
+        self,
+        name: str,
+        kind: str,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        actor: Actor,
+        *,
+        scope: str = GLOBAL_SCOPE,
     ) -> dict[str, Any]:
-        """Store a new integration; its secrets (if any) first, in Secrets Manager."""
+        """Store a new integration in `scope`; its secrets (if any) first, in Secrets Manager."""
         if self._get(integration_key(name)) is not None:
             raise _name_taken(name)  # before its secret is touched: that one is the other integration's
+        if scope != GLOBAL_SCOPE and self._get(scope_key(scope)) is None:
+            raise _unknown_scope(scope)  # the same: no secret for an integration that cannot be stored
         now, by = now_iso(), actor_id(actor)
         fields: dict[str, Any] = {
             "name": name,
             "type": kind,
+            "scope": scope,
             "config": dict(config),
             "version": 1,
             "uses_version": 0,
@@ -162,6 +197,10 @@ class IntegrationStore(TableClient):
         created = visible(fields)
         transaction = Transaction(self.table_name)
         transaction.put_new(_integration_item(fields), _name_taken(name))
+        reference = _scope_reference(fields)
+        if reference is not None:
+            # Fails (422 on body.scope) if the scope was deleted meanwhile; keeps it from being deleted.
+            add_reference(transaction, reference, REFERRER_TYPE, name, name, SCOPE_FIELD)
         transaction.add(self._audit(actor, AuditAction.CREATE, name, after=created))
         retry_once(lambda: transaction.commit(self.client), f"integration {name}")
         return created
@@ -198,11 +237,13 @@ class IntegrationStore(TableClient):
             self._schedule_secret_deletion(name)
         return after
 
-    def delete_integration(self, name: str, actor: Actor) -> None:
-        """Delete an integration no response policy uses (else 409 naming them); then its secret."""
+    def delete_integration(self, name: str, actor: Actor, check: Check = lambda current: None) -> None:
+        """Delete an integration no response policy uses (else 409 naming them), and its use of its
+        scope; then its secret."""
 
         def attempt() -> dict[str, Any]:
             current = self._existing(name)
+            check(visible(current))
             refuse_if_used(
                 self.client, self.table_name, Reference("integration", name), f"integration {name}"
             )
@@ -210,6 +251,9 @@ class IntegrationStore(TableClient):
             transaction.add(
                 delete_as_read(integration_key(name), current, ("version", "uses_version")), StaleRead()
             )
+            reference = _scope_reference(current)
+            if reference is not None:
+                transaction.delete(reference_key(reference, REFERRER_TYPE, name))
             transaction.add(self._audit(actor, AuditAction.DELETE, name, before=visible(current)))
             transaction.commit(self.client)
             return current

@@ -3,17 +3,30 @@
 An integration has a type (e-mail, Telegram, an SNS topic, a webhook) and a `config` checked here. Some
 config fields are secrets (a Telegram bot token, a webhook's signing secret): write-only, they are split
 off from the public config and kept apart (Secrets Manager); nothing shows them again. No AWS.
+
+**Where a webhook may send.** Its URL names a public host: never one that reaches the machine itself, the
+cloud's instance metadata or a private network (SSRF). `host_refusal` judges a host as written, with no
+network: a name (internal names refused; what it resolves to is judged again when sending, by
+`address_refusal` over every resolved address) or an address in any spelling a resolver accepts —
+`2130706433`, `0x7f000001`, `0177.0.0.1` and `127.1` are all 127.0.0.1. The local stack's own sink is the
+one exception, and only where the settings name it (`local_sinks`).
+
+**Scope.** An integration belongs to a scope (`global` unless created elsewhere; items stored before
+scopes existed count as `global`); it is fixed at creation, as its name and type are.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping
+import socket
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from riskgate.domain.errors import InvalidInput
+from riskgate.domain.permissions import GLOBAL_SCOPE
 
 
 class IntegrationType(StrEnum):
@@ -73,6 +86,21 @@ _TOPIC_ARN = re.compile(
 )
 
 Secrets = dict[str, str]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Names that reach the machine itself or a cloud's instance metadata whatever they resolve to today
+# (a resolver's search domains, /etc/hosts and the cloud's own DNS decide that, not the URL).
+_INTERNAL_NAMES = frozenset({"localhost", "metadata", "metadata.google.internal", "instance-data"})
+_INTERNAL_SUFFIXES = (".localhost", ".internal")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+# A host whose last label is a number is an IPv4 address to a resolver (and to browsers): all of it must
+# then parse as one, in any of the legacy spellings.
+_NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
+_SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT
+_UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # IPv6 spelling of an IPv4 address, through a NAT64 gateway
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def integration_type(raw: object) -> IntegrationType:
@@ -82,18 +110,25 @@ def integration_type(raw: object) -> IntegrationType:
     raise _invalid("type", f"{raw!r} is not an integration type; known: {known}")
 
 
+def integration_scope(integration: Mapping[str, Any]) -> str:
+    """The scope an (as stored) integration belongs to: one stored before scopes existed is global."""
+    return str(integration.get("scope") or GLOBAL_SCOPE)
+
+
 def validate_integration(
     kind: IntegrationType | str,
     config: object,
     *,
     insecure_hosts: frozenset[str] = frozenset(),
+    local_sinks: Collection[str] = frozenset(),
     has_secret: bool = False,
 ) -> tuple[dict[str, Any], Secrets]:
     """A `config` as (public config, secrets); `InvalidInput` naming the field (`config.to[1]`) if wrong.
 
     A field given as null counts as not given. `has_secret`: the integration's secret is stored already,
-    so a required one need not be sent again. `insecure_hosts`: hosts a webhook may reach over http.
-    Messages about a secret never repeat its value.
+    so a required one need not be sent again. `insecure_hosts`: hosts a webhook may reach over http (they
+    must still be public). `local_sinks`: base URLs (`http://127.0.0.1:8025`) of the local stack's own
+    sink, which a webhook may reach though it is loopback. Messages about a secret never repeat its value.
     """
     kind = integration_type(kind)
     if not isinstance(config, dict):
@@ -120,7 +155,7 @@ def validate_integration(
     elif kind is IntegrationType.SNS:
         public = {"topic_arn": _topic_arn(_required(given, "topic_arn"))}
     else:
-        public = _webhook(given, insecure_hosts)
+        public = _webhook(given, insecure_hosts, local_sinks)
     return public, secrets
 
 
@@ -131,6 +166,7 @@ def revise_integration(
     *,
     has_secret: bool,
     insecure_hosts: frozenset[str] = frozenset(),
+    local_sinks: Collection[str] = frozenset(),
 ) -> tuple[dict[str, Any], Secrets | None]:
     """A PATCH's `config` over the stored public one: a field sent replaces, one sent as null goes back to
     its default (an optional secret: removed), one left out stays. Returns the whole new public config and
@@ -146,11 +182,131 @@ def revise_integration(
             merged[key] = value
     removed = [name for name in SECRET_FIELDS[kind] if name in changes and changes[name] is None]
     public, secrets = validate_integration(
-        kind, merged, insecure_hosts=insecure_hosts, has_secret=has_secret and not removed
+        kind,
+        merged,
+        insecure_hosts=insecure_hosts,
+        local_sinks=local_sinks,
+        has_secret=has_secret and not removed,
     )
     if secrets:
         return public, secrets
     return public, ({} if removed and has_secret else None)
+
+
+# --- where a webhook may send ---------------------------------------------------------------------------
+
+
+def numeric_host(host: str) -> Address | None:
+    """The address a URL's host (without brackets) stands for when it is spelt as one: an IPv6 literal, or
+    IPv4 in any form a resolver takes (dotted, `2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`); None
+    for a name. ValueError for a host that ends in a number yet is no address (a resolver would not look
+    it up as a name either)."""
+    text = host.lower()
+    text = text[:-1] if text.endswith(".") else text
+    if ":" in text:
+        return ipaddress.IPv6Address(text)
+    if not _NUMERIC_LABEL.match(text.rsplit(".", 1)[-1]):
+        return None
+    if not _NUMERIC_HOST.match(text):
+        raise ValueError(f"{host} is not an IPv4 address")
+    try:
+        # The C library's parser: it reads the legacy forms exactly as getaddrinfo will. (The check above
+        # keeps out what it would ignore after a space.)
+        packed = socket.inet_aton(text)
+    except OSError:
+        raise ValueError(f"{host} is not an IPv4 address") from None
+    return ipaddress.IPv4Address(packed)
+
+
+def address_refusal(address: Address) -> str | None:
+    """Why nothing may be sent to `address` (e.g. "a loopback address"); None for a public one.
+
+    IPv6 spellings of an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by that IPv4 address."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return address_refusal(embedded)
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED_ADDRESS_SPACE:
+        return "a shared (carrier-grade NAT) address"
+    if isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL:
+        return "a unique local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_reserved or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local):
+        return "a reserved address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global:
+        return "not a public address"
+    return None
+
+
+def host_refusal(host: str) -> str | None:
+    """Why a webhook may not name `host` (a URL's host, without brackets), judged as written, with no
+    network; None when it may. A name passes unless it is internal or single-label (resolved through
+    search domains): what it resolves to is judged when sending."""
+    try:
+        address = numeric_host(host)
+    except ValueError:
+        return "neither a host name nor an IP address"
+    if address is not None:
+        reason = address_refusal(address)
+        # Say which address an unusual spelling stands for (0x7f000001 is 127.0.0.1).
+        shown = str(_embedded_ipv4(address) or address).split("%")[0]
+        return f"{reason} ({shown})" if reason and shown != host.lower().rstrip(".") else reason
+    name = host.lower()
+    name = name[:-1] if name.endswith(".") else name
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return "not a valid host name"
+    labels = name.split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        return "not a valid host name"
+    if name in _INTERNAL_NAMES or name.endswith(_INTERNAL_SUFFIXES):
+        return "an internal name"
+    if len(labels) == 1:
+        return "a single-label name (resolved through the resolver's search domains)"
+    return None
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL, the port made explicit; None when it has none or is no URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    return _origin(parts, port)
+
+
+def is_local_sink(url: str, local_sinks: Collection[str]) -> bool:
+    """Whether `url` reaches one of `local_sinks` (base URLs): same scheme, host and port."""
+    origin = url_origin(url)
+    return origin is not None and any(origin == url_origin(sink) for sink in local_sinks)
+
+
+def _origin(parts: SplitResult, port: int | None) -> tuple[str, str, int] | None:
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if not host or (port is None and scheme not in _DEFAULT_PORTS):
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
 
 
 def template_placeholders(template: str) -> list[str]:
@@ -234,9 +390,11 @@ def _topic_arn(value: object) -> str:
     return text
 
 
-def _webhook(given: dict[str, Any], insecure_hosts: frozenset[str]) -> dict[str, Any]:
+def _webhook(
+    given: dict[str, Any], insecure_hosts: frozenset[str], local_sinks: Collection[str]
+) -> dict[str, Any]:
     public: dict[str, Any] = {
-        "url": _url(_required(given, "url"), insecure_hosts),
+        "url": _url(_required(given, "url"), insecure_hosts, local_sinks),
         "preset": _preset(given.get("preset", WebhookPreset.GENERIC.value)),
         "rate_limit_per_minute": _rate_limit(given.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)),
     }
@@ -245,7 +403,7 @@ def _webhook(given: dict[str, Any], insecure_hosts: frozenset[str]) -> dict[str,
     return public
 
 
-def _url(value: object, insecure_hosts: frozenset[str]) -> str:
+def _url(value: object, insecure_hosts: frozenset[str], local_sinks: Collection[str]) -> str:
     text = value.strip() if isinstance(value, str) else None
     if not text or len(text) > MAX_URL_LENGTH:
         raise _invalid("config.url", f"must be an https:// URL of at most {MAX_URL_LENGTH} characters")
@@ -260,9 +418,15 @@ def _url(value: object, insecure_hosts: frozenset[str]) -> str:
     if parts.username is not None or parts.password is not None:
         # They would be shown to every reader of the integration: a signing secret is the way.
         raise _invalid("config.url", "must not carry credentials; use config.secret to sign requests")
+    if is_local_sink(text, local_sinks):
+        return text  # the local stack's own sink: loopback and plain http, as its settings say
     insecure = parts.scheme == "http" and (host in insecure_hosts or f"{host}:{port}" in insecure_hosts)
     if parts.scheme != "https" and not insecure:
         raise _invalid("config.url", f"must use https, not {parts.scheme or 'no scheme'}")
+    refusal = host_refusal(host)
+    if refusal is not None:
+        # Checked again when sending, against what the name then resolves to (DNS can change).
+        raise _invalid("config.url", f"must name a public host: {host} is {refusal}")
     return text
 
 

@@ -3,7 +3,8 @@
 A response policy has a scope, one trigger and one or more outputs, each naming an integration of the
 output's type; optional filters narrow when it fires. This module holds the policy, its validation
 (a 422 names the field, e.g. `outputs[1].integration`) and what the filters mean. That each output's
-integration exists and has the output's type is checked against the store by the service. No AWS.
+integration exists, may be used by the caller and the policy (`integration_serves`) and has the output's
+type is checked against the store by the service. No AWS.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from riskgate.domain.errors import InvalidInput
 from riskgate.domain.findings import Severity
 from riskgate.domain.integrations import NAME_PATTERN, IntegrationType
+from riskgate.domain.permissions import GLOBAL_SCOPE
 
 
 class ResponseTrigger(StrEnum):
@@ -120,6 +122,13 @@ class ResponsePolicy:
             "enabled": self.enabled,
             "version": self.version,
         }
+
+
+def integration_serves(integration_scope: str, policy_scope: str) -> bool:
+    """Whether a policy in `policy_scope` may send through an integration of `integration_scope`: one in
+    `global` serves every policy, any other only the policies of its own scope (so that one team's
+    policy never sends, signed with its secret, through another team's integration)."""
+    return integration_scope in (GLOBAL_SCOPE, policy_scope)
 
 
 # --- validation, for the API ------------------------------------------------------------------------

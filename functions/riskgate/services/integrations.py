@@ -1,21 +1,28 @@
 """Managing integrations: the rules about meaning and access (the API models check shapes; the port owns
 storage, secrets and concurrency).
 
-Integrations are account-wide, like users and scopes: reading them needs `integrations:read`, changing
-them `integrations:manage`, granted in the global scope (else 403). What an integration shows never
-contains a secret: `has_secret` says whether one is stored.
+An integration has a scope of its own, as a response policy does (`global` unless created in another;
+fixed at creation, like its name and type; an item stored before scopes existed is `global`). A caller
+sees it with `integrations:read` granted in that scope or in `global` (else it does not exist for them:
+404, and lists leave it out), and changes, deletes or tests it with `integrations:manage` there — plus
+`scopes:global` when the scope is `global` — else 403. What an integration shows never contains a
+secret: `has_secret` says whether one is stored.
 
 **Test message** (`send_test_message`, `integrations:manage`): a sample event of type `test` rendered
 and delivered through the integration exactly as the notifier delivers a notification, once, without
-retry or rate limit; a delivery that fails is an outcome (`delivered: false`, the error, whether trying
-again may help), not an error of the call. Nothing is stored but its audit event (action `test`, the
-outcome as details); no outcome ever holds a secret.
+retry or rate limit; a delivery that fails is an outcome (`delivered: false`, whether trying again may
+help), not an error of the call. Nothing is stored but its audit event (action `test`, the outcome as
+details); no outcome ever holds a secret. A webhook's outcome says only whether it was delivered and the
+HTTP status its receiver answered: never a connection or TLS error's text nor any of the answer, so
+that the test cannot serve to probe hosts (its destination is vetted too, see
+`riskgate.adapters.channels`). The other types' receivers are fixed by configuration (SES, SNS,
+Telegram's API), and what they say about the integration's own settings is shown.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,9 +32,16 @@ from riskgate.clock import iso
 from riskgate.domain.access import Access
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import InvalidInput, NotFound, PermissionDenied
-from riskgate.domain.integrations import integration_type, revise_integration, validate_integration
+from riskgate.domain.integrations import (
+    IntegrationType,
+    integration_scope,
+    integration_type,
+    revise_integration,
+    validate_integration,
+)
 from riskgate.domain.notifications import TEST_TRIGGER
-from riskgate.domain.permissions import Permission
+from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
+from riskgate.services.pages import visible_page
 
 READ = Permission.INTEGRATIONS_READ
 MANAGE = Permission.INTEGRATIONS_MANAGE
@@ -43,13 +57,26 @@ SAMPLE_IMAGE = {
 }
 # What a secret that still found its way into a receiver's answer is replaced with.
 REDACTED = "[redacted]"
+# What a webhook test says when the receiver gave no HTTP answer (refused, timed out, TLS failed, …).
+WEBHOOK_UNREACHABLE = "the webhook could not be reached"
+WEBHOOK_NOT_ALLOWED = "destination address not allowed"
+
+# Called with the integration as read (before every attempt): raises when the caller may not change it.
+Check = Callable[[dict[str, Any]], None]
 
 
 class IntegrationPort(Protocol):
     def get_integration(self, name: str) -> dict[str, Any] | None: ...
     def list_integrations(self, limit: int, next_token: str | None) -> Page: ...
     def create_integration(
-        self, name: str, kind: str, config: Mapping[str, Any], secrets: Mapping[str, str], actor: Actor
+        self,
+        name: str,
+        kind: str,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        actor: Actor,
+        *,
+        scope: str = GLOBAL_SCOPE,
     ) -> dict[str, Any]: ...
     def update_integration(
         self,
@@ -57,7 +84,7 @@ class IntegrationPort(Protocol):
         revise: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str] | None]],
         actor: Actor,
     ) -> dict[str, Any]: ...
-    def delete_integration(self, name: str, actor: Actor) -> None: ...
+    def delete_integration(self, name: str, actor: Actor, check: Check) -> None: ...
     def read_secret(self, name: str) -> dict[str, str]: ...
     def record_test(self, name: str, actor: Actor, outcome: Mapping[str, Any]) -> None: ...
 
@@ -65,32 +92,66 @@ class IntegrationPort(Protocol):
 # --- access ---------------------------------------------------------------------------------------
 
 
-def _ensure_globally(access: Access, permission: Permission, doing: str) -> None:
-    if not access.has_globally(permission):
-        raise PermissionDenied(f"{doing} integrations needs {permission.value} in the global scope")
+def may_read(access: Access, scope: str) -> bool:
+    """Reading needs a grant in the integration's scope or in `global`; not `scopes:global`, which
+    guards acting in the global scope."""
+    scopes = access.visible_scope_ids(READ)
+    return scopes is None or scope in scopes
+
+
+def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
+    if not access.may_in_scope(MANAGE, scope):
+        needs = " and scopes:global" if scope == GLOBAL_SCOPE else ""
+        raise PermissionDenied(
+            f"{doing} an integration in the scope {scope} needs integrations:manage there{needs}"
+        )
+
+
+def _check_for(access: Access, name: str, doing: str) -> Check:
+    """What the caller must be allowed on the integration as read: to see it (else 404), to manage it
+    in its scope (else 403)."""
+
+    def check(current: dict[str, Any]) -> None:
+        scope = integration_scope(current)
+        if not may_read(access, scope):
+            raise NotFound(f"integration {name} not found")
+        _ensure_may_manage(access, scope, doing)
+
+    return check
 
 
 # --- reading --------------------------------------------------------------------------------------
 
 
 def shown(integration: Mapping[str, Any]) -> dict[str, Any]:
-    """An integration as the API answers it: no trace of a secret but whether there is one."""
+    """An integration as the API answers it: no trace of a secret but whether there is one; its scope
+    (`global` for one stored before scopes existed)."""
     view = {key: value for key, value in integration.items() if key not in _SECRET_FIELDS}
-    return {**view, "has_secret": bool(integration.get("secret_arn"))}
+    return {
+        **view,
+        "scope": integration_scope(integration),
+        "has_secret": bool(integration.get("secret_arn")),
+    }
+
+
+def _readable(port: IntegrationPort, access: Access, name: str) -> dict[str, Any]:
+    """The integration as stored; 404 alike when there is none and when the caller may not see it."""
+    integration = port.get_integration(name)
+    if integration is None or not may_read(access, integration_scope(integration)):
+        raise NotFound(f"integration {name} not found")
+    return integration
 
 
 def get_integration(port: IntegrationPort, access: Access, name: str) -> dict[str, Any]:
-    _ensure_globally(access, READ, "reading")
-    integration = port.get_integration(name)
-    if integration is None:
-        raise NotFound(f"integration {name} not found")
-    return shown(integration)
+    return shown(_readable(port, access, name))
 
 
 def list_integrations(port: IntegrationPort, access: Access, limit: int, next_token: str | None) -> Page:
-    _ensure_globally(access, READ, "reading")
-    page = port.list_integrations(limit, next_token)
-    return Page(items=[shown(item) for item in page.items], next_token=page.next_token)
+    """By name, only those the caller may see."""
+    page = visible_page(
+        port.list_integrations, lambda item: may_read(access, integration_scope(item)), limit, next_token
+    )
+    return page.mapped(shown)
 
 
 # --- changing -------------------------------------------------------------------------------------
@@ -104,12 +165,18 @@ def create_integration(
     name: str,
     kind: str,
     config: Mapping[str, Any],
+    scope: str = GLOBAL_SCOPE,
     insecure_hosts: frozenset[str] = frozenset(),
+    local_sinks: Collection[str] = frozenset(),
 ) -> dict[str, Any]:
-    _ensure_globally(access, MANAGE, "managing")
+    """A new integration in `scope` (the port refuses, 422 on `body.scope`, a scope that does not exist)."""
+    _ensure_may_manage(access, scope, "creating")
     with body_fields():
-        public, secrets = validate_integration(kind, dict(config), insecure_hosts=insecure_hosts)
-    return shown(port.create_integration(name, integration_type(kind).value, public, secrets, actor))
+        public, secrets = validate_integration(
+            kind, dict(config), insecure_hosts=insecure_hosts, local_sinks=local_sinks
+        )
+    created = port.create_integration(name, integration_type(kind).value, public, secrets, actor, scope=scope)
+    return shown(created)
 
 
 def update_integration(
@@ -120,11 +187,14 @@ def update_integration(
     config: Mapping[str, Any],
     *,
     insecure_hosts: frozenset[str] = frozenset(),
+    local_sinks: Collection[str] = frozenset(),
 ) -> dict[str, Any]:
-    """`config` holds the fields to change (null: back to the default; a secret: removed where optional)."""
-    _ensure_globally(access, MANAGE, "managing")
+    """`config` holds the fields to change (null: back to the default; a secret: removed where optional).
+    The scope, like the name and the type, stays as created."""
+    check = _check_for(access, name, "changing")
 
     def revise(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
+        check(current)
         with body_fields():
             return revise_integration(
                 current["type"],
@@ -132,14 +202,14 @@ def update_integration(
                 dict(config),
                 has_secret=bool(current.get("secret_arn")),
                 insecure_hosts=insecure_hosts,
+                local_sinks=local_sinks,
             )
 
     return shown(port.update_integration(name, revise, actor))
 
 
 def delete_integration(port: IntegrationPort, access: Access, actor: Actor, name: str) -> None:
-    _ensure_globally(access, MANAGE, "managing")
-    port.delete_integration(name, actor)
+    port.delete_integration(name, actor, _check_for(access, name, "deleting"))
 
 
 # --- testing --------------------------------------------------------------------------------------
@@ -166,22 +236,21 @@ def send_test_message(
     now: datetime,
     api_base_url: str = "",
 ) -> dict[str, Any]:
-    """Send a test message through the integration (404 if there is none) and say what happened:
-    `{"integration", "type", "delivered", "detail", "error", "retryable"}`. `render` and `deliver` are
-    the notifier's (riskgate.domain.notifications.render, riskgate.adapters.channels.deliver with its
-    clients and Telegram's base URL bound)."""
+    """Send a test message through the integration (404 if there is none the caller may see) and say
+    what happened: `{"integration", "type", "delivered", "status", "detail", "error", "retryable"}`.
+    `render` and `deliver` are the notifier's (riskgate.domain.notifications.render,
+    riskgate.adapters.channels.deliver with its clients and Telegram's base URL bound)."""
     # Imported here: services.notifications imports (through response policies) this module; and the
     # API loads the channels only for this.
-    from riskgate.adapters.channels import DeliveryError, TransientDeliveryError
+    from riskgate.adapters.channels import DeliveryError, DestinationNotAllowed, TransientDeliveryError
     from riskgate.services.notifications import send_event
 
-    _ensure_globally(access, MANAGE, "testing")
-    integration = port.get_integration(name)
-    if integration is None:
-        raise NotFound(f"integration {name} not found")
+    integration = _readable(port, access, name)
+    _check_for(access, name, "testing")(integration)
     secrets = port.read_secret(name)
     delivery_id = "test-" + uuid.uuid4().hex[:24]
     kind = str(integration.get("type") or "")
+    webhook = kind == IntegrationType.WEBHOOK.value
     try:
         result = send_event(
             sample_event(delivery_id, now),
@@ -195,24 +264,38 @@ def send_test_message(
         )
     except DeliveryError as error:
         retryable = isinstance(error, TransientDeliveryError)
+        status = error.status
+        if not webhook:
+            said = str(error) or type(error).__name__
+        elif isinstance(error, DestinationNotAllowed):
+            said = WEBHOOK_NOT_ALLOWED
+        else:
+            # Only the status: an error's text or the answer would make the test a probe of hosts.
+            said = f"the webhook answered {status}" if status is not None else WEBHOOK_UNREACHABLE
         outcome = {
             "integration": name,
             "type": kind,
             "delivered": False,
+            "status": status,
             "detail": (
                 "the test message was not delivered; trying again later may help"
                 if retryable
                 else "the test message was not delivered; the integration or its receiver must change"
             ),
-            "error": _without_secrets(str(error) or type(error).__name__, secrets),
+            "error": _without_secrets(said, secrets),
             "retryable": retryable,
         }
     else:
-        detail = str(getattr(result, "detail", "") or "delivered")
+        status = getattr(result, "status", None)
+        if webhook:
+            detail = f"the webhook answered {status}" if status is not None else "delivered"
+        else:
+            detail = str(getattr(result, "detail", "") or "delivered")
         outcome = {
             "integration": name,
             "type": kind,
             "delivered": True,
+            "status": status,
             "detail": _without_secrets(detail, secrets),
             "error": None,
             "retryable": False,

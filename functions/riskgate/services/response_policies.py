@@ -4,21 +4,39 @@ The rules about meaning and access live here (the API models check shapes; the p
 concurrency). A response policy has a scope of its own, as an assurance policy does: a caller sees it with
 `response_policies:read` granted in that scope or in `global` (else it does not exist for them: 404), and
 changes it with `response_policies:manage` there — plus `scopes:global` when the scope is `global` — else
-403. Each output must name an existing integration of the output's type (else 422 naming the output).
+403.
+
+Each output must name an integration the policy may use: one that exists, that the caller may see
+(`integrations:read` in its scope or in `global`) and whose scope contains the policy's (`global`
+contains every scope; otherwise the same scope), of the output's type. Else a 422 naming the output
+(`body.outputs[1].integration`) — one and the same message whether the integration does not exist, is
+hidden from the caller or lies in another scope, so that the answer never tells an integration's
+existence, type or scope to someone who may not see it. Only an integration the caller may use is
+said to be of another type. The check applies whenever the outputs or the policy's scope change (a
+policy moved to another scope keeps only outputs usable there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from riskgate.adapters.dynamo import Page
 from riskgate.domain.access import Access
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import InvalidInput, NotFound, PermissionDenied
+from riskgate.domain.integrations import integration_scope
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
-from riskgate.domain.response_policies import validate_filters, validate_outputs, validate_trigger
+from riskgate.domain.response_policies import (
+    integration_serves,
+    validate_filters,
+    validate_outputs,
+    validate_trigger,
+)
+from riskgate.services import integrations as integration_rules
 from riskgate.services.integrations import body_fields
+from riskgate.services.pages import visible_page
 
 READ = Permission.RESPONSE_POLICIES_READ
 MANAGE = Permission.RESPONSE_POLICIES_MANAGE
@@ -60,10 +78,13 @@ def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
 
 
 def _check_for(
-    access: Access, policy_id: str, new_scope: str | None, then: Callable[[], None] = lambda: None
+    access: Access,
+    policy_id: str,
+    new_scope: str | None,
+    then: Callable[[dict[str, Any]], None] = lambda current: None,
 ) -> Check:
     """What the caller must be allowed on the policy as read (and on the scope it moves to); `then`
-    runs once that holds."""
+    runs, with the policy as read, once that holds."""
 
     def check(current: dict[str, Any]) -> None:
         if not may_read(access, current["scope"]):
@@ -71,28 +92,64 @@ def _check_for(
         _ensure_may_manage(access, current["scope"], "changing")
         if new_scope is not None and new_scope != current["scope"]:
             _ensure_may_manage(access, new_scope, "moving")
-        then()
+        then(current)
 
     return check
 
 
-def _ensure_integrations(integrations: IntegrationLookup, outputs: Sequence[Mapping[str, str]]) -> None:
-    """Each output names an existing integration of its type. The write checks it again (the
-    integration's item must exist with that type): this check is for the caller's sake, first."""
+class OutputRefused(InvalidInput):
+    """An output the check refused, in words the caller may see (the write's own refusals are not)."""
+
+
+def unusable_integration(index: int, name: str) -> OutputRefused:
+    """The one 422 for an output whose integration does not exist, is hidden from the caller, or lies
+    in a scope that does not contain the policy's: it says nothing that tells these apart."""
+    field = f"outputs[{index}].integration"
+    problem = f"no integration named {name!r} that this policy may use"
+    return OutputRefused(f"{field}: {problem}", details=[{"location": f"body.{field}", "message": problem}])
+
+
+def _ensure_integrations(
+    integrations: IntegrationLookup,
+    access: Access,
+    policy_scope: str,
+    outputs: Sequence[Mapping[str, str]],
+) -> None:
+    """Each output names an integration the policy may use (see the module's docstring), of its type.
+    The write checks existence and type again (for one deleted meanwhile): this check is first."""
     for index, output in enumerate(outputs):
         location = f"body.outputs[{index}].integration"
         found = integrations.get_integration(output["integration"])
-        if found is None:
-            raise InvalidInput(
-                f"integration {output['integration']} does not exist",
-                details=[{"location": location, "message": "unknown integration"}],
-            )
+        if (
+            found is None
+            or not integration_rules.may_read(access, integration_scope(found))
+            or not integration_serves(integration_scope(found), policy_scope)
+        ):
+            raise unusable_integration(index, output["integration"])
         if found["type"] != output["output"]:
-            raise InvalidInput(
+            # The caller may see this integration: its type is no secret to them.
+            raise OutputRefused(
                 f"integration {output['integration']} is a {found['type']} integration, "
                 f"not {output['output']}",
                 details=[{"location": location, "message": f"not a {output['output']} integration"}],
             )
+
+
+@contextmanager
+def _uniform_output_errors(outputs: Sequence[Mapping[str, str]]) -> Iterator[None]:
+    """The write's own refusal of an output (its integration deleted, or replaced by one of another
+    type, since the check) in the words of the check, which never tell existence or type apart."""
+    try:
+        yield
+    except OutputRefused:
+        raise
+    except InvalidInput as error:
+        for detail in error.details:
+            location = detail.get("location") if isinstance(detail, dict) else None
+            for index, output in enumerate(outputs):
+                if location == f"body.outputs[{index}].integration":
+                    raise unusable_integration(index, output["integration"]) from None
+        raise
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -107,8 +164,7 @@ def get_policy(port: ResponsePolicyPort, access: Access, policy_id: str) -> dict
 
 def list_policies(port: ResponsePolicyPort, access: Access, limit: int, next_token: str | None) -> Page:
     """By name, only those the caller may see."""
-    page = port.list_policies(limit, next_token)
-    return Page(items=[p for p in page.items if may_read(access, p["scope"])], next_token=page.next_token)
+    return visible_page(port.list_policies, lambda p: may_read(access, p["scope"]), limit, next_token)
 
 
 # --- changing -------------------------------------------------------------------------------------
@@ -123,8 +179,9 @@ def create_policy(
 ) -> dict[str, Any]:
     wanted = validated(fields)
     _ensure_may_manage(access, wanted["scope"], "creating")
-    _ensure_integrations(integrations, wanted["outputs"])
-    return port.create_policy(wanted, actor)
+    _ensure_integrations(integrations, access, wanted["scope"], wanted["outputs"])
+    with _uniform_output_errors(wanted["outputs"]):
+        return port.create_policy(wanted, actor)
 
 
 def update_policy(
@@ -137,12 +194,16 @@ def update_policy(
 ) -> dict[str, Any]:
     wanted = validated(changes)
 
-    def outputs_exist() -> None:
-        if "outputs" in wanted:
-            _ensure_integrations(integrations, wanted["outputs"])
+    def outputs_usable(current: dict[str, Any]) -> None:
+        # New outputs, or the old ones in a new scope: either way, each must serve the policy as it will be.
+        scope = wanted.get("scope", current["scope"])
+        if "outputs" in wanted or scope != current["scope"]:
+            outputs = wanted.get("outputs", current.get("outputs") or [])
+            _ensure_integrations(integrations, access, scope, outputs)
 
-    check = _check_for(access, policy_id, wanted.get("scope"), outputs_exist)
-    return port.update_policy(policy_id, wanted, actor, check)
+    check = _check_for(access, policy_id, wanted.get("scope"), outputs_usable)
+    with _uniform_output_errors(wanted.get("outputs") or []):
+        return port.update_policy(policy_id, wanted, actor, check)
 
 
 def set_enabled(

@@ -1,8 +1,9 @@
 """API models of response policies: request bodies (shapes checked here) and responses.
 
 `trigger`, `outputs` and `filters` values are checked by the domain (`riskgate.domain.response_policies`):
-a 422 then names the field, e.g. `body.outputs[1].output`; that each output's integration exists with the
-output's type is checked by the service (`body.outputs[1].integration`).
+a 422 then names the field, e.g. `body.outputs[1].output`; that each output's integration may be used
+(it exists, the caller may see it, its scope contains the policy's) with the output's type is checked by
+the service (`body.outputs[1].integration`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ Trigger = Annotated[str, Field(description=", ".join(trigger.value for trigger i
 
 class OutputBody(RequestBody):
     output: str = Field(description="email, telegram, sns or webhook")
-    integration: str = Field(description="The name of an integration of that type")
+    integration: str = Field(
+        description=(
+            "The name of an integration of that type that the caller may see (integrations:read) and whose "
+            "scope contains the policy's (global contains every scope)"
+        )
+    )
 
 
 class FiltersBody(RequestBody):

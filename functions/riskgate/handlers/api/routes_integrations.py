@@ -1,5 +1,6 @@
 """Integrations: named channels (e-mail, Telegram, SNS, webhook) response policies send through. Wiring
-only; the rules are in `riskgate.services.integrations`. Account-wide: the permissions count in `global`."""
+only; the rules are in `riskgate.services.integrations`. Each has a scope: the permissions count there
+(or in `global`), as for response policies."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ NextToken = Annotated[str | None, Query(description="Opaque token from the previ
 IntegrationName = Annotated[str, Path(pattern=NAME_PATTERN, description="Integration name")]
 
 ERRORS = {
-    403: "The permission is not granted in the global scope",
-    404: "No such integration",
+    403: "integrations:manage is not granted in the integration's scope (global: also scopes:global)",
+    404: "No such integration, or it is outside the caller's scopes",
     409: "Name taken, used by response policies (named in details), or changed concurrently",
-    422: "Invalid fields (named in details)",
+    422: "Invalid fields (named in details): e.g. a webhook URL to an internal address, an unknown scope",
 }
 TAGS = ["integrations"]
 
@@ -50,7 +51,7 @@ def view(integration: dict[str, Any]) -> models.Integration:
     "/v1/integrations",
     Permission.INTEGRATIONS_READ,
     tags=TAGS,
-    summary="List the integrations, by name",
+    summary="List the integrations in the caller's scopes, by name",
     responses=documented(200, "A page of integrations"),
 )
 def list_integrations(limit: Limit = 50, next_token: NextToken = None) -> models.IntegrationPage:
@@ -78,12 +79,13 @@ def get_integration(name: IntegrationName) -> models.Integration:
     Permission.INTEGRATIONS_MANAGE,
     status_code=201,
     tags=TAGS,
-    summary="Create an integration; its secret fields go to Secrets Manager",
-    responses=documented(201, "The new integration", 409, 422),
+    summary="Create an integration in a scope; its secret fields go to Secrets Manager",
+    responses=documented(201, "The new integration", 403, 409, 422),
 )
 def create_integration(
     integration: Annotated[models.IntegrationCreate, Body()],
 ) -> Response[models.Integration]:
+    settings = get_settings()
     stored = service.create_integration(
         default_integration_store(),
         current_access(router),
@@ -91,7 +93,9 @@ def create_integration(
         name=integration.name,
         kind=integration.type.value,
         config=integration.config,
-        insecure_hosts=get_settings().webhook_insecure_hosts,
+        scope=integration.scope,
+        insecure_hosts=settings.webhook_insecure_hosts,
+        local_sinks=settings.webhook_local_sinks,
     )
     return Response(
         status_code=201,
@@ -108,18 +112,20 @@ def create_integration(
     Permission.INTEGRATIONS_MANAGE,
     tags=TAGS,
     summary="Change an integration's config (the fields sent); a secret is replaced only when sent",
-    responses=documented(200, "The integration as changed", 404, 409, 422),
+    responses=documented(200, "The integration as changed", 403, 404, 409, 422),
 )
 def update_integration(
     name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()]
 ) -> models.Integration:
+    settings = get_settings()
     updated = service.update_integration(
         default_integration_store(),
         current_access(router),
         current_actor(router),
         name,
         changes.changes().get("config") or {},
-        insecure_hosts=get_settings().webhook_insecure_hosts,
+        insecure_hosts=settings.webhook_insecure_hosts,
+        local_sinks=settings.webhook_local_sinks,
     )
     return view(updated)
 
@@ -132,7 +138,7 @@ def update_integration(
     status_code=204,
     tags=TAGS,
     summary="Delete an integration no response policy uses; its secret is scheduled for deletion",
-    responses=documented(204, "Deleted", 404, 409),
+    responses=documented(204, "Deleted", 403, 404, 409),
 )
 def delete_integration(name: IntegrationName) -> Response[None]:
     service.delete_integration(
@@ -148,7 +154,14 @@ def delete_integration(name: IntegrationName) -> Response[None]:
     Permission.INTEGRATIONS_MANAGE,
     tags=TAGS,
     summary="Send a test message through an integration and say what happened (a failed delivery too)",
-    responses=documented(200, "What happened: delivered, or the error and whether a retry may help", 404),
+    description=(
+        "Delivers one sample message as the notifier would. The answer says whether it was delivered "
+        "and, for webhooks, only the HTTP status the receiver answered: no connection or TLS error text "
+        "and none of the receiver's answer. A webhook whose host is or resolves to an internal address "
+        "(loopback, link-local/metadata, private, CGNAT, unique-local, …) is not contacted: `destination "
+        "address not allowed`."
+    ),
+    responses=documented(200, "What happened: delivered, or not and whether a retry may help", 403, 404),
 )
 def send_test_message(name: IntegrationName) -> models.IntegrationTestResult:
     # Imported here: only this route sends anything.

@@ -27,7 +27,10 @@ ERRORS = {
     403: "response_policies:manage is not granted in the policy's scope (global: also scopes:global)",
     404: "No such response policy, or it is outside the caller's scopes",
     409: "Changed concurrently: read it again and retry",
-    422: "Invalid fields (named in details), an unknown scope, an output without an integration of its type",
+    422: (
+        "Invalid fields (named in details), an unknown scope, an output naming no integration this policy "
+        "may use (one answer whether it does not exist, is hidden from the caller or is in another scope)"
+    ),
 }
 TAGS = ["response policies"]
 
