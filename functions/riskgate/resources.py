@@ -127,8 +127,9 @@ GATEWAY_ERROR_BODIES: dict[int, dict[str, Any]] = {
 GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 # The security event log's delivery: the audit forwarder takes each new audit item (pk AUDIT#…) from the
-# stream to the audit bus and the Object Lock archive. Only INSERTs: audit items are never updated, and
-# their TTL deletions must not look like new events.
+# stream to the audit bus and the Object Lock archive. Only INSERTs: an event is archived as it was created
+# (the one kind updated in place, a minute's failed-authentication count, is archived as first written),
+# and TTL deletions must not look like new events.
 AUDIT_STREAM_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
     "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "AUDIT#"}]}}},
