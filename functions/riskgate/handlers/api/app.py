@@ -29,7 +29,9 @@ from riskgate.handlers.api import (
     routes_verdicts,
 )
 from riskgate.handlers.api.errors import error_response, response_for, validation_details
+from riskgate.handlers.api.openapi_contract import apply_contract
 from riskgate.handlers.api.security import public_route
+from riskgate.settings import get_settings
 
 logger = Logger(child=True)
 
@@ -44,8 +46,8 @@ API_DESCRIPTION = """Container-risk service: scanner reports in, findings and CI
 A user's role bindings grant a role's permissions in a scope: `global` covers everything; a custom
 scope covers the images its selectors match (globs over registry, repository, tag). Without the
 permission anywhere: 403. An object outside the caller's scopes: 404 (creating one there: 403), and
-lists show only what the caller may see. Users, roles, scopes, integrations and the security event
-log are account-wide: they need the permission granted in `global`. System roles: administrator,
+lists show only what the caller may see. Users, roles, scopes and the security event log are
+account-wide: they need the permission granted in `global`. System roles: administrator,
 security_officer, developer, ci_pipeline, auditor.
 
 **Audit.** Every change leaves one event in the security event log (`GET /v1/audit-events`), written
@@ -175,13 +177,15 @@ def openapi_json(server_url: str = "") -> str:
     # The OpenAPI models are imported only when a document is asked for: they cost ~150 ms of cold start.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-    return app.get_openapi_json_schema(
+    generated = app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
         description=API_DESCRIPTION,
         servers=[Server(url=server_url or "/")],
         security_schemes={"bearerAuth": HTTPBearer(description="API token (rg_…)")},
     )
+    document = apply_contract(json.loads(generated), max_report_bytes=get_settings().max_report_bytes)
+    return json.dumps(document, indent=2)
 
 
 def swagger_html(spec: str) -> str:
