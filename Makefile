@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: run test lint typecheck unit synth layer bench deploy clean fmt
+.PHONY: run test lint typecheck unit synth layer bench fuzz deploy clean fmt
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -49,6 +49,14 @@ synth: $(STAMP) $(LAYER_STAMP)
 ## Ingest the largest fixture and measure handler cold starts; figures go to docs/performance.md.
 bench: $(STAMP)
 	$(PY) tests/bench/run.py $(PARTS)
+
+## A long property-based fuzzing run (schemathesis) against the local stack: every phase, a random seed,
+## figures printed at the end (`make test` runs a short fixed-seed one). FUZZ_EXAMPLES=… to change its size.
+FUZZ_EXAMPLES ?= 50
+fuzz: $(STAMP)
+	RISKGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) RISKGATE_FUZZ_SEED=$${RISKGATE_FUZZ_SEED:-random} \
+	RISKGATE_FUZZ_PHASES=examples,coverage,fuzzing,stateful RISKGATE_FUZZ_TIMEOUT_SECONDS=7200 \
+	$(PY) -m pytest -p no:cacheprovider -s -q tests/e2e/test_fuzz.py
 
 ## Needs AWS credentials and the CDK CLI (npx fetches it).
 deploy: synth

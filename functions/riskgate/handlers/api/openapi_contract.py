@@ -7,7 +7,8 @@ documented the same way:
 - secured operations answer 401 (no, unknown, expired or revoked token: the gateway) and 403;
 - an operation with a body answers 400 (not UTF-8, not JSON, nested too deeply) and 422;
 - an operation with parameters answers 422; a list with `next_token` answers 400 for a token that
-  was not issued for that list and caller; an operation with path parameters answers 404;
+  was not issued for that list and caller; an operation with path parameters, or a filter naming an
+  image (`image_id`, `image`) in a read, answers 404 (no such object, or outside the caller's scopes);
 - every operation answers 429 when the deployed API throttles (API Gateway's own answer);
 - every error response has the one `ErrorResponse` schema — Powertools' own validation-error schemas
   (`HTTPValidationError`, `ValidationError`) describe a shape this API never sends and are removed;
@@ -23,6 +24,8 @@ ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 PERMISSION_EXTENSION = "x-riskgate-permission"
 SCANS = ("/v1/scans", "post")
+# Query parameters that name one object: an unknown or unseen one is a 404, as in a path.
+OBJECT_FILTERS = frozenset({"image_id", "image"})
 
 WHY = {
     400: "Malformed request: a body that is not UTF-8 or not JSON or is nested too deeply, or a "
@@ -52,7 +55,43 @@ def apply_contract(document: dict[str, Any], *, max_report_bytes: int) -> dict[s
     schemas = document.get("components", {}).get("schemas", {})
     for name in POWERTOOLS_ERROR_SCHEMAS:
         schemas.pop(name, None)
+    _link_created_objects(document)
     return document
+
+
+def _link_created_objects(document: dict[str, Any]) -> None:
+    """OpenAPI links from each create (`POST /v1/x` → 201) to the operations on what it created
+    (`/v1/x/{id}`, and deeper): generated clients and stateful fuzzers follow them."""
+    paths: dict[str, Any] = document.get("paths", {})
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    for path, operations in paths.items():
+        create = operations.get("post")
+        created = (create or {}).get("responses", {}).get("201")
+        if not created:
+            continue
+        schema = created.get("content", {}).get("application/json", {}).get("schema", {})
+        properties = schemas.get(schema.get("$ref", "").rsplit("/", 1)[-1], {}).get("properties", {})
+        key = "id" if "id" in properties else "name" if "name" in properties else None
+        if key is None:
+            continue
+        links: dict[str, Any] = {}
+        for other_path, other_operations in paths.items():
+            rest = other_path.removeprefix(path + "/")
+            if rest == other_path or not rest.startswith("{"):
+                continue
+            parameter = rest[1 : rest.index("}")]
+            # The create's own path parameters (a user's tokens: user_id) carry over as they were.
+            inherited = {
+                f"path.{name}": f"$request.path.{name}"
+                for name in (p.get("name") for p in create.get("parameters") or [] if p.get("in") == "path")
+            }
+            for method, operation in other_operations.items():
+                links[f"{method}_{operation['operationId']}"] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {**inherited, f"path.{parameter}": f"$response.body#/{key}"},
+                }
+        if links:
+            created["links"] = links
 
 
 def _complete_responses(operation: dict[str, Any], path: str, method: str) -> None:
@@ -72,6 +111,8 @@ def _complete_responses(operation: dict[str, Any], path: str, method: str) -> No
     if any(p.get("name") == "next_token" for p in parameters):
         wanted.add(400)
     if any(p.get("in") == "path" for p in parameters):
+        wanted.add(404)
+    if method == "get" and any(p.get("name") in OBJECT_FILTERS for p in parameters):
         wanted.add(404)
     if not parameters and "requestBody" not in operation:
         responses.pop("422", None)  # Powertools lists it everywhere; nothing here can be invalid

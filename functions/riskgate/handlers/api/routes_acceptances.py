@@ -166,7 +166,17 @@ def _moment(value: str | None, name: str) -> datetime | None:
         200: {
             "description": "application/yaml (trivyignore) or application/json (openvex)",
             "content": {
-                "application/yaml": {"schema": {"type": "string"}},
+                # A YAML document whose top level is a mapping (YAML-aware clients parse it as one).
+                "application/yaml": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "vulnerabilities": {"type": "array"},
+                            "misconfigurations": {"type": "array"},
+                            "secrets": {"type": "array"},
+                        },
+                    }
+                },
                 content_types.APPLICATION_JSON: {"schema": {"type": "object"}},
             },
         },
