@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from botocore.exceptions import ClientError
 
 from riskgate.domain.errors import MalformedInput, RiskgateError
 from riskgate.handlers.api import (
@@ -28,7 +29,13 @@ from riskgate.handlers.api import (
     routes_scans,
     routes_verdicts,
 )
-from riskgate.handlers.api.errors import error_response, response_for, validation_details
+from riskgate.handlers.api.errors import (
+    RETRY_AFTER_SECONDS,
+    error_response,
+    is_transient,
+    response_for,
+    validation_details,
+)
 from riskgate.handlers.api.openapi_contract import apply_contract
 from riskgate.handlers.api.security import public_route
 from riskgate.settings import get_settings
@@ -234,6 +241,20 @@ def handle_validation_error(error: RequestValidationError) -> Response:
 def handle_not_found(_: NotFoundError) -> Response:
     event = app.current_event
     return error_response(404, "not_found", f"no route for {event.http_method} {event.path}")
+
+
+@app.exception_handler(ClientError)
+def handle_aws_error(error: ClientError) -> Response:
+    """DynamoDB (or another service) busy after the SDK's own retries: the caller retries later. Every
+    write path is one transaction or idempotent, so a refused request changed nothing a reader sees."""
+    if not is_transient(error):
+        return handle_bug(error)
+    logger.warning("store busy", error_code=error.response.get("Error", {}).get("Code"))
+    response = error_response(
+        503, "service_unavailable", "the service is busy: retry after the number of seconds in Retry-After"
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @app.exception_handler(Exception)

@@ -29,6 +29,39 @@ STATUS_BY_ERROR: dict[type[RiskgateError], int] = {
 }
 
 
+# Error codes of AWS answers that mean "busy, try again": throttling, a transient server error, or a
+# transaction that lost to a concurrent one on the same items.
+TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+RETRY_AFTER_SECONDS = 1
+
+
+def is_transient(error: Any) -> bool:
+    """Whether a botocore ClientError says the service is busy (a cancelled transaction counts when
+    every reason it gives is a conflict or throttling, not a failed condition)."""
+    response = getattr(error, "response", None) or {}
+    code = (response.get("Error") or {}).get("Code", "")
+    if code in TRANSIENT_AWS_ERRORS:
+        return True
+    if code == "TransactionCanceledException":
+        reasons = [
+            r.get("Code") for r in response.get("CancellationReasons") or [] if r.get("Code") != "None"
+        ]
+        return bool(reasons) and all(
+            r in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons
+        )
+    return False
+
+
 def status_for(error: RiskgateError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:

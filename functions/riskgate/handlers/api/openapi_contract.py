@@ -9,7 +9,8 @@ documented the same way:
 - an operation with parameters answers 422; a list with `next_token` answers 400 for a token that
   was not issued for that list and caller; an operation with path parameters, or a filter naming an
   image (`image_id`, `image`) in a read, answers 404 (no such object, or outside the caller's scopes);
-- every operation answers 429 when the deployed API throttles (API Gateway's own answer);
+- every operation answers 429 when the deployed API throttles (API Gateway's own answer), and secured
+  ones 503 with `Retry-After` when DynamoDB is busy past the SDK's retries;
 - every error response has the one `ErrorResponse` schema — Powertools' own validation-error schemas
   (`HTTPValidationError`, `ValidationError`) describe a shape this API never sends and are removed;
 - `POST /v1/scans` takes the report as its body: JSON, or gzip-compressed, up to the size limit.
@@ -35,6 +36,7 @@ WHY = {
     404: "No such object, or it is outside the caller's scopes",
     422: "Invalid parameters or body: details name each field",
     429: "Too many requests: the deployed API throttles (retry after a pause)",
+    503: "The store is busy: nothing was changed; retry after the seconds in the Retry-After header",
 }
 
 
@@ -103,7 +105,7 @@ def _complete_responses(operation: dict[str, Any], path: str, method: str) -> No
     parameters = operation.get("parameters") or []
     wanted = {429}
     if PERMISSION_EXTENSION in operation:
-        wanted |= {401, 403}
+        wanted |= {401, 403, 503}
     if "requestBody" in operation:
         wanted |= {400, 422}
     if parameters:
