@@ -744,3 +744,20 @@ def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> No
                 crashes.append((path, value, repr(error)))
     # Then each was accepted or refused as invalid input: never a KeyError, TypeError or other error
     assert crashes == []
+
+
+def test_a_lone_surrogate_in_a_kept_string_is_invalid_naming_its_place() -> None:
+    document = trivy_report(os_result(trivy_vulnerability(PkgName="open\ud800ssl")))
+    with pytest.raises(InvalidInput) as refused:
+        parse_report(document)
+    assert "PkgName" in refused.value.message
+    assert "surrogate" in refused.value.message
+
+
+@pytest.mark.parametrize("score", [1e-300, -1.0, 10.5, 81.0])
+def test_a_score_that_is_no_cvss_score_is_left_out(score: float) -> None:
+    [finding] = parse_report(
+        trivy_report(os_result(trivy_vulnerability(CVSS={"nvd": {"V3Score": score}})))
+    ).findings
+    assert finding.cvss_score is None
+    assert finding.severity is Severity.HIGH

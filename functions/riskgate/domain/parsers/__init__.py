@@ -10,9 +10,9 @@ import json
 import zlib
 from typing import Any
 
-from riskgate.domain.errors import MalformedInput, PayloadTooLarge, UnsupportedFormat
+from riskgate.domain.errors import InvalidInput, MalformedInput, PayloadTooLarge, UnsupportedFormat
 from riskgate.domain.findings import dedupe
-from riskgate.domain.parsers._common import ParsedReport, json_type
+from riskgate.domain.parsers._common import NOT_TEXT, ParsedReport, is_text, json_type
 from riskgate.domain.parsers.cyclonedx import parse_cyclonedx
 from riskgate.domain.parsers.grype import parse_grype
 from riskgate.domain.parsers.trivy import parse_trivy, parse_trivy_legacy
@@ -174,7 +174,36 @@ def parse_report(document: Any) -> ParsedReport:
     """
     report = _parse_by_structure(document)
     report.findings = dedupe(report.findings)
+    _check_storable(report)
     return report
+
+
+FINDING_TEXT_FIELDS = (
+    "finding_id",
+    "title",
+    "package",
+    "installed_version",
+    "fixed_version",
+    "location",
+    "fix_state",
+    "detail",
+)
+
+
+def _check_storable(report: ParsedReport) -> None:
+    """Every string kept is text: a lone surrogate read past the field helpers would fail the write."""
+    for number, finding in enumerate(report.findings):
+        for field in FINDING_TEXT_FIELDS:
+            value = getattr(finding, field, None)
+            if isinstance(value, str) and not is_text(value):
+                raise InvalidInput(
+                    f"finding {number} ({field}): {NOT_TEXT}",
+                    details=[{"path": f"finding {number}.{field}", "problem": NOT_TEXT}],
+                )
+    for field in ("scanner", "scanner_version", "created_at"):
+        value = getattr(report, field, None)
+        if isinstance(value, str) and not is_text(value):
+            raise InvalidInput(f"{field}: {NOT_TEXT}", details=[{"path": field, "problem": NOT_TEXT}])
 
 
 def _parse_by_structure(document: Any) -> ParsedReport:

@@ -101,7 +101,22 @@ def optional_text(parent: dict[str, Any], key: str, path: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise broken(child_path(path, key), f"expected a string, got {json_type(value)}")
+    if not is_text(value):
+        raise broken(child_path(path, key), NOT_TEXT)
     return value
+
+
+NOT_TEXT = "expected text, got a string with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+
+
+def is_text(value: str) -> bool:
+    """Whether the string is Unicode text that can be stored: JSON's `\\ud800` escapes decode to lone
+    surrogates, which no UTF-8 encoder (nor DynamoDB) accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def required_text(parent: dict[str, Any], key: str, path: str) -> str:
@@ -118,6 +133,20 @@ def optional_int(parent: dict[str, Any], key: str, path: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise broken(child_path(path, key), f"expected an integer, got {json_type(value)}")
     return value
+
+
+# CVSS scores, v2 to v4, have one decimal between 0 and 10.
+CVSS_RANGE = (0.0, 10.0)
+
+
+def optional_score(parent: dict[str, Any], key: str, path: str) -> float | None:
+    """A CVSS score. A number outside 0 to 10, or above 0 and below 0.1, is no CVSS score (some tools put
+    other ratings there): it is left out and the finding keeps its severity, rather than failing CI.
+    (1e-300 could not even be stored: DynamoDB numbers stop at 1e-130.)"""
+    score = optional_number(parent, key, path)
+    if score is None or not CVSS_RANGE[0] <= score <= CVSS_RANGE[1] or 0 < score < 0.1:
+        return None
+    return score
 
 
 def optional_number(parent: dict[str, Any], key: str, path: str) -> float | None:

@@ -23,7 +23,7 @@ from riskgate.domain.parsers._common import (
     object_field,
     object_list,
     objects_of,
-    optional_number,
+    optional_score,
     optional_text,
     required_text,
 )
@@ -72,7 +72,7 @@ def _findings_of_vulnerability(
         [
             score
             for rating_path, rating in ratings
-            if (score := optional_number(rating, "score", rating_path)) is not None
+            if (score := optional_score(rating, "score", rating_path)) is not None
         ]
     )
     fixed_version = _fixed_version_of(optional_text(vulnerability, "recommendation", path))

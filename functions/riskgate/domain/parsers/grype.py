@@ -25,7 +25,7 @@ from riskgate.domain.parsers._common import (
     highest,
     object_field,
     object_list,
-    optional_number,
+    optional_score,
     optional_text,
     required_text,
     text_list,
@@ -106,7 +106,7 @@ def _highest_cvss_score(vulnerability: dict[str, Any], path: str) -> float | Non
     scores = [
         score
         for metrics_path, metric in metrics
-        if (score := optional_number(metric, "baseScore", metrics_path)) is not None
+        if (score := optional_score(metric, "baseScore", metrics_path)) is not None
     ]
     return highest(scores)
 

@@ -25,7 +25,7 @@ from riskgate.domain.parsers._common import (
     object_list,
     objects_of,
     optional_int,
-    optional_number,
+    optional_score,
     optional_text,
     required_text,
     text_list,
@@ -153,7 +153,7 @@ def _highest_cvss_score(cvss_by_source: dict[str, Any], path: str) -> float | No
         scores = [
             score
             for vendor_path, vendor in checked
-            if (score := optional_number(vendor, key, vendor_path)) is not None
+            if (score := optional_score(vendor, key, vendor_path)) is not None
         ]
         if scores:
             return highest(scores)
