@@ -506,6 +506,7 @@ _CACHED_PORTS = (
     ("riskgate.adapters.reevaluation", "default_queue"),
     ("riskgate.handlers.dispatcher", "sns_client"),
     ("riskgate.handlers.notifier", "clients"),
+    ("riskgate.adapters.page_keys", "secrets_provider"),
 )
 
 

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from riskgate.adapters.page_keys import secrets_provider
 from riskgate.adapters.store import Store, default_store
 from riskgate.resources import TABLE
 from riskgate.settings import get_settings
@@ -35,7 +36,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def forget_cached_ports() -> None:
     """Settings and the stores built from them are cached per process, as in Lambda; each test has its
     own table."""
-    for cached in (get_settings, default_store):
+    for cached in (get_settings, default_store, secrets_provider):
         cached.cache_clear()
 
 
