@@ -153,7 +153,7 @@ def _bounded_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > MAX_INTEGER_DIGITS:
         raise MalformedInput(
-            f"body is not a usable report: it holds an integer of {digits} digits "
+            f"body is not valid JSON for a report: it holds an integer of {digits} digits "
             f"(at most {MAX_INTEGER_DIGITS} are accepted)"
         )
     return int(text)
