@@ -37,6 +37,7 @@ from riskgate.clock import iso, parse_iso
 from riskgate.domain.acceptances import AcceptancePeriod, AcceptanceStatus, acceptance_snapshot
 from riskgate.domain.audit import SYSTEM_ACTOR, Actor, AuditAction, audit_event
 from riskgate.domain.errors import Conflict
+from riskgate.domain.versions import ensure_version
 from riskgate.resources import TABLE
 from riskgate.settings import get_settings
 
@@ -347,14 +348,22 @@ class AcceptanceStore(TableClient):
         return after
 
     def revoke_acceptance(
-        self, acceptance_id: str, *, reason: str | None, now: datetime, actor: Actor
+        self,
+        acceptance_id: str,
+        *,
+        reason: str | None,
+        now: datetime,
+        actor: Actor,
+        expected_version: int | None = None,
     ) -> dict[str, Any] | None:
-        """Revoke an acceptance in force; None when there is none in force (gone, ended, or revoked by
-        a concurrent request: of concurrent revokes exactly one gets the revoked fields)."""
+        """Revoke an acceptance in force (at `expected_version`, when given: else 409); None when there
+        is none in force (gone, ended, or revoked by a concurrent request: of concurrent revokes
+        exactly one gets the revoked fields)."""
         for _ in range(REVOKE_ATTEMPTS):
             current = self._get(acceptance_key(acceptance_id))
             if current is None or not in_force(current, now):
                 return None
+            ensure_version(f"risk acceptance {acceptance_id}", current, expected_version)
             try:
                 return self._revoke(current, reason, now, actor)
             except _Refused:

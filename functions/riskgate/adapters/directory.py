@@ -52,6 +52,7 @@ from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.domain.audit import Actor, AuditAction, audit_event
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound
 from riskgate.domain.permissions import GLOBAL_SCOPE, SYSTEM_ROLES
+from riskgate.domain.versions import ensure_version
 from riskgate.settings import get_settings
 
 T = TypeVar("T")
@@ -203,9 +204,11 @@ class Directory(TableClient):
         self._commit_new(transaction, f"scope {name}")
         return visible(item)
 
-    def update_scope(self, scope_id: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+    def update_scope(
+        self, scope_id: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
-            current = self._read(scope_key(scope_id), f"scope {scope_id}")
+            current = self._read(scope_key(scope_id), f"scope {scope_id}", expected_version)
             changed = _changed_fields(current, changes)
             if not changed:
                 return visible(current)
@@ -225,9 +228,9 @@ class Directory(TableClient):
 
         return retry_once(attempt, f"scope {scope_id}")
 
-    def delete_scope(self, scope_id: str, actor: Actor) -> None:
+    def delete_scope(self, scope_id: str, actor: Actor, expected_version: int | None = None) -> None:
         def attempt() -> None:
-            current = self._read(scope_key(scope_id), f"scope {scope_id}")
+            current = self._read(scope_key(scope_id), f"scope {scope_id}", expected_version)
             self._refuse_if_used(Reference("scope", scope_id), f"scope {current['name']}")
             transaction = self._transaction()
             self._delete_unused(transaction, scope_key(scope_id), current)
@@ -268,9 +271,11 @@ class Directory(TableClient):
         self._commit_new(transaction, f"role {name}")
         return visible(item)
 
-    def update_role(self, name: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+    def update_role(
+        self, name: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
-            current = self._read(role_key(name), f"role {name}")
+            current = self._read(role_key(name), f"role {name}", expected_version)
             wanted = dict(changes)
             if "permissions" in wanted:
                 wanted["permissions"] = sorted(set(wanted["permissions"]))
@@ -287,9 +292,9 @@ class Directory(TableClient):
 
         return retry_once(attempt, f"role {name}")
 
-    def delete_role(self, name: str, actor: Actor) -> None:
+    def delete_role(self, name: str, actor: Actor, expected_version: int | None = None) -> None:
         def attempt() -> None:
-            current = self._read(role_key(name), f"role {name}")
+            current = self._read(role_key(name), f"role {name}", expected_version)
             self._refuse_if_used(Reference("role", name), f"role {name}")
             transaction = self._transaction()
             self._delete_unused(transaction, role_key(name), current)
@@ -340,9 +345,11 @@ class Directory(TableClient):
         self._commit_new(transaction, f"user {name}")
         return visible(item)
 
-    def update_user(self, user_id: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+    def update_user(
+        self, user_id: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
-            current = self._read(user_key(user_id), f"user {user_id}")
+            current = self._read(user_key(user_id), f"user {user_id}", expected_version)
             changed = _changed_fields(current, changes)
             if not changed:
                 return visible(current)
@@ -374,11 +381,11 @@ class Directory(TableClient):
 
         return retry_once(attempt, f"user {user_id}")
 
-    def delete_user(self, user_id: str, actor: Actor) -> None:
+    def delete_user(self, user_id: str, actor: Actor, expected_version: int | None = None) -> None:
         """The user's tokens stay as history; they stop working because their user is gone."""
 
         def attempt() -> None:
-            current = self._read(user_key(user_id), f"user {user_id}")
+            current = self._read(user_key(user_id), f"user {user_id}", expected_version)
             transaction = self._transaction()
             transaction.add(delete_as_read(user_key(user_id), current, ("version",)), StaleRead())
             self._release_name_guard(transaction, "user", current["name"], user_id)
@@ -611,10 +618,12 @@ class Directory(TableClient):
         )
         return page.mapped(visible)
 
-    def _read(self, key: dict[str, str], what: str) -> dict[str, Any]:
+    def _read(self, key: dict[str, str], what: str, expected_version: int | None) -> dict[str, Any]:
+        """The item to change, which must be at `expected_version` when the caller named one."""
         item = self._get(key)
         if item is None:
             raise NotFound(f"{what} not found")
+        ensure_version(what, item, expected_version)
         return item
 
 

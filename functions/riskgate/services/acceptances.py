@@ -53,6 +53,7 @@ from riskgate.domain.audit import Actor
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from riskgate.domain.findings import Finding, FindingKind
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
+from riskgate.domain.versions import ensure_version
 from riskgate.services.pages import visible_page
 
 READ = Permission.RISKS_READ
@@ -94,7 +95,13 @@ class AcceptancePort(Protocol):
         actor: Actor,
     ) -> dict[str, Any] | None: ...
     def revoke_acceptance(
-        self, acceptance_id: str, *, reason: str | None, now: datetime, actor: Actor
+        self,
+        acceptance_id: str,
+        *,
+        reason: str | None,
+        now: datetime,
+        actor: Actor,
+        expected_version: int | None = None,
     ) -> dict[str, Any] | None: ...
     def expire_acceptance(
         self,
@@ -390,15 +397,18 @@ def extend(
     *,
     now: datetime,
     reminder_days: Sequence[int],
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     """Move an active acceptance's end later: the same acceptance, the change audited. Retried once
-    from a fresh read when another change got in between; then 409."""
+    from a fresh read when another change got in between (unless the caller named the version it
+    read: then that change is a 409); then 409."""
     custom = _time(request.get("expires_at"), "expires_at")
     period = AcceptancePeriod(request.get("period") or ("custom" if custom else ""))
     if period is AcceptancePeriod.UNTIL_FIXED:
         raise InvalidInput("an acceptance cannot be extended until fixed", details=[{"field": "period"}])
     for _ in range(2):
         acceptance = _changeable(port, access, acceptance_id, now)
+        ensure_version(f"risk acceptance {acceptance_id}", {"version": acceptance.version}, expected_version)
         if acceptance.expires_at is None:
             raise InvalidInput(
                 f"risk acceptance {acceptance_id} has no end date to extend",
@@ -434,14 +444,21 @@ def revoke(
     *,
     now: datetime,
     reevaluate: Reevaluate,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    """End an active acceptance now; the risk counts again everywhere it was accepted."""
+    """End an active acceptance now; the risk counts again everywhere it was accepted. Without an
+    expected version it revokes the acceptance as it is now (extended meanwhile or not)."""
     acceptance = _changeable(port, access, acceptance_id, now)
+    what = f"risk acceptance {acceptance_id}"
+    ensure_version(what, {"version": acceptance.version}, expected_version)
     text = validate_reason(reason, "reason") if reason is not None else None
-    revoked = port.revoke_acceptance(acceptance_id, reason=text, now=now, actor=actor)
+    revoked = port.revoke_acceptance(
+        acceptance_id, reason=text, now=now, actor=actor, expected_version=expected_version
+    )
     if revoked is None:
         # Someone else revoked it, or it expired, between our read and our write.
         _changeable(port, access, acceptance_id, now)
+        ensure_version(what, {"version": _visible(port, access, acceptance_id).version}, expected_version)
         raise Conflict(f"risk acceptance {acceptance_id} changed concurrently: read it again and retry")
     if acceptance.scope.kind is ScopeKind.IMAGE and acceptance.scope.image_id:
         reevaluate(acceptance.scope.image_id, None, acceptance_id)

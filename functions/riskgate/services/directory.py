@@ -44,15 +44,19 @@ class DirectoryPort(Protocol):
     def create_scope(
         self, *, name: str, description: str, resources: list[dict[str, str]], actor: Actor
     ) -> dict[str, Any]: ...
-    def update_scope(self, scope_id: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]: ...
-    def delete_scope(self, scope_id: str, actor: Actor) -> None: ...
+    def update_scope(
+        self, scope_id: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]: ...
+    def delete_scope(self, scope_id: str, actor: Actor, expected_version: int | None = None) -> None: ...
     def get_role(self, name: str) -> dict[str, Any] | None: ...
     def list_roles(self, limit: int, next_token: str | None) -> Page: ...
     def create_role(
         self, *, name: str, description: str, permissions: list[str], actor: Actor
     ) -> dict[str, Any]: ...
-    def update_role(self, name: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]: ...
-    def delete_role(self, name: str, actor: Actor) -> None: ...
+    def update_role(
+        self, name: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]: ...
+    def delete_role(self, name: str, actor: Actor, expected_version: int | None = None) -> None: ...
     def get_user(self, user_id: str) -> dict[str, Any] | None: ...
     def list_users(self, limit: int, next_token: str | None) -> Page: ...
     def create_user(
@@ -65,8 +69,10 @@ class DirectoryPort(Protocol):
         enabled: bool,
         actor: Actor,
     ) -> dict[str, Any]: ...
-    def update_user(self, user_id: str, changes: Mapping[str, Any], actor: Actor) -> dict[str, Any]: ...
-    def delete_user(self, user_id: str, actor: Actor) -> None: ...
+    def update_user(
+        self, user_id: str, changes: Mapping[str, Any], actor: Actor, expected_version: int | None = None
+    ) -> dict[str, Any]: ...
+    def delete_user(self, user_id: str, actor: Actor, expected_version: int | None = None) -> None: ...
     def issue_token(
         self, user_id: str, *, name: str, expires_at: str | None, actor: Actor
     ) -> tuple[dict[str, Any], str]: ...
@@ -110,17 +116,24 @@ def create_scope(
 
 
 def update_scope(
-    directory: DirectoryPort, actor: Actor, scope_id: str, changes: Mapping[str, Any]
+    directory: DirectoryPort,
+    actor: Actor,
+    scope_id: str,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     _ensure_not_global(scope_id, "changed")
     if "name" in changes:
         _ensure_scope_name_free(changes["name"])
-    return {**directory.update_scope(scope_id, changes, actor), "system": False}
+    return {**directory.update_scope(scope_id, changes, actor, expected_version), "system": False}
 
 
-def delete_scope(directory: DirectoryPort, actor: Actor, scope_id: str) -> None:
+def delete_scope(
+    directory: DirectoryPort, actor: Actor, scope_id: str, *, expected_version: int | None = None
+) -> None:
     _ensure_not_global(scope_id, "deleted")
-    directory.delete_scope(scope_id, actor)
+    directory.delete_scope(scope_id, actor, expected_version)
 
 
 def _ensure_not_global(scope_id: str, done: str) -> None:
@@ -175,15 +188,22 @@ def create_role(
 
 
 def update_role(
-    directory: DirectoryPort, actor: Actor, name: str, changes: Mapping[str, Any]
+    directory: DirectoryPort,
+    actor: Actor,
+    name: str,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     _ensure_custom_role(name, "changed")
-    return {**directory.update_role(name, changes, actor), "system": False}
+    return {**directory.update_role(name, changes, actor, expected_version), "system": False}
 
 
-def delete_role(directory: DirectoryPort, actor: Actor, name: str) -> None:
+def delete_role(
+    directory: DirectoryPort, actor: Actor, name: str, *, expected_version: int | None = None
+) -> None:
     _ensure_custom_role(name, "deleted")
-    directory.delete_role(name, actor)
+    directory.delete_role(name, actor, expected_version)
 
 
 def _ensure_custom_role(name: str, done: str) -> None:
@@ -228,7 +248,12 @@ def create_user(
 
 
 def update_user(
-    directory: DirectoryPort, actor: Actor, user_id: str, changes: Mapping[str, Any]
+    directory: DirectoryPort,
+    actor: Actor,
+    user_id: str,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     wanted = dict(changes)
     if "name" in wanted:
@@ -237,12 +262,14 @@ def update_user(
         _ensure_not_self(actor, user_id, "disable")
     if "role_bindings" in wanted:
         wanted["role_bindings"] = canonical_bindings(wanted["role_bindings"])
-    return directory.update_user(user_id, wanted, actor)
+    return directory.update_user(user_id, wanted, actor, expected_version)
 
 
-def delete_user(directory: DirectoryPort, actor: Actor, user_id: str) -> None:
+def delete_user(
+    directory: DirectoryPort, actor: Actor, user_id: str, *, expected_version: int | None = None
+) -> None:
     _ensure_not_self(actor, user_id, "delete")
-    directory.delete_user(user_id, actor)
+    directory.delete_user(user_id, actor, expected_version)
 
 
 def canonical_bindings(bindings: list[dict[str, str]]) -> list[dict[str, str]]:

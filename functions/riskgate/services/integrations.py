@@ -41,6 +41,7 @@ from riskgate.domain.integrations import (
 )
 from riskgate.domain.notifications import TEST_TRIGGER
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
+from riskgate.domain.versions import ensure_version
 from riskgate.services.pages import visible_page
 
 READ = Permission.INTEGRATIONS_READ
@@ -107,15 +108,16 @@ def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
         )
 
 
-def _check_for(access: Access, name: str, doing: str) -> Check:
+def _check_for(access: Access, name: str, doing: str, expected_version: int | None = None) -> Check:
     """What the caller must be allowed on the integration as read: to see it (else 404), to manage it
-    in its scope (else 403)."""
+    in its scope (else 403); and the version it must be at when the caller named one (else 409)."""
 
     def check(current: dict[str, Any]) -> None:
         scope = integration_scope(current)
         if not may_read(access, scope):
             raise NotFound(f"integration {name} not found")
         _ensure_may_manage(access, scope, doing)
+        ensure_version(f"integration {name}", current, expected_version)
 
     return check
 
@@ -188,10 +190,11 @@ def update_integration(
     *,
     insecure_hosts: frozenset[str] = frozenset(),
     local_sinks: Collection[str] = frozenset(),
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     """`config` holds the fields to change (null: back to the default; a secret: removed where optional).
     The scope, like the name and the type, stays as created."""
-    check = _check_for(access, name, "changing")
+    check = _check_for(access, name, "changing", expected_version)
 
     def revise(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
         check(current)
@@ -208,8 +211,10 @@ def update_integration(
     return shown(port.update_integration(name, revise, actor))
 
 
-def delete_integration(port: IntegrationPort, access: Access, actor: Actor, name: str) -> None:
-    port.delete_integration(name, actor, _check_for(access, name, "deleting"))
+def delete_integration(
+    port: IntegrationPort, access: Access, actor: Actor, name: str, *, expected_version: int | None = None
+) -> None:
+    port.delete_integration(name, actor, _check_for(access, name, "deleting", expected_version))
 
 
 # --- testing --------------------------------------------------------------------------------------

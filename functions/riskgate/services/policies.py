@@ -23,6 +23,7 @@ from riskgate.domain.policies import (
     validate_conditions,
     validate_mode,
 )
+from riskgate.domain.versions import ensure_version
 from riskgate.services.pages import visible_page
 
 READ = Permission.ASSURANCE_POLICIES_READ
@@ -73,8 +74,11 @@ def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
         )
 
 
-def _check_for(access: Access, policy_id: str, new_scope: str | None) -> Callable[[dict[str, Any]], None]:
-    """What the caller must be allowed on the policy as read (and on the scope it moves to)."""
+def _check_for(
+    access: Access, policy_id: str, new_scope: str | None, expected_version: int | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """What the caller must be allowed on the policy as read (and on the scope it moves to), and the
+    version it must be at when the caller named one."""
 
     def check(current: dict[str, Any]) -> None:
         if not may_read(access, current["scope"]):
@@ -82,6 +86,7 @@ def _check_for(access: Access, policy_id: str, new_scope: str | None) -> Callabl
         _ensure_may_manage(access, current["scope"], "changing")
         if new_scope is not None and new_scope != current["scope"]:
             _ensure_may_manage(access, new_scope, "moving")
+        ensure_version(f"assurance policy {policy_id}", current, expected_version)
 
     return check
 
@@ -118,14 +123,23 @@ def create_policy(
 
 
 def update_policy(
-    port: PolicyPort, access: Access, actor: Actor, policy_id: str, changes: Mapping[str, Any]
+    port: PolicyPort,
+    access: Access,
+    actor: Actor,
+    policy_id: str,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     wanted = validated(changes)
-    return port.update_policy(policy_id, wanted, actor, _check_for(access, policy_id, wanted.get("scope")))
+    check = _check_for(access, policy_id, wanted.get("scope"), expected_version)
+    return port.update_policy(policy_id, wanted, actor, check)
 
 
-def delete_policy(port: PolicyPort, access: Access, actor: Actor, policy_id: str) -> None:
-    port.delete_policy(policy_id, actor, _check_for(access, policy_id, None))
+def delete_policy(
+    port: PolicyPort, access: Access, actor: Actor, policy_id: str, *, expected_version: int | None = None
+) -> None:
+    port.delete_policy(policy_id, actor, _check_for(access, policy_id, None, expected_version))
 
 
 def validated(fields: Mapping[str, Any]) -> dict[str, Any]:

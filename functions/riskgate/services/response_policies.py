@@ -34,6 +34,7 @@ from riskgate.domain.response_policies import (
     validate_outputs,
     validate_trigger,
 )
+from riskgate.domain.versions import ensure_version
 from riskgate.services import integrations as integration_rules
 from riskgate.services.integrations import body_fields
 from riskgate.services.pages import visible_page
@@ -82,9 +83,11 @@ def _check_for(
     policy_id: str,
     new_scope: str | None,
     then: Callable[[dict[str, Any]], None] = lambda current: None,
+    expected_version: int | None = None,
 ) -> Check:
-    """What the caller must be allowed on the policy as read (and on the scope it moves to); `then`
-    runs, with the policy as read, once that holds."""
+    """What the caller must be allowed on the policy as read (and on the scope it moves to), and the
+    version it must be at when the caller named one; `then` runs, with the policy as read, once that
+    holds."""
 
     def check(current: dict[str, Any]) -> None:
         if not may_read(access, current["scope"]):
@@ -92,6 +95,7 @@ def _check_for(
         _ensure_may_manage(access, current["scope"], "changing")
         if new_scope is not None and new_scope != current["scope"]:
             _ensure_may_manage(access, new_scope, "moving")
+        ensure_version(f"response policy {policy_id}", current, expected_version)
         then(current)
 
     return check
@@ -191,6 +195,8 @@ def update_policy(
     actor: Actor,
     policy_id: str,
     changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     wanted = validated(changes)
 
@@ -201,19 +207,35 @@ def update_policy(
             outputs = wanted.get("outputs", current.get("outputs") or [])
             _ensure_integrations(integrations, access, scope, outputs)
 
-    check = _check_for(access, policy_id, wanted.get("scope"), outputs_usable)
+    check = _check_for(access, policy_id, wanted.get("scope"), outputs_usable, expected_version)
     with _uniform_output_errors(wanted.get("outputs") or []):
         return port.update_policy(policy_id, wanted, actor, check)
 
 
 def set_enabled(
-    port: ResponsePolicyPort, access: Access, actor: Actor, policy_id: str, enabled: bool
+    port: ResponsePolicyPort,
+    access: Access,
+    actor: Actor,
+    policy_id: str,
+    enabled: bool,
+    *,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    return port.set_enabled(policy_id, enabled, actor, _check_for(access, policy_id, None))
+    check = _check_for(access, policy_id, None, expected_version=expected_version)
+    return port.set_enabled(policy_id, enabled, actor, check)
 
 
-def delete_policy(port: ResponsePolicyPort, access: Access, actor: Actor, policy_id: str) -> None:
-    port.delete_policy(policy_id, actor, _check_for(access, policy_id, None))
+def delete_policy(
+    port: ResponsePolicyPort,
+    access: Access,
+    actor: Actor,
+    policy_id: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    port.delete_policy(
+        policy_id, actor, _check_for(access, policy_id, None, expected_version=expected_version)
+    )
 
 
 def validated(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from riskgate.domain.permissions import Permission
 from riskgate.handlers import judging
 from riskgate.handlers.api import models_acceptances as models
 from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import acceptances as service
 from riskgate.settings import get_settings
@@ -264,7 +265,7 @@ def get_acceptance(acceptance_id: AcceptanceId) -> models.RiskAcceptanceDetail:
     responses=documented(200, "The same acceptance, active, with its new expires_at", 403, 404, 409, 422),
 )
 def extend(
-    acceptance_id: AcceptanceId, body: Annotated[models.AcceptanceExtend, Body()]
+    acceptance_id: AcceptanceId, body: Annotated[models.AcceptanceExtend, Body()], if_match: IfMatch = None
 ) -> models.RiskAcceptance:
     extended = service.extend(
         default_acceptance_store(),
@@ -274,6 +275,7 @@ def extend(
         body.model_dump(mode="json", exclude_none=True),
         now=system_now(),
         reminder_days=get_settings().expiry_reminder_days,
+        expected_version=expected_version(if_match),
     )
     return view(extended)
 
@@ -288,7 +290,9 @@ def extend(
     responses=documented(200, "The acceptance, revoked", 403, 404, 409, 422),
 )
 def revoke(
-    acceptance_id: AcceptanceId, body: Annotated[models.AcceptanceRevoke | None, Body()] = None
+    acceptance_id: AcceptanceId,
+    body: Annotated[models.AcceptanceRevoke | None, Body()] = None,
+    if_match: IfMatch = None,
 ) -> models.RiskAcceptance:
     now = system_now()
     revoked = service.revoke(
@@ -299,6 +303,7 @@ def revoke(
         body.reason if body is not None else None,
         now=now,
         reevaluate=judging.reevaluate_now(now),
+        expected_version=expected_version(if_match),
     )
     return view(revoked)
 

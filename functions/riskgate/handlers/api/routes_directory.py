@@ -16,6 +16,7 @@ from riskgate.domain.errors import PermissionDenied
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_directory as models
 from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import directory as service
 
@@ -126,12 +127,17 @@ def create_scope(scope: Annotated[models.ScopeCreate, Body()]) -> Response[model
     summary="Change a scope's name, description or resources",
     responses=documented(200, "The scope as changed", 404, 409, 422),
 )
-def update_scope(scope_id: ScopeId, changes: Annotated[models.ScopeUpdate, Body()]) -> models.Scope:
+def update_scope(
+    scope_id: ScopeId, changes: Annotated[models.ScopeUpdate, Body()], if_match: IfMatch = None
+) -> models.Scope:
     actor = account_admin()
     wanted = changes.changes()
     if "resources" in wanted:  # as stored: a selector has only the fields it names
         wanted["resources"] = [r.model_dump(exclude_none=True) for r in changes.resources or []]
-    return models.Scope.model_validate(service.update_scope(default_directory(), actor, scope_id, wanted))
+    updated = service.update_scope(
+        default_directory(), actor, scope_id, wanted, expected_version=expected_version(if_match)
+    )
+    return models.Scope.model_validate(updated)
 
 
 @directory_route(
@@ -142,9 +148,9 @@ def update_scope(scope_id: ScopeId, changes: Annotated[models.ScopeUpdate, Body(
     summary="Delete a scope that nothing uses",
     responses=documented(204, "Deleted", 404, 409),
 )
-def delete_scope(scope_id: ScopeId) -> Response[None]:
+def delete_scope(scope_id: ScopeId, if_match: IfMatch = None) -> Response[None]:
     actor = account_admin()
-    service.delete_scope(default_directory(), actor, scope_id)
+    service.delete_scope(default_directory(), actor, scope_id, expected_version=expected_version(if_match))
     return no_content()
 
 
@@ -201,10 +207,14 @@ def create_role(role: Annotated[models.RoleCreate, Body()]) -> Response[models.R
     summary="Change a custom role's description or permissions",
     responses=documented(200, "The role as changed", 404, 409, 422),
 )
-def update_role(name: RoleName, changes: Annotated[models.RoleUpdate, Body()]) -> models.Role:
+def update_role(
+    name: RoleName, changes: Annotated[models.RoleUpdate, Body()], if_match: IfMatch = None
+) -> models.Role:
     actor = account_admin()
     return models.Role.model_validate(
-        service.update_role(default_directory(), actor, name, changes.changes())
+        service.update_role(
+            default_directory(), actor, name, changes.changes(), expected_version=expected_version(if_match)
+        )
     )
 
 
@@ -216,9 +226,9 @@ def update_role(name: RoleName, changes: Annotated[models.RoleUpdate, Body()]) -
     summary="Delete a custom role that nobody is bound to",
     responses=documented(204, "Deleted", 404, 409),
 )
-def delete_role(name: RoleName) -> Response[None]:
+def delete_role(name: RoleName, if_match: IfMatch = None) -> Response[None]:
     actor = account_admin()
-    service.delete_role(default_directory(), actor, name)
+    service.delete_role(default_directory(), actor, name, expected_version=expected_version(if_match))
     return no_content()
 
 
@@ -273,10 +283,18 @@ def create_user(user: Annotated[models.UserCreate, Body()]) -> Response[models.U
     summary="Change a user; enabled: false disables them and stops their tokens",
     responses=documented(200, "The user as changed", 404, 409, 422),
 )
-def update_user(user_id: UserId, changes: Annotated[models.UserUpdate, Body()]) -> models.User:
+def update_user(
+    user_id: UserId, changes: Annotated[models.UserUpdate, Body()], if_match: IfMatch = None
+) -> models.User:
     actor = account_admin()
     return models.User.model_validate(
-        service.update_user(default_directory(), actor, user_id, changes.changes())
+        service.update_user(
+            default_directory(),
+            actor,
+            user_id,
+            changes.changes(),
+            expected_version=expected_version(if_match),
+        )
     )
 
 
@@ -288,9 +306,9 @@ def update_user(user_id: UserId, changes: Annotated[models.UserUpdate, Body()]) 
     summary="Delete a user; their tokens stop working",
     responses=documented(204, "Deleted", 404, 409),
 )
-def delete_user(user_id: UserId) -> Response[None]:
+def delete_user(user_id: UserId, if_match: IfMatch = None) -> Response[None]:
     actor = account_admin()
-    service.delete_user(default_directory(), actor, user_id)
+    service.delete_user(default_directory(), actor, user_id, expected_version=expected_version(if_match))
     return no_content()
 
 

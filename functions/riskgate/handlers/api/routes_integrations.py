@@ -18,6 +18,7 @@ from riskgate.domain.integrations import NAME_PATTERN
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_integrations as models
 from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import integrations as service
 from riskgate.settings import get_settings
@@ -115,7 +116,7 @@ def create_integration(
     responses=documented(200, "The integration as changed", 403, 404, 409, 422),
 )
 def update_integration(
-    name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()]
+    name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()], if_match: IfMatch = None
 ) -> models.Integration:
     settings = get_settings()
     updated = service.update_integration(
@@ -126,6 +127,7 @@ def update_integration(
         changes.changes().get("config") or {},
         insecure_hosts=settings.webhook_insecure_hosts,
         local_sinks=settings.webhook_local_sinks,
+        expected_version=expected_version(if_match),
     )
     return view(updated)
 
@@ -140,9 +142,13 @@ def update_integration(
     summary="Delete an integration no response policy uses; its secret is scheduled for deletion",
     responses=documented(204, "Deleted", 403, 404, 409),
 )
-def delete_integration(name: IntegrationName) -> Response[None]:
+def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Response[None]:
     service.delete_integration(
-        default_integration_store(), current_access(router), current_actor(router), name
+        default_integration_store(),
+        current_access(router),
+        current_actor(router),
+        name,
+        expected_version=expected_version(if_match),
     )
     return Response(status_code=204, content_type=None, body=None)
 

@@ -13,6 +13,7 @@ from riskgate.adapters.policies import default_policy_store
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_policies as models
 from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import policies as service
 
@@ -98,10 +99,15 @@ def create_policy(policy: Annotated[models.PolicyCreate, Body()]) -> Response[mo
     responses=documented(200, "The policy as changed", 404, 409, 422),
 )
 def update_policy(
-    policy_id: PolicyId, changes: Annotated[models.PolicyUpdate, Body()]
+    policy_id: PolicyId, changes: Annotated[models.PolicyUpdate, Body()], if_match: IfMatch = None
 ) -> models.AssurancePolicy:
     updated = service.update_policy(
-        default_policy_store(), current_access(router), current_actor(router), policy_id, changes.changes()
+        default_policy_store(),
+        current_access(router),
+        current_actor(router),
+        policy_id,
+        changes.changes(),
+        expected_version=expected_version(if_match),
     )
     return view(updated)
 
@@ -116,6 +122,12 @@ def update_policy(
     summary="Delete a policy; the built-in default stays deleted",
     responses=documented(204, "Deleted", 404, 409),
 )
-def delete_policy(policy_id: PolicyId) -> Response[None]:
-    service.delete_policy(default_policy_store(), current_access(router), current_actor(router), policy_id)
+def delete_policy(policy_id: PolicyId, if_match: IfMatch = None) -> Response[None]:
+    service.delete_policy(
+        default_policy_store(),
+        current_access(router),
+        current_actor(router),
+        policy_id,
+        expected_version=expected_version(if_match),
+    )
     return Response(status_code=204, content_type=None, body=None)

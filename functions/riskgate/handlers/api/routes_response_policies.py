@@ -14,6 +14,7 @@ from riskgate.adapters.response_policies import default_response_policy_store
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_response_policies as models
 from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
 from riskgate.services import response_policies as service
 
@@ -108,7 +109,7 @@ def create_policy(
     responses=documented(200, "The response policy as changed", 404, 409, 422),
 )
 def update_policy(
-    policy_id: PolicyId, changes: Annotated[models.ResponsePolicyUpdate, Body()]
+    policy_id: PolicyId, changes: Annotated[models.ResponsePolicyUpdate, Body()], if_match: IfMatch = None
 ) -> models.ResponsePolicy:
     updated = service.update_policy(
         default_response_policy_store(),
@@ -117,6 +118,7 @@ def update_policy(
         current_actor(router),
         policy_id,
         changes.changes(),
+        expected_version=expected_version(if_match),
     )
     return view(updated)
 
@@ -130,8 +132,8 @@ def update_policy(
     summary="Enable a response policy; an enabled one stays as it is",
     responses=documented(200, "The response policy", 404, 409),
 )
-def enable_policy(policy_id: PolicyId) -> models.ResponsePolicy:
-    return view(_set_enabled(policy_id, True))
+def enable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
+    return view(_set_enabled(policy_id, True, if_match))
 
 
 @secured_route(
@@ -143,13 +145,18 @@ def enable_policy(policy_id: PolicyId) -> models.ResponsePolicy:
     summary="Disable a response policy: it no longer fires; a disabled one stays as it is",
     responses=documented(200, "The response policy", 404, 409),
 )
-def disable_policy(policy_id: PolicyId) -> models.ResponsePolicy:
-    return view(_set_enabled(policy_id, False))
+def disable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
+    return view(_set_enabled(policy_id, False, if_match))
 
 
-def _set_enabled(policy_id: str, enabled: bool) -> dict[str, Any]:
+def _set_enabled(policy_id: str, enabled: bool, if_match: str | None) -> dict[str, Any]:
     return service.set_enabled(
-        default_response_policy_store(), current_access(router), current_actor(router), policy_id, enabled
+        default_response_policy_store(),
+        current_access(router),
+        current_actor(router),
+        policy_id,
+        enabled,
+        expected_version=expected_version(if_match),
     )
 
 
@@ -163,8 +170,12 @@ def _set_enabled(policy_id: str, enabled: bool) -> dict[str, Any]:
     summary="Delete a response policy; the integrations it named are free to delete",
     responses=documented(204, "Deleted", 404, 409),
 )
-def delete_policy(policy_id: PolicyId) -> Response[None]:
+def delete_policy(policy_id: PolicyId, if_match: IfMatch = None) -> Response[None]:
     service.delete_policy(
-        default_response_policy_store(), current_access(router), current_actor(router), policy_id
+        default_response_policy_store(),
+        current_access(router),
+        current_actor(router),
+        policy_id,
+        expected_version=expected_version(if_match),
     )
     return Response(status_code=204, content_type=None, body=None)
