@@ -111,3 +111,65 @@ def test_a_failed_condition_is_not_mistaken_for_a_busy_store() -> None:
     )
     assert not is_transient(failed_condition)
     assert is_transient(ClientError(FAULTS["throttled"], "Query"))  # type: ignore[arg-type]
+
+
+# --- accept, extend, revoke -------------------------------------------------------------------------
+
+# A busy store is a 503; a transaction that keeps losing to concurrent writers (after the store's own
+# bounded resends) is the 409 of a concurrent change. Either way nothing is written.
+ACCEPTANCE_FAULTS = {
+    "throttled": 503,
+    "over capacity": 503,
+    "internal": 503,
+    "lost to a concurrent transaction": 409,
+}
+
+
+def _accepted_image(scanner_fixtures: Any) -> tuple[str, dict[str, Any]]:
+    from tests.integration.test_acceptances_api import BUSTER, SHARED_CRITICAL, accept, scan
+
+    image_id = scan(scanner_fixtures, BUSTER, "ghcr.io/team-a/app:1")["image_id"]
+    return image_id, accept(SHARED_CRITICAL, {"image": image_id})
+
+
+def _state(image_id: str, acceptance_id: str | None) -> Any:
+    """What readers see: the image, its acceptances, the acceptance and its audit trail."""
+    seen = {
+        "image": ok("GET", f"/v1/images/{image_id}"),
+        "acceptances": ok("GET", "/v1/risk-acceptances")["items"],
+    }
+    if acceptance_id:
+        seen["acceptance"] = ok("GET", f"/v1/risk-acceptances/{acceptance_id}")
+        query = {"entity_type": "risk_acceptance", "entity_id": acceptance_id}
+        seen["audit"] = ok("GET", "/v1/audit-events", query=query)["items"]
+    return seen
+
+
+@pytest.mark.parametrize("action", ["accept", "extend", "revoke"])
+@pytest.mark.parametrize("fault", ACCEPTANCE_FAULTS, ids=ACCEPTANCE_FAULTS.keys())
+def test_accept_extend_revoke_meeting_a_busy_store_change_nothing_and_succeed_when_retried(
+    dynamodb: Any, scanner_fixtures: Any, monkeypatch: pytest.MonkeyPatch, action: str, fault: str
+) -> None:
+    from tests.integration.test_acceptances_api import UNFIXED_LOW, accept_body
+
+    image_id, acceptance = _accepted_image(scanner_fixtures)
+    request = {
+        "accept": ("/v1/risk-acceptances", accept_body(UNFIXED_LOW, {"image": image_id}), 201),
+        "extend": (f"/v1/risk-acceptances/{acceptance['id']}/extend", {"period": "90d"}, 200),
+        "revoke": (f"/v1/risk-acceptances/{acceptance['id']}/revoke", {"reason": "fixed"}, 200),
+    }[action]
+    path, body, success = request
+    before = _state(image_id, acceptance["id"])
+    with monkeypatch.context() as patched:
+        calls = inject("transact_write_items", FAULTS[fault], patched)
+        status, answer = call("POST", path, body)
+    assert calls
+    assert status == ACCEPTANCE_FAULTS[fault], answer
+    assert answer["error"]["code"] == ("service_unavailable" if status == 503 else "conflict")
+    assert _state(image_id, acceptance["id"]) == before
+    # Sent again once the store answers, it does what it was asked, once.
+    status, answer = call("POST", path, body)
+    assert status == success, answer
+    after = _state(image_id, acceptance["id"])
+    assert len(after["audit"]) == len(before["audit"]) + (action != "accept")
+    assert len(after["acceptances"]) == len(before["acceptances"]) + (action == "accept")
