@@ -84,3 +84,23 @@ def test_the_error_schema_is_what_the_api_sends(dynamodb: Any) -> None:
         response = handler(event, FakeLambdaContext())
         assert response["statusCode"] >= 400
         jsonschema.validate(response_json(response), {**schema, "components": resolver_root["components"]})
+
+
+def test_every_change_of_a_versioned_entity_takes_if_match_and_lists_its_409() -> None:
+    versioned = ("/v1/assurance-policies/", "/v1/response-policies/", "/v1/integrations/", "/v1/scopes/")
+    versioned += ("/v1/roles/", "/v1/users/{user_id}")
+    taking = set()
+    for method, path, operation in operations():
+        headers = {p["name"].lower() for p in operation.get("parameters") or [] if p["in"] == "header"}
+        if "if-match" in headers:
+            taking.add((method, path))
+            assert "409" in operation["responses"], (method, path)
+    changes = {
+        (method, path)
+        for method, path, _ in operations()
+        if method in {"PATCH", "DELETE"} and path.startswith(versioned) and "/tokens" not in path
+    }
+    actions = {("POST", f"/v1/risk-acceptances/{{acceptance_id}}/{a}") for a in ("extend", "revoke")}
+    actions |= {("POST", f"/v1/response-policies/{{policy_id}}/{a}") for a in ("enable", "disable")}
+    assert len(changes) == 12
+    assert taking == changes | actions
