@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from riskgate.adapters.audit_log import SECONDS_PER_DAY
 from riskgate.adapters.dynamo import (
@@ -51,6 +51,9 @@ RATE_COUNTER_TTL_SECONDS = 3600
 SENDING_LEASE_SECONDS = NOTIFIER_FUNCTION.timeout_seconds
 # A transaction cancelled because another was in flight on the same items is sent again this often.
 CONFLICT_ATTEMPTS = 3
+# Recording a delivery that went out is tried this often, 0.1 s, 0.2 s, 0.4 s, … apart (1.5 s at most).
+SENT_RECORD_ATTEMPTS = 5
+SENT_RECORD_BACKOFF_SECONDS = 0.1
 # The error kept in the delivery log is cut to this length.
 MAX_ERROR_LENGTH = 1000
 # Bookkeeping the delivery log does not show.
@@ -218,13 +221,24 @@ class NotificationStore(TableClient):
         return notification_fields(from_item(response["Attributes"]))
 
     def mark_sent(self, notification_id: str, now: datetime, detail: Mapping[str, Any] | None = None) -> None:
-        """Sent: whatever happened to the record meanwhile, the message went out."""
-        self._finish(
-            notification_id,
-            "SET #status = :sent, sent_at = :now, delivery = :detail REMOVE lease_expires_at_epoch",
-            {":sent": "sent", ":now": iso(now), ":detail": dict(detail or {})},
-            "attribute_exists(pk)",
-        )
+        """Sent: whatever happened to the record meanwhile, the message went out.
+
+        Tried again a few times (with backoff) when DynamoDB fails, beyond the SDK's own retries: the
+        message is out, and a notification not recorded as sent is sent again once its lease has run out
+        (a redelivered message finds it `sending` past its lease). The last failure is raised."""
+        for attempt in range(SENT_RECORD_ATTEMPTS):
+            try:
+                self._finish(
+                    notification_id,
+                    "SET #status = :sent, sent_at = :now, delivery = :detail REMOVE lease_expires_at_epoch",
+                    {":sent": "sent", ":now": iso(now), ":detail": dict(detail or {})},
+                    "attribute_exists(pk)",
+                )
+                return
+            except (ClientError, BotoCoreError):
+                if attempt == SENT_RECORD_ATTEMPTS - 1:
+                    raise
+                time.sleep(SENT_RECORD_BACKOFF_SECONDS * 2**attempt)
 
     def mark_failed(self, notification_id: str, now: datetime, error: str, permanent: bool) -> None:
         """Failed, with the error; `permanent`: never tried again. A sent record stays sent."""

@@ -64,6 +64,14 @@ def record_handler(record: SQSRecord) -> None:
         )
         _retry_in(record, delay)
         raise
+    if result.status == "sent_unrecorded":
+        # Not failed (a redelivery would send it twice), but the delivery log will say `sending`.
+        logger.error(
+            "notification sent, but not recorded as sent",
+            notification_id=notification_id,
+            attempts=result.attempts,
+        )
+        return
     logger.info(
         "notification handled",
         notification_id=notification_id,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from riskgate.clock import iso, system_now
-from riskgate.domain.acceptances import Applied, RiskAcceptance, apply_acceptances
+from riskgate.domain.acceptances import AcceptancePeriod, Applied, RiskAcceptance, apply_acceptances
 from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
 from riskgate.domain.policies import AssurancePolicy
@@ -112,17 +112,21 @@ def evaluate_image(
 
     Reads the summary again rather than trusting the stream record: a newer scan may have replaced the
     findings since. Storing is conditional on the scan evaluated still being current. Without `force`
-    a scan already evaluated is left alone (the stream's case); with it, it is judged again (after a
-    policy or an acceptance changed). Until-fixed acceptances whose fix has appeared are handed to
-    `on_fix_available` once the verdict (which already counts their findings) is stored.
+    a scan already evaluated is left alone (the stream's case) but for the until-fixed acceptances whose
+    fix it shows, handed over again in case an earlier delivery stored the verdict and failed before
+    ending them; with `force`, it is judged again (after a policy or an acceptance changed). Until-fixed
+    acceptances whose fix has appeared are handed to `on_fix_available` once the verdict (which already
+    counts their findings) is stored.
     """
     image = store.get_image(image_id)
     if image is None or not image.get("current_scan_id"):
         return None
     scan_id = image["current_scan_id"]
-    if image.get("evaluated_scan_id") == scan_id and not force:
-        return None
     moment = now or system_now()
+    if image.get("evaluated_scan_id") == scan_id and not force:
+        if on_fix_available is not None:
+            _hand_over_fixes_again(store, image, scan_id, acceptances_for, moment, on_fix_available)
+        return None
     judgement = judge(store.iter_findings(scan_id), policies_for(image), acceptances_for(image), moment)
     decision = judgement.decision()
     fired = image_triggers(judgement.applied.effective, judgement.verdict)
@@ -143,6 +147,26 @@ def evaluate_image(
         for acceptance in judgement.applied.fix_available:
             on_fix_available(acceptance)
     return Evaluation(image_id=image_id, scan_id=scan_id, status=judgement.verdict.status, stored=stored)
+
+
+def _hand_over_fixes_again(
+    store: EvaluationStore,
+    image: Mapping[str, Any],
+    scan_id: str,
+    acceptances_for: AcceptancesFor,
+    now: datetime,
+    on_fix_available: FixAvailable,
+) -> None:
+    """The scan is judged already, but the delivery that stored its verdict may have failed right after,
+    before the until-fixed acceptances whose fix it shows were ended: its stream record, delivered again,
+    would then find nothing to do and the acceptances would stay in force for good. So a repeat hands them
+    over again (ending one is conditional: an ended one is not ended twice). Findings are read only when an
+    until-fixed acceptance in force covers the image."""
+    acceptances = acceptances_for(image)
+    if not any(a.period is AcceptancePeriod.UNTIL_FIXED and a.in_force(now) for a in acceptances):
+        return
+    for acceptance in apply_acceptances(store.iter_findings(scan_id), acceptances, now).fix_available:
+        on_fix_available(acceptance)
 
 
 def _events_to_record(

@@ -14,7 +14,9 @@ publishes again those not picked up yet (the notifier sends each once whatever i
 redelivered message sends nothing), rendered and delivered through its integration's channel. A
 permanent failure (a 4xx, the integration gone) is recorded and not retried; a transient one (a timeout, a
 5xx, a 429, the integration's rate limit) is recorded and raised, so that SQS delivers the message again
-later (5 receives, then the dead-letter queue).
+later (5 receives, then the dead-letter queue). Once a delivery went out, failing to record it (DynamoDB
+busy past the store's retries) is not raised: the message would come back after its visibility timeout,
+past the `sending` lease, and be sent a second time.
 """
 
 from __future__ import annotations
@@ -333,7 +335,8 @@ def _event_repository(event: Mapping[str, Any]) -> tuple[str, str]:
 @dataclass(frozen=True)
 class NotifyResult:
     notification_id: str
-    # sent; failed (for good: not retried); skipped (sent already, failed for good, or being sent)
+    # sent; sent_unrecorded (sent, but the record of it could not be written: it stays `sending`);
+    # failed (for good: not retried); skipped (sent already, failed for good, or being sent)
     status: str
     attempts: int = 0
 
@@ -398,7 +401,13 @@ def notify(
         # and raised, so that the message comes back and, failing again, reaches the dead letters.
         store.mark_failed(notification_id, now, f"unexpected {type(error).__name__}", permanent=False)
         raise
-    store.mark_sent(notification_id, now, delivery_detail(result))
+    try:
+        store.mark_sent(notification_id, now, delivery_detail(result))
+    except Exception:  # whatever it is, the message went out
+        # Not raised: a failed SQS message comes back after the visibility timeout, when the `sending`
+        # lease has run out, and would be sent a second time. The record stays `sending`; the notifier
+        # logs it as an error.
+        return NotifyResult(notification_id, "sent_unrecorded", attempts)
     return NotifyResult(notification_id, "sent", attempts)
 
 
