@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from riskgate.domain.findings import Severity
@@ -206,3 +207,16 @@ def expected_counts(row: ReadmeRow, entries: list[RawEntry]) -> dict[str, Any]:
         - sum(e.kind == "misconfiguration" for e in repeated),
         "malware": 0,
     }
+
+
+# --- the README read at collection time, for tests parametrized by fixture ---------------------------
+
+# The folder tests/conftest.py's `scanner_fixtures` gives (CI checks the repository out with shared/
+# beside it); tests parametrized with `readme_rows_if_present` check that the two agree.
+SCANNER_FIXTURES_FOLDER = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "scanners"
+
+
+def readme_rows_if_present(folder: Path = SCANNER_FIXTURES_FOLDER) -> dict[str, ReadmeRow]:
+    """The README's rows, read when tests are collected; {} without the folder (its tests then skip)."""
+    readme = folder / "README.md"
+    return readme_rows(readme.read_text(encoding="utf-8")) if readme.is_file() else {}
