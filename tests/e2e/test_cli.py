@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 CLEAN_REPORT = "grype/explain_keycloak.json"  # six low vulnerabilities: compliant
 CRITICAL_REPORT = "trivy/ci_alpine-3.10_trivy-0.72.json"  # alpine:3.10, one critical vulnerability
 CRITICAL_VULNERABILITY = "CVE-2021-36159"
-SARIF_REPORT = "grype/wild_empty.sarif.json"
+UNSUPPORTED_REPORT = "trivy-operator/dd_vulnerabilityreport-nginx.json"  # until issue 11 reads it
 FAST_RETRIES = ["--max-attempts", "2", "--retry-base-seconds", "0.01"]
 
 
@@ -138,11 +138,13 @@ def test_a_bad_token_is_reported_as_rejected(local_stack: RunningStack, scanner_
 def test_an_unsupported_report_is_refused_with_the_servers_message(
     local_stack: RunningStack, scanner_fixtures: Path
 ) -> None:
-    result = run_cli(str(scanner_fixtures / SARIF_REPORT), url=local_stack.url, token=local_stack.admin_token)
+    result = run_cli(
+        str(scanner_fixtures / UNSUPPORTED_REPORT), url=local_stack.url, token=local_stack.admin_token
+    )
 
     assert result.returncode == 2
     assert "report refused (422)" in result.stderr
-    assert "sarif" in result.stderr.lower()
+    assert "trivy-operator" in result.stderr.lower()
 
 
 def test_a_server_nobody_listens_on_is_unreachable(scanner_fixtures: Path) -> None:

@@ -252,7 +252,8 @@ def test_image_parameter_supplies_the_name(dynamodb: Any) -> None:
         (b"", {}, 400, "malformed_request"),
         (b"\x1f\x8b\x08\x00broken", {"Content-Encoding": "gzip"}, 400, "malformed_request"),
         (b'{"hello": "world"}', {}, 422, "unsupported_format"),
-        (b'{"version": "2.1.0", "runs": []}', {}, 422, "unsupported_format"),
+        (b'{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "X"}', {}, 422, "unsupported_format"),
+        (b'{"version": "2.1.0", "runs": []}', {}, 422, "image_unknown"),  # SARIF naming no image
         (b"42", {}, 422, "unsupported_format"),
     ],
 )

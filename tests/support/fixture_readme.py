@@ -73,7 +73,8 @@ def _severity_counts(text: str) -> Counter[str]:
     if text != _NO_VALUE:
         for part in text.split(","):
             word, count = part.strip().rsplit(" ", 1)
-            counts[word.lower()] += int(count)
+            # `Critical(Defcon1) 1`: klar's Defcon1, above critical, is counted as critical.
+            counts[word.split("(")[0].lower()] += int(count)
     return counts
 
 
@@ -88,7 +89,16 @@ def our_format(format_and_schema: str) -> str | None:
             if schema == "SchemaVersion 2"
             else None
         )
-    return {"Grype JSON": "grype", "CycloneDX JSON": "cyclonedx"}.get(family)
+    return {
+        "Grype JSON": "grype",
+        "CycloneDX JSON": "cyclonedx",
+        "SARIF": "sarif",
+        "Snyk JSON": "snyk",
+        "Clair (clair-scanner JSON)": "clair",
+        "Clair (klar JSON)": "clair",
+        "Harbor scanner-adapter report": "harbor",
+        "GitLab security report (container_scanning)": "gitlab",
+    }.get(family)
 
 
 # --- raw entries, computed apart from the parsers ----------------------------------------------------
@@ -107,9 +117,16 @@ class RawEntry:
 def raw_entries(document: Any, report_format: str) -> list[RawEntry]:
     if report_format in ("trivy", "trivy-legacy"):
         return _trivy_entries(document)
-    if report_format == "grype":
-        return _grype_entries(document)
-    return _cyclonedx_entries(document)
+    others = {
+        "grype": _grype_entries,
+        "cyclonedx": _cyclonedx_entries,
+        "sarif": _sarif_entries,
+        "snyk": _snyk_entries,
+        "clair": _clair_entries,
+        "harbor": _harbor_entries,
+        "gitlab": _gitlab_entries,
+    }
+    return others[report_format](document)
 
 
 def _trivy_entries(document: Any) -> list[RawEntry]:
@@ -176,6 +193,193 @@ def _cyclonedx_entries(document: dict[str, Any]) -> list[RawEntry]:
     return entries
 
 
+def _snyk_entries(document: Any) -> list[RawEntry]:
+    """Snyk: every project's `vulnerabilities[]` (README: the top-level projects'); the image's
+    `applications[]` projects are read too, beyond the README's count. License issues are not."""
+    entries = []
+    for top in document if isinstance(document, list) else [document]:
+        nested = [(app, True) for app in top.get("applications") or []]
+        for project, beyond in [(top, False), *nested]:
+            own = str(project.get("projectName", "")).startswith("docker-image|")
+            location = None if own else project.get("displayTargetFile") or project.get("targetFile")
+            for v in project.get("vulnerabilities") or []:
+                if v.get("type") == "license":
+                    continue
+                steps = v.get("from") or []
+                grouped = any(isinstance(step, list) for step in steps)
+                path = None if grouped else " > ".join(step for step in steps[1:] if step) or None
+                identity = (v["id"], v.get("packageName") or v.get("name"), v.get("version"), location, path)
+                fixable = any(v.get("fixedIn") or [])
+                entries.append(
+                    RawEntry(
+                        "vulnerability",
+                        identity,
+                        v.get("severity") or "",
+                        fixable,
+                        beyond_readme_count=beyond,
+                    )
+                )
+    return entries
+
+
+def _clair_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """clair-scanner `vulnerabilities[]`, klar every list of `Vulnerabilities{}` (Defcon1 is critical),
+    Clair v4 every (package, vulnerability) pair of `package_vulnerabilities`."""
+    entries = []
+    identity: tuple[Any, ...]
+    if "LayerCount" in document:
+        for bucket, items in (document.get("Vulnerabilities") or {}).items():
+            for v in items or []:
+                word = v.get("Severity") or bucket
+                severity = "Critical" if word.lower() == "defcon1" else word
+                identity = (v["Name"], v.get("FeatureName"), v.get("FeatureVersion"))
+                entries.append(RawEntry("vulnerability", identity, severity, bool(v.get("FixedBy"))))
+    elif "manifest_hash" in document:
+        for package_id, ids in (document.get("package_vulnerabilities") or {}).items():
+            package = document["packages"][package_id]
+            dbs = sorted(
+                {e.get("package_db") for e in (document.get("environments") or {}).get(package_id) or []}
+                - {None, ""}
+            )
+            for vulnerability_id in ids:
+                v = document["vulnerabilities"][vulnerability_id]
+                identity = (v["name"], package["name"], package.get("version"), ", ".join(dbs))
+                fixable = bool(v.get("fixed_in_version"))
+                entries.append(
+                    RawEntry("vulnerability", identity, v.get("normalized_severity") or "", fixable)
+                )
+    else:
+        for v in document.get("vulnerabilities") or []:
+            identity = (v["vulnerability"], v.get("featurename"), v.get("featureversion"))
+            entries.append(
+                RawEntry("vulnerability", identity, v.get("severity") or "", bool(v.get("fixedby")))
+            )
+    return entries
+
+
+def _harbor_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """Harbor: `vulnerabilities[]` of the report, or of every vulnerability report under its media type."""
+    keyed = [
+        report
+        for key, report in document.items()
+        if key.lower().startswith("application/vnd.") and "vuln" in key.lower() and report
+    ]
+    entries = []
+    for report in keyed or [document]:
+        for v in report.get("vulnerabilities") or []:
+            identity = (v["id"], v.get("package"), v.get("version"))
+            entries.append(
+                RawEntry("vulnerability", identity, v.get("severity") or "", bool(v.get("fix_version")))
+            )
+    return entries
+
+
+def _sarif_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """SARIF: every `runs[].results[]`, except `kind` pass/notApplicable and Trivy's licence results.
+
+    Kind from Trivy's rule name / tags (`Secret`, `Misconfiguration`); severity by the README's rule: a
+    severity word in the rule's tags, `cvssV3_severity`, Snyk's `<Word> severity - ` shortDescription,
+    a CVSS bucket of `security-severity`, else the result's level. Identity: rule id, message text,
+    location URIs, and the start line for secrets and misconfigurations. SARIF states no fixability.
+    """
+    entries = []
+    for run in document.get("runs") or []:
+        driver = (run.get("tool") or {}).get("driver") or {}
+        rules = driver.get("rules") or []
+        by_id: dict[Any, dict[str, Any]] = {}
+        for rule in rules:
+            by_id.setdefault(rule.get("id"), rule)
+        is_snyk = str(driver.get("name") or "").lower().startswith("snyk")
+        for result in run.get("results") or []:
+            if result.get("kind") in ("pass", "notApplicable"):
+                continue
+            index = result.get("ruleIndex")
+            rule = by_id.get(result.get("ruleId")) or (
+                rules[index] if isinstance(index, int) and 0 <= index < len(rules) else {}
+            )
+            properties = {**(rule.get("properties") or {}), **(result.get("properties") or {})}
+            tags = [str(tag).lower() for tag in properties.get("tags") or []]
+            name = str(rule.get("name") or "").lower()
+            if name == "license" or "license" in tags:
+                continue
+            kind = "vulnerability"
+            if name == "secret" or "secret" in tags:
+                kind = "secret"
+            elif name == "misconfiguration" or "misconfiguration" in tags:
+                kind = "misconfiguration"
+            short = (rule.get("shortDescription") or {}).get("text") or ""
+            snyk = re.match(r"(\w+) severity - ", short) if is_snyk else None
+            severity = (
+                next((tag for tag in tags if tag in _SARIF_WORDS), None)
+                or properties.get("cvssV3_severity")
+                or (snyk.group(1) if snyk else None)
+                or _cvss_bucket(properties.get("security-severity"))
+                or _SARIF_LEVELS.get(
+                    result.get("level") or (rule.get("defaultConfiguration") or {}).get("level")
+                )
+                or "unknown"
+            )
+            locations = result.get("locations") or []
+            uris = {
+                ((location.get("physicalLocation") or {}).get("artifactLocation") or {}).get("uri")
+                for location in locations
+            }
+            line = None
+            if locations and kind != "vulnerability":
+                line = ((locations[0].get("physicalLocation") or {}).get("region") or {}).get("startLine")
+            message = (result.get("message") or {}).get("text")
+            identity = (result.get("ruleId"), message, tuple(sorted(uris - {None})), line)
+            entries.append(RawEntry(kind, identity, str(severity)))
+    return entries
+
+
+_SARIF_WORDS = ("critical", "high", "medium", "low", "negligible", "unknown")
+_SARIF_LEVELS = {"error": "high", "warning": "medium", "note": "low"}
+
+
+def _cvss_bucket(raw: object) -> str | None:
+    try:
+        score = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if score >= 9:
+        return "critical"
+    if score >= 7:
+        return "high"
+    if score >= 4:
+        return "medium"
+    return "low" if score > 0 else "negligible"
+
+
+def _gitlab_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """GitLab security report: every `vulnerabilities[]` entry. Fixable (README): `solution` starts with
+    "Upgrade " or the entry's `id` is listed in `remediations[].fixes[]`. Identity: advisory id, package,
+    version and the first word of `location.image` (the literal "Unknown" is none)."""
+    fixed_ids = {
+        fix.get("id")
+        for remediation in document.get("remediations") or []
+        for fix in remediation.get("fixes") or []
+        if fix.get("id")
+    }
+    entries = []
+    for v in document.get("vulnerabilities") or []:
+        location = v.get("location") or {}
+        dependency = location.get("dependency") or {}
+        advisories = [i.get("value") for i in v.get("identifiers") or [] if i.get("type") in ("cve", "ghsa")]
+        target = ((location.get("image") or "").split() or [""])[0]
+        identity = (
+            (advisories or [v.get("cve") or v.get("id")])[0],
+            (dependency.get("package") or {}).get("name"),
+            dependency.get("version"),
+            None if target in ("", "Unknown") else target,
+        )
+        fixable = (v.get("solution") or "").startswith("Upgrade ") or v.get("id") in fixed_ids
+        entries.append(
+            RawEntry("vulnerability", identity, v.get("severity", "Unknown"), fixable_by_readme_rule=fixable)
+        )
+    return entries
+
+
 def split_repeated(entries: list[RawEntry]) -> tuple[list[RawEntry], list[RawEntry]]:
     """(first occurrences, entries whose kind and identity an earlier entry already had)."""
     seen: set[tuple[Any, ...]] = set()
@@ -197,7 +401,8 @@ def expected_counts(row: ReadmeRow, entries: list[RawEntry]) -> dict[str, Any]:
     _, repeated = split_repeated(entries)
     extra = [entry for entry in entries if entry.beyond_readme_count]
     severities = Counter({severity.value: 0 for severity in Severity})
-    severities.update({severity_word(word): count for word, count in row.by_severity.items()})
+    for word, count in row.by_severity.items():
+        severities[severity_word(word)] += count
     severities.update(severity_word(e.severity) for e in extra if e.kind == "vulnerability")
     severities.subtract(severity_word(e.severity) for e in repeated if e.kind == "vulnerability")
     return {

@@ -555,15 +555,7 @@ def test_grype_duplicate_matches_collapse() -> None:
         ({"SchemaVersion": "2", "Results": []}, 'Trivy JSON SchemaVersion "2" is not supported'),
         ({"ClusterName": "prod", "SchemaVersion": 2, "Resources": []}, "Trivy Kubernetes reports"),
         ({"ClusterName": "", "Vulnerabilities": []}, "Trivy Kubernetes reports"),
-        (
-            {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}, "results": []}]},
-            "SARIF reports (from Trivy) are not supported",
-        ),
-        ({"version": "2.1.0", "runs": "odd"}, "SARIF reports are not supported"),
-        ({"vulnerabilities": [], "ok": True, "packageManager": "deb"}, "Snyk reports are not supported"),
         ([{"vulnerabilities": [], "ok": True}], "Snyk reports are not supported"),
-        ({"image": "ubuntu", "unapproved": [], "vulnerabilities": []}, "Clair (clair-scanner) reports"),
-        ({"LayerCount": 9, "Vulnerabilities": {}}, "klar (Clair) reports are not supported"),
         (
             {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "report": {}},
             "trivy-operator reports",
@@ -573,10 +565,6 @@ def test_grype_duplicate_matches_collapse() -> None:
             "trivy-operator reports",
         ),
         ({"vulnerabilityreports.aquasecurity.github.io": {"items": []}}, "trivy-operator reports"),
-        (
-            {"application/vnd.security.vulnerability.report; version=1.1": {"vulnerabilities": []}},
-            "Harbor scanner-adapter reports",
-        ),
         ({"spdxVersion": "SPDX-2.3"}, "SPDX documents are not supported"),
     ],
 )
@@ -585,6 +573,38 @@ def test_recognized_unsupported_formats_are_named(document: Any, named: str) -> 
         parse_report(document)
     assert named in raised.value.message
     assert SUPPORTED_TEXT in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("document", "report_format", "scanner"),
+    [
+        (
+            {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy"}}, "results": []}]},
+            "sarif",
+            "trivy",
+        ),
+        ({"vulnerabilities": [], "ok": True, "packageManager": "deb"}, "snyk", "snyk"),
+        ({"image": "ubuntu", "unapproved": [], "vulnerabilities": []}, "clair", "clair-scanner"),
+        ({"LayerCount": 9, "Vulnerabilities": {}}, "clair", "klar"),
+        (
+            {"application/vnd.security.vulnerability.report; version=1.1": {"vulnerabilities": []}},
+            "harbor",
+            None,
+        ),
+        ({"version": "15.0.7", "vulnerabilities": [], "remediations": []}, "gitlab", None),
+    ],
+)
+def test_formats_sniffed_by_their_own_module_are_read(
+    document: Any, report_format: str, scanner: Any
+) -> None:
+    report = parse_report(document)
+    assert (report.format, report.scanner, report.findings) == (report_format, scanner, [])
+
+
+def test_a_broken_document_of_a_sniffed_format_names_the_path() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_report({"version": "2.1.0", "runs": "odd"})
+    assert raised.value.message == "runs: expected a list, got a string"
 
 
 @pytest.mark.parametrize(
@@ -607,7 +627,9 @@ def test_anything_else_is_unsupported_and_lists_the_supported_formats(document: 
         parse_report(document)
     assert raised.value.message.endswith(
         "Supported formats: Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list), Grype JSON, "
-        "CycloneDX JSON with vulnerabilities."
+        "CycloneDX JSON with vulnerabilities, SARIF 2.1.0 (Trivy, Grype, Docker Scout, Snyk), Snyk JSON, "
+        "Clair (clair-scanner, klar, Clair v4), Harbor scanner-adapter reports, GitLab container-scanning "
+        "reports."
     )
 
 

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from riskgate.domain.errors import InvalidInput, MalformedInput, PayloadTooLarge, UnsupportedFormat
 from riskgate.domain.findings import dedupe
 from riskgate.domain.parsers._common import NOT_TEXT, ParsedReport, is_text, json_type
+from riskgate.domain.parsers.clair import looks_like_clair, parse_clair
 from riskgate.domain.parsers.cyclonedx import parse_cyclonedx
+from riskgate.domain.parsers.gitlab import looks_like_gitlab, parse_gitlab
 from riskgate.domain.parsers.grype import parse_grype
+from riskgate.domain.parsers.harbor import looks_like_harbor, parse_harbor
+from riskgate.domain.parsers.sarif import looks_like_sarif, parse_sarif
+from riskgate.domain.parsers.snyk import looks_like_snyk, parse_snyk
 from riskgate.domain.parsers.trivy import parse_trivy, parse_trivy_legacy
 
 __all__ = ["SUPPORTED_FORMATS", "ParsedReport", "decode_report", "parse_report"]
@@ -23,6 +29,20 @@ SUPPORTED_FORMATS = (
     "Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list)",
     "Grype JSON",
     "CycloneDX JSON with vulnerabilities",
+    "SARIF 2.1.0 (Trivy, Grype, Docker Scout, Snyk)",
+    "Snyk JSON",
+    "Clair (clair-scanner, klar, Clair v4)",
+    "Harbor scanner-adapter reports",
+    "GitLab container-scanning reports",
+)
+# Formats recognized by a sniff of their own (each module's `looks_like_…`), after the key-based ones
+# below; no two of them take the same document (each module's tests try every other fixture).
+_SNIFFED_FORMATS: tuple[tuple[Callable[[Any], bool], Callable[[Any], ParsedReport]], ...] = (
+    (looks_like_sarif, parse_sarif),
+    (looks_like_snyk, parse_snyk),
+    (looks_like_clair, parse_clair),
+    (looks_like_harbor, parse_harbor),
+    (looks_like_gitlab, parse_gitlab),
 )
 _SUPPORTED_TEXT = "Supported formats: " + ", ".join(SUPPORTED_FORMATS) + "."
 _TRIVY_SCHEMA_VERSION = 2
@@ -213,7 +233,10 @@ def _parse_by_structure(document: Any) -> ParsedReport:
     if isinstance(document, list):
         if document and isinstance(document[0], dict) and "Target" in document[0]:
             return parse_trivy_legacy(document)
-        raise _unsupported(_recognize_list(document))
+        parsed = _parse_sniffed(document)
+        if parsed is None:
+            raise _unsupported(_recognize_list(document))
+        return parsed
     if not isinstance(document, dict):
         raise UnsupportedFormat(
             f"{json_type(document).capitalize()} is not a scanner report. {_SUPPORTED_TEXT}",
@@ -228,7 +251,17 @@ def _parse_by_structure(document: Any) -> ParsedReport:
         return parse_grype(document)
     if document.get("bomFormat") == "CycloneDX":
         return parse_cyclonedx(document)
-    raise _unsupported(_recognize_object(document))
+    parsed = _parse_sniffed(document)
+    if parsed is None:
+        raise _unsupported(_recognize_object(document))
+    return parsed
+
+
+def _parse_sniffed(document: Any) -> ParsedReport | None:
+    for looks_like, parse in _SNIFFED_FORMATS:
+        if looks_like(document):
+            return parse(document)
+    return None
 
 
 def _check_trivy_schema_version(version: object) -> None:
