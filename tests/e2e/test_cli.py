@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 CLEAN_REPORT = "grype/explain_keycloak.json"  # six low vulnerabilities: compliant
 CRITICAL_REPORT = "trivy/ci_alpine-3.10_trivy-0.72.json"  # alpine:3.10, one critical vulnerability
 CRITICAL_VULNERABILITY = "CVE-2021-36159"
-UNSUPPORTED_REPORT = "trivy-operator/dd_vulnerabilityreport-nginx.json"  # until issue 11 reads it
+UNSUPPORTED_REPORT = "trivy-operator/dd_configauditreport.json"  # until issue 11 reads it
 FAST_RETRIES = ["--max-attempts", "2", "--retry-base-seconds", "0.01"]
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 TRIVY_ALPINE = "trivy/ci_alpine-3.10_trivy-0.72.json"  # alpine:3.10, one critical vulnerability
 ALPINE_VULNERABILITY = "CVE-2021-36159"
 GRYPE_RUBY = "grype/explain_chainguard-ruby.json"  # cgr.dev/chainguard/ruby:latest-3.0
-UNSUPPORTED = "trivy-operator/dd_vulnerabilityreport-nginx.json"  # until issue 11 reads it
+UNSUPPORTED = "trivy-operator/dd_configauditreport.json"  # until issue 11 reads it
 EVALUATION_TIMEOUT_SECONDS = 15
 
 

@@ -98,6 +98,9 @@ def our_format(format_and_schema: str) -> str | None:
         "Clair (klar JSON)": "clair",
         "Harbor scanner-adapter report": "harbor",
         "GitLab security report (container_scanning)": "gitlab",
+        # One resource of one image; lists and ConfigAuditReports (workloads) are not read yet.
+        "Trivy Operator CRD (VulnerabilityReport x1)": "trivy-operator",
+        "Trivy Operator CRD (ExposedSecretReport x1)": "trivy-operator",
     }.get(family)
 
 
@@ -125,6 +128,7 @@ def raw_entries(document: Any, report_format: str) -> list[RawEntry]:
         "clair": _clair_entries,
         "harbor": _harbor_entries,
         "gitlab": _gitlab_entries,
+        "trivy-operator": _trivy_operator_entries,
     }
     return others[report_format](document)
 
@@ -377,6 +381,32 @@ def _gitlab_entries(document: dict[str, Any]) -> list[RawEntry]:
         entries.append(
             RawEntry("vulnerability", identity, v.get("severity", "Unknown"), fixable_by_readme_rule=fixable)
         )
+    return entries
+
+
+def _trivy_operator_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """trivy-operator, one VulnerabilityReport / ExposedSecretReport object: `report.vulnerabilities[]`
+    (fixable: non-empty `fixedVersion`) or `report.secrets[]`. Identity: id, package, installed version,
+    target and package path (`packagePath`, older `pkgPath`); a secret's rule id and target."""
+    report = document.get("report") or {}
+    entries = []
+    if document.get("kind") == "VulnerabilityReport":
+        for v in report.get("vulnerabilities") or []:
+            identity = (
+                v["vulnerabilityID"],
+                v.get("resource"),
+                v.get("installedVersion"),
+                v.get("target") or None,
+                v.get("packagePath") or v.get("pkgPath") or None,
+            )
+            entries.append(
+                RawEntry("vulnerability", identity, v.get("severity") or "", bool(v.get("fixedVersion")))
+            )
+    elif document.get("kind") == "ExposedSecretReport":
+        for s in report.get("secrets") or []:
+            entries.append(
+                RawEntry("secret", (s["ruleID"], s.get("target") or None), s.get("severity") or "")
+            )
     return entries
 
 

@@ -557,7 +557,7 @@ def test_grype_duplicate_matches_collapse() -> None:
         ({"ClusterName": "", "Vulnerabilities": []}, "Trivy Kubernetes reports"),
         ([{"vulnerabilities": [], "ok": True}], "Snyk reports are not supported"),
         (
-            {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "report": {}},
+            {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "ConfigAuditReport", "report": {}},
             "trivy-operator reports",
         ),
         (
@@ -629,7 +629,7 @@ def test_anything_else_is_unsupported_and_lists_the_supported_formats(document: 
         "Supported formats: Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list), Grype JSON, "
         "CycloneDX JSON with vulnerabilities, SARIF 2.1.0 (Trivy, Grype, Docker Scout, Snyk), Snyk JSON, "
         "Clair (clair-scanner, klar, Clair v4), Harbor scanner-adapter reports, GitLab container-scanning "
-        "reports."
+        "reports, Trivy Operator VulnerabilityReport and ExposedSecretReport (one resource)."
     )
 
 

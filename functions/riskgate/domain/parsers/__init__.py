@@ -22,6 +22,10 @@ from riskgate.domain.parsers.harbor import looks_like_harbor, parse_harbor
 from riskgate.domain.parsers.sarif import looks_like_sarif, parse_sarif
 from riskgate.domain.parsers.snyk import looks_like_snyk, parse_snyk
 from riskgate.domain.parsers.trivy import parse_trivy, parse_trivy_legacy
+from riskgate.domain.parsers.trivy_operator import (
+    looks_like_trivy_operator_image_report,
+    parse_trivy_operator,
+)
 
 __all__ = ["SUPPORTED_FORMATS", "ParsedReport", "decode_report", "parse_report"]
 
@@ -34,6 +38,7 @@ SUPPORTED_FORMATS = (
     "Clair (clair-scanner, klar, Clair v4)",
     "Harbor scanner-adapter reports",
     "GitLab container-scanning reports",
+    "Trivy Operator VulnerabilityReport and ExposedSecretReport (one resource)",
 )
 # Formats recognized by a sniff of their own (each module's `looks_like_…`), after the key-based ones
 # below; no two of them take the same document (each module's tests try every other fixture).
@@ -43,6 +48,7 @@ _SNIFFED_FORMATS: tuple[tuple[Callable[[Any], bool], Callable[[Any], ParsedRepor
     (looks_like_clair, parse_clair),
     (looks_like_harbor, parse_harbor),
     (looks_like_gitlab, parse_gitlab),
+    (looks_like_trivy_operator_image_report, parse_trivy_operator),
 )
 _SUPPORTED_TEXT = "Supported formats: " + ", ".join(SUPPORTED_FORMATS) + "."
 _TRIVY_SCHEMA_VERSION = 2
