@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +12,15 @@ from riskgate.domain.images import ImageRef
 from riskgate.domain.parsers.clair import clair_severity, looks_like_clair, parse_clair
 from riskgate.domain.parsers.harbor import looks_like_harbor
 from riskgate.domain.parsers.snyk import looks_like_snyk
+from tests.support.scanner_documents import (
+    WRONG_VALUES,
+    fixtures_other_than,
+    load,
+    paths_of,
+    replaced,
+    severities,
+)
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 OWN = ["clair/dd_clairctl-ubuntu-bionic.json", "clair/dd_klar-mixed.json", "clair/dd_klar-empty.json"]
 MANIFEST = "sha256:" + "c" * 64
 LAYER = "sha256:" + "1" * 64
@@ -26,25 +28,6 @@ CVSS_ENRICHMENT = (
     "message/vnd.clair.map.vulnerability; enricher=clair.cvss "
     "schema=https://csrc.nist.gov/schema/nvd/feed/1.1/cvss-v3.x.json"
 )
-
-
-def load(relative: str) -> Any:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.skip(f"scanner fixtures not found at {FIXTURES}")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
-
-
-def other_fixtures() -> list[str]:
-    if not FIXTURES.is_dir():
-        return ["missing"]
-    return sorted(
-        p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*.json") if p.parent.name != "clair"
-    )
-
-
-def severities(findings: list[Finding]) -> Counter[str]:
-    return Counter(finding.severity.value for finding in findings)
 
 
 # --- builders ---------------------------------------------------------------------------------------
@@ -278,7 +261,7 @@ def test_each_clair_fixture_is_recognized(relative: str) -> None:
     assert looks_like_clair(load(relative))
 
 
-@pytest.mark.parametrize("relative", other_fixtures())
+@pytest.mark.parametrize("relative", fixtures_other_than(["clair"]))
 def test_no_other_fixture_is_taken_for_clair(relative: str) -> None:
     assert not looks_like_clair(load(relative))
 
@@ -625,28 +608,6 @@ def test_broken_structure_is_invalid_naming_the_path(document: Any, message: str
     assert raised.value.details == [{"path": path, "problem": problem}]
 
 
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     "document",
     [
@@ -658,9 +619,9 @@ def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 )
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> None:
     crashes = []
-    for path in list(_paths(document))[1:]:
+    for path in list(paths_of(document))[1:]:
         for value in WRONG_VALUES:
-            changed = _replaced(document, path, value)
+            changed = replaced(document, path, value)
             if not looks_like_clair(changed):
                 continue
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from riskgate.domain.parsers.gitlab import (
     report_image,
     upgrade_version,
 )
+from tests.support.scanner_documents import WRONG_VALUES, paths_of, replaced
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 GITLAB = FIXTURES / "gitlab"
@@ -323,28 +323,6 @@ def test_broken_structure_is_invalid_naming_the_path(document: Any, message: str
     assert raised.value.details == [{"path": path, "problem": problem}]
 
 
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash() -> None:
     document = report(
         entry(),
@@ -354,10 +332,10 @@ def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash() -> None:
     legacy = {"version": "14.0.6", "vulnerabilities": [{**entry(), "scanner": {"id": "trivy"}}]}
     crashes = []
     for original in (document, legacy):
-        for path in list(_paths(original))[1:]:
+        for path in list(paths_of(original))[1:]:
             for value in WRONG_VALUES:
                 try:
-                    parse_gitlab(_replaced(original, path, value))
+                    parse_gitlab(replaced(original, path, value))
                 except InvalidInput:
                     pass
                 except Exception as error:

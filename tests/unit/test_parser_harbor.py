@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,26 +18,11 @@ from riskgate.domain.parsers.harbor import (
     parse_harbor,
 )
 from riskgate.domain.parsers.snyk import looks_like_snyk
+from tests.support.scanner_documents import WRONG_VALUES, fixtures_other_than, load, paths_of, replaced
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 OWN = ["harbor/dd_harbor-trivy-adapter.json"]
 DIGEST = "sha256:" + "e" * 64
 SBOM_MEDIA_TYPE = "application/vnd.security.sbom.report+json; version=1.0"
-
-
-def load(relative: str) -> Any:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.skip(f"scanner fixtures not found at {FIXTURES}")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
-
-
-def other_fixtures() -> list[str]:
-    if not FIXTURES.is_dir():
-        return ["missing"]
-    return sorted(
-        p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*.json") if p.parent.name != "harbor"
-    )
 
 
 # --- builders ---------------------------------------------------------------------------------------
@@ -118,7 +99,7 @@ def test_the_harbor_fixture_is_recognized_by_harbor_only(relative: str) -> None:
     assert not looks_like_clair(document)
 
 
-@pytest.mark.parametrize("relative", other_fixtures())
+@pytest.mark.parametrize("relative", fixtures_other_than(["harbor"]))
 def test_no_other_fixture_is_taken_for_harbor(relative: str) -> None:
     assert not looks_like_harbor(load(relative))
 
@@ -382,28 +363,6 @@ def test_broken_structure_is_invalid_naming_the_path(document: Any, message: str
     assert raised.value.details == [{"path": path, "problem": problem}]
 
 
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     "document",
     [
@@ -414,9 +373,9 @@ def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 )
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> None:
     crashes = []
-    for path in list(_paths(document))[1:]:
+    for path in list(paths_of(document))[1:]:
         for value in WRONG_VALUES:
-            changed = _replaced(document, path, value)
+            changed = replaced(document, path, value)
             if not looks_like_harbor(changed):
                 continue
             try:

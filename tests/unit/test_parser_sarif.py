@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from riskgate.domain.images import ImageRef
 from riskgate.domain.parsers import decode_report
 from riskgate.domain.parsers._common import ParsedReport
 from riskgate.domain.parsers.sarif import looks_like_sarif, parse_sarif
+from tests.support.scanner_documents import WRONG_VALUES, paths_of, replaced
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 MAX_BYTES = 20 * 1024 * 1024
@@ -760,34 +760,25 @@ def test_empty_runs_and_null_results_are_empty_reports() -> None:
 # --- broken structure -------------------------------------------------------------------------------
 
 
-def _with(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("document", "message"),
     [
         ({"version": "2.1.0", "runs": "odd"}, "runs: expected a list, got a string"),
         ({"version": "2.1.0", "runs": [None]}, "runs[0]: expected an object, got null"),
         (
-            _with(trivy_report(), ("runs", 0, "tool"), "Trivy"),
+            replaced(trivy_report(), ("runs", 0, "tool"), "Trivy"),
             "runs[0].tool: expected an object, got a string",
         ),
         (
-            _with(trivy_report(), ("runs", 0, "tool", "driver", "rules", 0, "properties", "tags"), "HIGH"),
+            replaced(trivy_report(), ("runs", 0, "tool", "driver", "rules", 0, "properties", "tags"), "HIGH"),
             "runs[0].tool.driver.rules[0].properties.tags: expected a list, got a string",
         ),
         (
-            _with(trivy_report(), ("runs", 0, "results", 0, "message", "text"), 7),
+            replaced(trivy_report(), ("runs", 0, "results", 0, "message", "text"), 7),
             "runs[0].results[0].message.text: expected a string, got a number",
         ),
         (
-            _with(
+            replaced(
                 trivy_report(),
                 ("runs", 0, "results", 0, "locations", 0, "physicalLocation", "artifactLocation", "uri"),
                 [],
@@ -796,11 +787,11 @@ def _with(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[s
             "expected a string, got a list",
         ),
         (
-            _with(trivy_report(), ("runs", 0, "results", 0, "ruleIndex"), "0"),
+            replaced(trivy_report(), ("runs", 0, "results", 0, "ruleIndex"), "0"),
             "runs[0].results[0].ruleIndex: expected an integer, got a string",
         ),
         (
-            _with(
+            replaced(
                 grype_report(),
                 ("runs", 0, "tool", "driver", "rules", 0, "properties", "security-severity"),
                 [7.5],
@@ -809,7 +800,7 @@ def _with(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[s
         ),
         (
             # Read when the message names no package.
-            _with(
+            replaced(
                 scout_report({"ruleId": "CVE-2024-0003", "message": {"text": "vulnerable"}}),
                 ("runs", 0, "tool", "driver", "rules", 0, "properties", "purls"),
                 "pkg:pypi/x@1",
@@ -824,19 +815,6 @@ def test_broken_structure_is_invalid_naming_the_path(document: Any, message: str
     with pytest.raises(InvalidInput) as raised:
         parse_sarif(document)
     assert raised.value.message == message
-
-
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
 
 
 @pytest.mark.parametrize(
@@ -854,10 +832,10 @@ def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
 )
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: dict[str, Any]) -> None:
     crashes = []
-    for path in list(_paths(document))[1:]:
+    for path in list(paths_of(document))[1:]:
         for value in WRONG_VALUES:
             try:
-                parse_sarif(_with(document, path, value))
+                parse_sarif(replaced(document, path, value))
             except InvalidInput:
                 pass
             except Exception as error:

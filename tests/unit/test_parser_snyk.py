@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,29 +14,17 @@ from riskgate.domain.parsers._common import ParsedReport
 from riskgate.domain.parsers.clair import looks_like_clair
 from riskgate.domain.parsers.harbor import looks_like_harbor
 from riskgate.domain.parsers.snyk import looks_like_snyk, parse_snyk
+from tests.support.scanner_documents import (
+    WRONG_VALUES,
+    fixtures_other_than,
+    load,
+    paths_of,
+    replaced,
+    severities,
+)
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 OWN = ["snyk/dd_container-juiceshop-deb.json", "snyk/dd_container-rpm-none-cvss.json"]
 DIGEST = "sha256:" + "a" * 64
-
-
-def load(relative: str) -> Any:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.skip(f"scanner fixtures not found at {FIXTURES}")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
-
-
-def other_fixtures() -> list[str]:
-    if not FIXTURES.is_dir():
-        return ["missing"]
-    return sorted(
-        p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*.json") if p.parent.name != "snyk"
-    )
-
-
-def severities(findings: list[Finding]) -> Counter[str]:
-    return Counter(finding.severity.value for finding in findings)
 
 
 # --- builders ---------------------------------------------------------------------------------------
@@ -179,7 +163,7 @@ def test_each_snyk_fixture_is_recognized(relative: str) -> None:
     assert looks_like_snyk(load(relative))
 
 
-@pytest.mark.parametrize("relative", other_fixtures())
+@pytest.mark.parametrize("relative", fixtures_other_than(["snyk"]))
 def test_no_other_fixture_is_taken_for_snyk(relative: str) -> None:
     assert not looks_like_snyk(load(relative))
 
@@ -503,28 +487,6 @@ def test_broken_structure_is_invalid_naming_the_path(document: Any, message: str
     assert raised.value.details == [{"path": message.split(": ", 1)[0], "problem": message.split(": ", 1)[1]}]
 
 
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     "document",
     [
@@ -535,10 +497,10 @@ def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 )
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> None:
     crashes = []
-    for path in list(_paths(document))[1:]:
+    for path in list(paths_of(document))[1:]:
         for value in WRONG_VALUES:
             try:
-                report: ParsedReport = parse_snyk(_replaced(document, path, value))
+                report: ParsedReport = parse_snyk(replaced(document, path, value))
                 dedupe(report.findings)
             except InvalidInput:
                 pass

@@ -4,22 +4,19 @@ built documents."""
 from __future__ import annotations
 
 import copy
-import json
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from riskgate.domain.errors import InvalidInput
-from riskgate.domain.findings import Finding, FindingKind, Severity, dedupe
+from riskgate.domain.findings import FindingKind, Severity, dedupe
 from riskgate.domain.images import ImageRef
 from riskgate.domain.parsers.trivy_operator import (
     looks_like_trivy_operator_image_report,
     parse_trivy_operator,
 )
+from tests.support.scanner_documents import fixtures_other_than, load, severities
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/scanners"
 OWN = [
     "trivy-operator/dd_vulnerabilityreport-nginx.json",
     "trivy-operator/dd_vulnerabilityreport-empty.json",
@@ -27,27 +24,6 @@ OWN = [
 ]
 DIGEST = "sha256:" + "a" * 64
 API_VERSION = "aquasecurity.github.io/v1alpha1"
-
-
-def load(relative: str) -> Any:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.skip(f"scanner fixtures not found at {FIXTURES}")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
-
-
-def other_fixtures() -> list[str]:
-    if not FIXTURES.is_dir():
-        return ["missing"]
-    return sorted(
-        p.relative_to(FIXTURES).as_posix()
-        for p in FIXTURES.glob("*/*.json")
-        if p.relative_to(FIXTURES).as_posix() not in OWN
-    )
-
-
-def severities(findings: list[Finding]) -> Counter[str]:
-    return Counter(finding.severity.value for finding in findings)
 
 
 # --- builders ---------------------------------------------------------------------------------------
@@ -169,7 +145,7 @@ def test_own_fixtures_are_recognized(relative: str) -> None:
     assert looks_like_trivy_operator_image_report(load(relative))
 
 
-@pytest.mark.parametrize("relative", other_fixtures())
+@pytest.mark.parametrize("relative", fixtures_other_than(OWN))
 def test_other_fixtures_are_not_recognized(relative: str) -> None:
     assert not looks_like_trivy_operator_image_report(load(relative))
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from riskgate.domain.errors import InvalidInput, UnsupportedFormat
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
 from riskgate.domain.parsers import SUPPORTED_FORMATS, parse_report
+from tests.support.scanner_documents import WRONG_VALUES, paths_of, replaced
 
 DIGEST = "sha256:" + "d" * 64
 SUPPORTED_TEXT = ", ".join(SUPPORTED_FORMATS)
@@ -706,28 +705,6 @@ def test_broken_structure_of_a_supported_format_is_invalid_naming_the_path(
     assert raised.value.details == [{"path": message.split(": ", 1)[0], "problem": message.split(": ", 1)[1]}]
 
 
-WRONG_VALUES: list[Any] = [None, "text", "", 0, -1.5, True, [], {}, ["x"], [None], {"x": None}]
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    changed = copy.deepcopy(document)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     "document",
     [
@@ -755,11 +732,11 @@ def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> None:
     # Given every value of a valid report replaced, one at a time, by values of every JSON type
     crashes = []
-    for path in list(_paths(document))[1:]:
+    for path in list(paths_of(document))[1:]:
         for value in WRONG_VALUES:
             # When parsed
             try:
-                parse_report(_replaced(document, path, value))
+                parse_report(replaced(document, path, value))
             except InvalidInput:
                 pass
             except Exception as error:
