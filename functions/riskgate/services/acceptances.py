@@ -457,8 +457,8 @@ def revoke(
     )
     if revoked is None:
         # Someone else revoked it, or it expired, between our read and our write.
-        _changeable(port, access, acceptance_id, now)
-        ensure_version(what, {"version": _visible(port, access, acceptance_id).version}, expected_version)
+        now_stored = _changeable(port, access, acceptance_id, now)
+        ensure_version(what, {"version": now_stored.version}, expected_version)
         raise Conflict(f"risk acceptance {acceptance_id} changed concurrently: read it again and retry")
     if acceptance.scope.kind is ScopeKind.IMAGE and acceptance.scope.image_id:
         reevaluate(acceptance.scope.image_id, None, acceptance_id)
