@@ -145,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "submit",
         help="upload a scanner report, print the verdict, exit 1 when the gate fails",
         description=(
-            "Upload a Trivy, Grype or CycloneDX JSON report (gzip-compressed) to RISKGATE_URL with "
-            "RISKGATE_TOKEN. Exit codes: 0 passed, 1 gate failed, 2 usage, auth or transport error."
+            "Upload a scanner report (Trivy, trivy k8s, Trivy Operator, Grype, CycloneDX, SARIF, Snyk, "
+            "Clair, "
+            "Harbor, GitLab; gzip-compressed on the way) to RISKGATE_URL with RISKGATE_TOKEN; reports over "
+            "4 MB compressed go through an upload to S3. For a report of several images the gate fails when "
+            "any image fails it. Exit codes: 0 passed, 1 gate failed, 2 usage, auth or transport error."
         ),
         epilog=SUBMIT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -160,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="block: the verdict blocks (default); non-compliant: the image is non-compliant; never",
     )
     submit.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    submit.add_argument(
+        "--wait",
+        type=non_negative_float,
+        default=ScanRequest.wait_seconds,
+        help="reports over 4 MB compressed go through an upload: seconds to wait for its verdict "
+        "(default: 900); exit 2 when it does not come in time",
+    )
     submit.add_argument("--url", help="API base URL (default: $RISKGATE_URL)")
     submit.add_argument("--token", help="API token (default: $RISKGATE_TOKEN; prefer the variable)")
     retried = ", ".join(str(status) for status in sorted(RETRYABLE_STATUSES))
@@ -345,8 +355,10 @@ def submit_scan(args: argparse.Namespace) -> int:
         base_url = check_base_url(base_url, url_name)
         token = check_token(token, token_name)
         report = read_report(args.report)
-        scan = ScanRequest(base_url, token, report, image=args.image, timeout_seconds=args.timeout)
-        answer = submit_report(scan, policy, on_retry=say_retrying)
+        scan = ScanRequest(
+            base_url, token, report, image=args.image, timeout_seconds=args.timeout, wait_seconds=args.wait
+        )
+        answer = submit_report(scan, policy, on_retry=say_retrying, on_upload=say)
     except SubmitError as error:
         say(str(error))
         return EXIT_ERROR

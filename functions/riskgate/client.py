@@ -49,6 +49,11 @@ REDACTED = "***"
 TOP_FINDINGS_PER_REASON = 5
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "negligible", "unknown")
 GZIP_MAGIC = b"\x1f\x8b"
+# Lambda refuses request bodies over 6 MB (base64 makes 4.5 MB of gzip about that); reports above take
+# the upload path.
+UPLOAD_THRESHOLD_BYTES = 4 * 1024 * 1024
+# How often an upload's status is asked for while its report is processed.
+UPLOAD_POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ class ScanRequest:
     image: str | None = None
     timeout_seconds: float = 60.0
     idempotency_key: str = field(default_factory=lambda: f"riskgate-cli-{uuid.uuid4()}")
+    # Compressed reports over this go through POST /v1/scans/uploads and S3 (a request body is capped at
+    # about 6 MB on AWS); the verdict is then awaited for at most `wait_seconds`.
+    upload_threshold_bytes: int = UPLOAD_THRESHOLD_BYTES
+    wait_seconds: float = 900.0
 
 
 class SubmitError(Exception):
@@ -302,8 +311,13 @@ def submit_report(
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
     on_retry: Callable[[str, float], None] | None = None,
+    on_upload: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """POST the report (gzip) and return the server's JSON answer; SubmitError says why not.
+
+    A compressed report over `scan.upload_threshold_bytes` goes through an upload instead: created with
+    the same Idempotency-Key, posted to S3, and awaited for at most `scan.wait_seconds`; the answer is
+    the same.
 
     Every attempt carries the same Idempotency-Key and body, so a retry after a lost answer gets the
     first scan's answer back instead of storing a second scan. Connection errors, timeouts, resets and
@@ -314,66 +328,169 @@ def submit_report(
     policy = policy or RetryPolicy()
     base_url = check_base_url(scan.base_url)
     token = check_token(scan.token)
-    where = display_url(base_url)
-    url = scans_url(base_url, scan.image)
     body = compress_report(scan.report)
-    headers = {
+    exchange = _Exchange(scan, policy, transport, sleep, clock, rng, on_retry)
+    api_headers = {
         "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "Content-Encoding": "gzip",
         "Idempotency-Key": scan.idempotency_key,
         "Accept": "application/json",
         "User-Agent": "riskgate-cli",
     }
-    started = clock()
-    for attempt in range(1, policy.max_attempts + 1):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (checked)
-        try:
-            answer = transport(request, scan.timeout_seconds)
-        except http.client.InvalidURL as error:  # its message quotes the URL
-            raise SubmitError(f"{URL_VARIABLE} is not a valid URL (its value is not shown)") from error
-        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut short
-            # urlopen wraps the TLS error in a URLError: retrying cannot make a certificate trusted.
-            reason = error if isinstance(error, ssl.SSLError) else getattr(error, "reason", error)
-            if isinstance(reason, ssl.SSLCertVerificationError):
-                detail = (
-                    getattr(reason, "verify_message", None)
-                    or getattr(reason, "reason", None)
-                    or "certificate verify failed"
-                )
-                raise SubmitError(f"TLS certificate of {where} not trusted: {detail}") from error
-            failure = f"no answer ({_transport_failure(error)})"
-            delay = backoff_seconds(attempt, policy, rng=rng)
-            final = f"server unreachable at {where} after {attempt} attempts: {_transport_failure(error)}"
-        except (ValueError, UnicodeError) as error:  # http.client quotes the offending header or URL
+    if len(body) <= scan.upload_threshold_bytes:
+        headers = {**api_headers, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return parse_answer(
+            exchange.send("POST", scans_url(base_url, scan.image), body, headers, display_url(base_url))
+        )
+    if on_upload:
+        on_upload(f"the report is {len(body) / 1024 / 1024:.1f} MB compressed: uploading it through S3")
+    return _submit_as_upload(exchange, base_url, body, api_headers, scan, sleep=sleep, clock=clock)
+
+
+def _submit_as_upload(
+    exchange: _Exchange,
+    base_url: str,
+    body: bytes,
+    api_headers: dict[str, str],
+    scan: ScanRequest,
+    *,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """A report too large for a request: an upload is created (under the same Idempotency-Key, so a retry
+    gets the same one), the report is posted to its presigned S3 URL, and the answer is awaited."""
+    where = display_url(base_url)
+    created = parse_json(exchange.send("POST", uploads_url(base_url, scan.image), b"", api_headers, where))
+    try:
+        upload_id, target, fields = str(created["upload_id"]), str(created["url"]), dict(created["fields"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise SubmitError("the server's answer to the upload request has no upload URL") from error
+    form, content_type = multipart_form(fields, str(created.get("file_field") or "file"), body)
+    storage_headers = {"Content-Type": content_type, "User-Agent": "riskgate-cli"}
+    exchange.send("POST", target, form, storage_headers, display_url(target))
+    status_url = f"{base_url.rstrip('/')}/v1/scans/uploads/{urllib.parse.quote(upload_id)}"
+    read_headers = {key: value for key, value in api_headers.items() if key != "Idempotency-Key"}
+    deadline = clock() + scan.wait_seconds
+    while True:
+        upload = parse_json(exchange.send("GET", status_url, None, read_headers, where))
+        if upload.get("status") == "done":
+            return parse_answer(json.dumps(upload.get("result")).encode())
+        if upload.get("status") == "failed":
+            # The error POST /v1/scans would have answered, told the same way.
+            refusal = json.dumps({"error": upload.get("error") or {}}).encode()
+            raise SubmitError(refusal_message(int(upload.get("error_status") or 422), refusal))
+        if clock() + UPLOAD_POLL_SECONDS > deadline:
             raise SubmitError(
-                f"the request could not be sent ({type(error).__name__}; details withheld, they may "
-                f"contain {TOKEN_VARIABLE})"
-            ) from None
-        else:
-            if 200 <= answer.status < 300:
-                return parse_answer(answer.body)
-            if answer.status not in RETRYABLE_STATUSES:
-                raise SubmitError(
-                    refusal_message(
-                        answer.status, answer.body, location=header_value(answer.headers, "Location")
-                    )
-                )
-            failure = f"answer {answer.status}"
-            retry_after = retry_after_seconds(header_value(answer.headers, "Retry-After"))
-            delay = backoff_seconds(attempt, policy, retry_after, rng=rng)
-            final = exhausted_message(answer.status, answer.body, attempt)
-        if attempt == policy.max_attempts:
-            raise SubmitError(final)
-        if clock() - started + delay > policy.max_total_seconds:
-            raise SubmitError(
-                f"{final} (gave up: waiting {delay:.1f} s more would pass the "
-                f"{policy.max_total_seconds:g} s retry limit)"
+                f"the report was uploaded ({upload_id}) but not processed within {scan.wait_seconds:g} s "
+                f"(--wait): GET /v1/scans/uploads/{upload_id} tells when it is"
             )
-        if on_retry:
-            on_retry(failure, delay)
-        sleep(delay)
-    raise SubmitError("no attempt was made (max attempts must be at least 1)")
+        sleep(UPLOAD_POLL_SECONDS)
+
+
+def uploads_url(base_url: str, image: str | None) -> str:
+    url = base_url.rstrip("/") + "/v1/scans/uploads"
+    if image:
+        url += "?" + urllib.parse.urlencode({"image": image})
+    return url
+
+
+def multipart_form(fields: Mapping[str, str], file_field: str, content: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body: the fields in order, then the file (S3 wants the file last)."""
+    boundary = f"riskgate-{uuid.uuid4().hex}"
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    parts.append(
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{file_field}"; filename="report.json.gz"\r\n'
+            "Content-Type: application/gzip\r\n\r\n"
+        ).encode()
+    )
+    parts.append(content)
+    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise SubmitError(f"the server's answer is not JSON: {server_message(body)}") from error
+    if not isinstance(document, dict):
+        raise SubmitError("the server's answer is not a JSON object")
+    return document
+
+
+@dataclass
+class _Exchange:
+    """One request sent until it gets a final answer: retried on network errors and RETRYABLE_STATUSES
+    with back-off, within the retry policy's limits; a 2xx answer's body is returned, anything else is a
+    SubmitError saying why."""
+
+    scan: ScanRequest
+    policy: RetryPolicy
+    transport: Transport
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: Callable[[], float]
+    on_retry: Callable[[str, float], None] | None
+
+    def send(
+        self, method: str, url: str, data: bytes | None, headers: Mapping[str, str], where: str
+    ) -> bytes:
+        """`where` names the server in messages (the API's base URL, or the upload's host)."""
+        policy = self.policy
+        started = self.clock()
+        for attempt in range(1, policy.max_attempts + 1):
+            request = urllib.request.Request(url, data=data, headers=dict(headers), method=method)  # noqa: S310 (checked)
+            try:
+                answer = self.transport(request, self.scan.timeout_seconds)
+            except http.client.InvalidURL as error:  # its message quotes the URL
+                raise SubmitError(f"{URL_VARIABLE} is not a valid URL (its value is not shown)") from error
+            except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut short
+                # urlopen wraps the TLS error in a URLError: retrying cannot make a certificate trusted.
+                reason = error if isinstance(error, ssl.SSLError) else getattr(error, "reason", error)
+                if isinstance(reason, ssl.SSLCertVerificationError):
+                    detail = (
+                        getattr(reason, "verify_message", None)
+                        or getattr(reason, "reason", None)
+                        or "certificate verify failed"
+                    )
+                    raise SubmitError(f"TLS certificate of {where} not trusted: {detail}") from error
+                failure = f"no answer ({_transport_failure(error)})"
+                delay = backoff_seconds(attempt, policy, rng=self.rng)
+                final = f"server unreachable at {where} after {attempt} attempts: {_transport_failure(error)}"
+            except (ValueError, UnicodeError) as error:  # http.client quotes the offending header or URL
+                raise SubmitError(
+                    f"the request could not be sent ({type(error).__name__}; details withheld, they may "
+                    f"contain {TOKEN_VARIABLE})"
+                ) from None
+            else:
+                if 200 <= answer.status < 300:
+                    return answer.body
+                if answer.status not in RETRYABLE_STATUSES:
+                    raise SubmitError(
+                        refusal_message(
+                            answer.status, answer.body, location=header_value(answer.headers, "Location")
+                        )
+                    )
+                failure = f"answer {answer.status}"
+                retry_after = retry_after_seconds(header_value(answer.headers, "Retry-After"))
+                delay = backoff_seconds(attempt, policy, retry_after, rng=self.rng)
+                final = exhausted_message(answer.status, answer.body, attempt)
+            if attempt == policy.max_attempts:
+                raise SubmitError(final)
+            if self.clock() - started + delay > policy.max_total_seconds:
+                raise SubmitError(
+                    f"{final} (gave up: waiting {delay:.1f} s more would pass the "
+                    f"{policy.max_total_seconds:g} s retry limit)"
+                )
+            if self.on_retry:
+                self.on_retry(failure, delay)
+            self.sleep(delay)
+        raise SubmitError("no attempt was made (max attempts must be at least 1)")
 
 
 def parse_answer(body: bytes) -> dict[str, Any]:
@@ -420,6 +537,15 @@ def top_findings(findings: list[Mapping[str, Any]], limit: int = TOP_FINDINGS_PE
     return lines
 
 
+def render_subject(scan: Mapping[str, Any], fail_on: FailOn) -> str:
+    """One line per image of a report of several: whether it fails the gate, its status, its name."""
+    verdict = scan.get("verdict") or {}
+    image = scan.get("image") or {}
+    name = image.get("reference") if isinstance(image, dict) else None
+    mark = "FAIL" if gate_failed(verdict, fail_on) else "ok"
+    return f"  {mark:<5}{verdict.get('status', 'unknown'):<14} {name or scan.get('image_id', 'unknown')}"
+
+
 def render_reason(reason: Mapping[str, Any]) -> list[str]:
     findings = list(reason.get("findings") or [])
     total = int(reason.get("findings_total") or len(findings))
@@ -427,7 +553,9 @@ def render_reason(reason: Mapping[str, Any]) -> list[str]:
     policy = reason.get("policy_name") or reason.get("policy_id")
     # Only dry-run entries carry `would_block`: what enforcing the policy would do to the build.
     consequence = ", would block" if reason.get("would_block") else ""
-    lines = [f"  - {policy}: {reason.get('condition')} ({total} {noun}{consequence})"]
+    # In the combined verdict of a report of several images, each reason names its image.
+    subject = f"[{reason['image']}] " if reason.get("image") else ""
+    lines = [f"  - {subject}{policy}: {reason.get('condition')} ({total} {noun}{consequence})"]
     shown = top_findings(findings)
     lines += [f"      {line}" for line in shown]
     if total > len(shown):
@@ -441,8 +569,13 @@ def render_verdict(answer: Mapping[str, Any], fail_on: FailOn = "block") -> str:
     image = answer.get("image") or {}
     reference = image.get("reference") if isinstance(image, dict) else None
     status = verdict.get("status", "unknown")
-    lines = [
-        f"Image:   {reference or answer.get('image_id', 'unknown')}",
+    scans = [scan for scan in answer.get("scans") or [] if isinstance(scan, dict)]
+    if len(scans) > 1:
+        lines = [f"Report:  {len(scans)} images and Kubernetes resources ({answer.get('format', 'unknown')})"]
+        lines += [render_subject(scan, fail_on) for scan in scans]
+    else:
+        lines = [f"Image:   {reference or answer.get('image_id', 'unknown')}"]
+    lines += [
         f"Status:  {status}",
         f"Block:   {'yes' if verdict.get('block') else 'no'}",
     ]

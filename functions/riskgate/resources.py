@@ -233,3 +233,44 @@ NOTIFY_MAX_RECEIVE_COUNT = 5
 NOTIFY_VISIBILITY_TIMEOUT_SECONDS = 6 * NOTIFIER_FUNCTION.timeout_seconds
 # SNS message attribute naming what a message on the events topic is, for subscription filters.
 NOTIFICATION_MESSAGE_KIND = "notification"
+
+# Reports of any size (issue 11): `POST /v1/scans/uploads` answers a presigned S3 POST into the uploads
+# bucket under this prefix (object key `uploads/<upload id>`); the object's arrival (S3 → EventBridge →
+# the ingest queue) starts the upload ingester, which parses the report as a stream, stores its scans and
+# deletes the object. The bucket is named after the deployment locally; CloudFormation names it deployed.
+UPLOADS_BUCKET_SUFFIX = "-uploads"
+UPLOADS_PREFIX = "uploads/"
+# The largest object S3 accepts for an upload (the presigned POST's content-length-range), unless the
+# deployment says otherwise (stack parameter `MaxUploadBytes`).
+DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+# How long the presigned POST works; an upload still pending after this reads `failed`.
+UPLOAD_URL_EXPIRY_SECONDS = 3600
+# Leftover objects (an ingester that never ran) are removed by a lifecycle rule after this many days.
+UPLOADS_LIFECYCLE_DAYS = 1
+# Upload items stay readable (`GET /v1/scans/uploads/{id}`) this long, then TTL removes them.
+UPLOAD_ITEM_TTL_DAYS = 7
+# Memory buys CPU for the JSON stream; 15 min is Lambda's limit (docs/performance.md has the figures).
+UPLOAD_INGESTER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.upload_ingester.handler", memory_mb=2048, timeout_seconds=900
+)
+# The decompressed report is spooled to the function's ephemeral storage (/tmp), at most this size.
+UPLOAD_INGESTER_EPHEMERAL_MB = 4096
+# An uploaded report is decoded whole up to this decompressed size (as a posted one is); a larger one is
+# read as a stream (riskgate.domain.parsers.streaming), up to what the ephemeral storage holds.
+UPLOAD_IN_MEMORY_BYTES = 64 * 1024 * 1024
+UPLOAD_MAX_DECOMPRESSED_BYTES = 3 * 1024 * 1024 * 1024
+# One object per invocation: each may take minutes.
+UPLOAD_INGEST_BATCH_SIZE = 1
+UPLOAD_INGEST_MAX_RECEIVE_COUNT = 3
+UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS = 6 * UPLOAD_INGESTER_FUNCTION.timeout_seconds
+UPLOAD_QUEUE_SUFFIX = "-uploads"
+UPLOAD_DEAD_LETTER_QUEUE_SUFFIX = "-uploads-dead-letters"
+
+
+def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
+    """The EventBridge rule's pattern: an object created under the uploads prefix of this bucket."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": UPLOADS_PREFIX}]}},
+    }

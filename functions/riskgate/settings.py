@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from riskgate.resources import DEFAULT_EXPIRY_REMINDER_DAYS
+from riskgate.resources import DEFAULT_EXPIRY_REMINDER_DAYS, DEFAULT_MAX_UPLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class Settings:
     # Failed authentications get one audit event per source address and minute for at most this many
     # addresses a minute; the rest of the minute's addresses share one more event (docs/architecture.md).
     auth_failure_addresses_per_minute: int = 100
+    # Where reports too large for a request go (`POST /v1/scans/uploads`), and the largest object accepted.
+    uploads_bucket: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +75,8 @@ def get_settings() -> Settings:
         telegram_api_url=os.environ.get("RISKGATE_TELEGRAM_API_URL", "").rstrip("/")
         or "https://api.telegram.org",
         page_token_secret_id=os.environ.get("RISKGATE_PAGE_TOKEN_SECRET_ID") or None,
+        uploads_bucket=os.environ.get("RISKGATE_UPLOADS_BUCKET") or None,
+        max_upload_bytes=int(os.environ.get("RISKGATE_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
     )
 
 

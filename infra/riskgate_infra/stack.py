@@ -24,6 +24,7 @@ from riskgate_infra.constructs.layer import DependenciesLayer
 from riskgate_infra.constructs.notifications import Notifications, NotificationSettings
 from riskgate_infra.constructs.reevaluation import PolicyReevaluation
 from riskgate_infra.constructs.table import RiskgateTable
+from riskgate_infra.constructs.uploads import ReportUploads, max_upload_bytes_parameter
 from riskgate_infra.settings import Settings
 
 
@@ -89,6 +90,18 @@ class RiskgateStack(Stack):
             settings=notification_settings,
             api_url=api.url,
         )
+        uploads = ReportUploads(
+            self,
+            "Uploads",
+            factory=factory,
+            table=table,
+            encryption_key=data_key.key,
+            access_logs=audit.access_logs,
+            max_upload_bytes=max_upload_bytes_parameter(self),
+        )
+        api.accept_uploads(
+            bucket=uploads.bucket, encryption_key=data_key.key, environment=uploads.environment
+        )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)
@@ -105,6 +118,13 @@ class RiskgateStack(Stack):
             value=audit.archive.bucket_name,
             description="The security event log's archive: one JSON object per event under "
             f"{AUDIT_ARCHIVE_PREFIX}YYYY/MM/DD/, Object Lock in compliance mode",
+        )
+        CfnOutput(
+            self,
+            "UploadsBucketName",
+            value=uploads.bucket.bucket_name,
+            description="Where clients post reports of any size (POST /v1/scans/uploads answers the "
+            "presigned POST); objects are deleted once ingested",
         )
         CfnOutput(
             self,

@@ -28,6 +28,12 @@ from riskgate.resources import (
     REEVALUATION_QUEUE_SUFFIX,
     REEVALUATION_VISIBILITY_TIMEOUT_SECONDS,
     TABLE,
+    UPLOAD_DEAD_LETTER_QUEUE_SUFFIX,
+    UPLOAD_INGEST_MAX_RECEIVE_COUNT,
+    UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS,
+    UPLOAD_QUEUE_SUFFIX,
+    UPLOADS_BUCKET_SUFFIX,
+    upload_object_created_pattern,
 )
 
 REGION = "us-east-1"
@@ -198,6 +204,11 @@ class LocalResources:
     dispatcher_failure_queue_url: str
     # The secret whose value seals page tokens (the stack creates one with a generated value, as here).
     page_token_secret_arn: str
+    # Reports of any size: the uploads bucket (its object-created events go to EventBridge, whose rule
+    # sends them to the upload queue, as the CDK stack declares it) and the queue's dead letters.
+    uploads_bucket: str = ""
+    upload_queue_url: str = ""
+    upload_dead_letter_queue_url: str = ""
 
 
 def create_resources(
@@ -249,7 +260,11 @@ def create_resources(
     page_token_secret_arn = boto3.client("secretsmanager").create_secret(
         Name=f"{name_prefix}/page-token-key", SecretString=secrets.token_urlsafe(48)
     )["ARN"]
+    uploads_bucket, upload_queue_url, upload_dead_letters_url = create_uploads(name_prefix)
     resources = LocalResources(
+        uploads_bucket=uploads_bucket,
+        upload_queue_url=upload_queue_url,
+        upload_dead_letter_queue_url=upload_dead_letters_url,
         table_name=table_name,
         stream_arn=created["TableDescription"]["LatestStreamArn"],
         events_topic_arn=topic_arn,
@@ -303,6 +318,39 @@ def create_notify_queue(
         ReturnSubscriptionArn=True,
     )
     return queue_url, dead_letters_url, str(subscription["SubscriptionArn"])
+
+
+def create_uploads(name_prefix: str) -> tuple[str, str, str]:
+    """The uploads bucket, sending its events to EventBridge; the upload queue with its dead letters; the
+    rule on the default bus that sends the bucket's object-created events to the queue (moto evaluates
+    the same pattern). Returns the bucket's name and the two queues' URLs."""
+    bucket = f"{name_prefix}{UPLOADS_BUCKET_SUFFIX}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    sqs = boto3.client("sqs")
+    dead_letters_url = sqs.create_queue(QueueName=f"{name_prefix}{UPLOAD_DEAD_LETTER_QUEUE_SUFFIX}")[
+        "QueueUrl"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name_prefix}{UPLOAD_QUEUE_SUFFIX}",
+        Attributes={
+            "VisibilityTimeout": str(UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": queue_arn(dead_letters_url),
+                    "maxReceiveCount": UPLOAD_INGEST_MAX_RECEIVE_COUNT,
+                }
+            ),
+        },
+    )["QueueUrl"]
+    events = boto3.client("events")
+    rule = f"{name_prefix}-upload-arrived"
+    events.put_rule(Name=rule, EventPattern=json.dumps(upload_object_created_pattern(bucket)))
+    events.put_targets(Rule=rule, Targets=[{"Id": "upload-queue", "Arn": queue_arn(queue_url)}])
+    return bucket, queue_url, dead_letters_url
 
 
 def queue_arn(queue_url: str) -> str:

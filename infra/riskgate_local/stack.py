@@ -23,6 +23,7 @@ from riskgate.resources import (
     AUTHORIZER_FUNCTION,
     DEFAULT_AUDIT_RETENTION_DAYS,
     DEFAULT_EXPIRY_REMINDER_DAYS,
+    DEFAULT_MAX_UPLOAD_BYTES,
     DISPATCH_STREAM_FILTER,
     DISPATCHER_BATCH_SIZE,
     DISPATCHER_FUNCTION,
@@ -44,6 +45,8 @@ from riskgate.resources import (
     REEVALUATOR_FUNCTION,
     SCHEDULED_EVENT_DETAIL_TYPE,
     SCHEDULED_EVENT_SOURCE,
+    UPLOAD_INGEST_BATCH_SIZE,
+    UPLOAD_INGESTER_FUNCTION,
     FunctionSpec,
 )
 from riskgate_local.aws import (
@@ -147,6 +150,7 @@ class LocalStack:
         expiry_checker: Handler | str = EXPIRY_CHECKER_FUNCTION.handler,
         dispatcher: Handler | str = DISPATCHER_FUNCTION.handler,
         notifier: Handler | str = NOTIFIER_FUNCTION.handler,
+        upload_ingester: Handler | str = UPLOAD_INGESTER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
@@ -198,6 +202,9 @@ class LocalStack:
             f"{name_prefix}-dispatcher", dispatcher, DISPATCHER_FUNCTION
         )
         self.notifier_function = _local_function(f"{name_prefix}-notifier", notifier, NOTIFIER_FUNCTION)
+        self.upload_ingester_function = _local_function(
+            f"{name_prefix}-upload-ingester", upload_ingester, UPLOAD_INGESTER_FUNCTION
+        )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
         self._gateway_server: GatewayServer | None = None
@@ -257,6 +264,8 @@ class LocalStack:
                 "RISKGATE_WEBHOOK_LOCAL_SINKS": sink_url,
                 # Telegram's Bot API is the local sink unless the caller named another base URL.
                 "RISKGATE_TELEGRAM_API_URL": self._telegram_api_url or sink_url,
+                "RISKGATE_UPLOADS_BUCKET": self._resources.uploads_bucket,
+                "RISKGATE_MAX_UPLOAD_BYTES": str(DEFAULT_MAX_UPLOAD_BYTES),
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -273,6 +282,7 @@ class LocalStack:
             self.expiry_checker_function,
             self.dispatcher_function,
             self.notifier_function,
+            self.upload_ingester_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
@@ -321,7 +331,7 @@ class LocalStack:
                 f"stream-poller-{name}", self._stream_poll_interval_seconds, poller.poll_once
             )
         # And one on each queue a function consumes, as their SQS event sources: the re-evaluation work
-        # queue and the notify queue.
+        # queue, the notify queue and the upload queue.
         self._queue_pollers = {
             "reevaluator": QueuePoller(
                 self._resources.reevaluation_queue_url,
@@ -330,6 +340,11 @@ class LocalStack:
             ),
             "notifier": QueuePoller(
                 self._resources.notify_queue_url, self.notifier_function, batch_size=NOTIFIER_BATCH_SIZE
+            ),
+            "upload-ingester": QueuePoller(
+                self._resources.upload_queue_url,
+                self.upload_ingester_function,
+                batch_size=UPLOAD_INGEST_BATCH_SIZE,
             ),
         }
         for name, queue_poller in self._queue_pollers.items():
@@ -507,6 +522,8 @@ _CACHED_PORTS = (
     ("riskgate.handlers.dispatcher", "sns_client"),
     ("riskgate.handlers.notifier", "clients"),
     ("riskgate.adapters.page_keys", "secrets_provider"),
+    ("riskgate.adapters.uploads", "default_uploads"),
+    ("riskgate.adapters.uploads", "default_objects"),
 )
 
 

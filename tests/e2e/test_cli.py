@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 CLEAN_REPORT = "grype/explain_keycloak.json"  # six low vulnerabilities: compliant
 CRITICAL_REPORT = "trivy/ci_alpine-3.10_trivy-0.72.json"  # alpine:3.10, one critical vulnerability
 CRITICAL_VULNERABILITY = "CVE-2021-36159"
-UNSUPPORTED_REPORT = "trivy-operator/dd_configauditreport.json"  # until issue 11 reads it
+# Every scanner fixture is read since issue 11: an SPDX document (an SBOM, no findings) is not.
+UNSUPPORTED_DOCUMENT = b'{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}'
 FAST_RETRIES = ["--max-attempts", "2", "--retry-base-seconds", "0.01"]
 
 
@@ -139,12 +140,17 @@ def test_an_unsupported_report_is_refused_with_the_servers_message(
     local_stack: RunningStack, scanner_fixtures: Path
 ) -> None:
     result = run_cli(
-        str(scanner_fixtures / UNSUPPORTED_REPORT), url=local_stack.url, token=local_stack.admin_token
+        "-",
+        "--image",
+        "ghcr.io/e2e/sbom:1",
+        url=local_stack.url,
+        token=local_stack.admin_token,
+        stdin=UNSUPPORTED_DOCUMENT,
     )
 
     assert result.returncode == 2
     assert "report refused (422)" in result.stderr
-    assert "trivy-operator" in result.stderr.lower()
+    assert "spdx" in result.stderr.lower()
 
 
 def test_a_server_nobody_listens_on_is_unreachable(scanner_fixtures: Path) -> None:

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 TRIVY_ALPINE = "trivy/ci_alpine-3.10_trivy-0.72.json"  # alpine:3.10, one critical vulnerability
 ALPINE_VULNERABILITY = "CVE-2021-36159"
 GRYPE_RUBY = "grype/explain_chainguard-ruby.json"  # cgr.dev/chainguard/ruby:latest-3.0
-UNSUPPORTED = "trivy-operator/dd_configauditreport.json"  # until issue 11 reads it
+# Every scanner fixture is read since issue 11: an SPDX document (an SBOM, no findings) is not.
+UNSUPPORTED_DOCUMENT = b'{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}'
 EVALUATION_TIMEOUT_SECONDS = 15
 
 
@@ -128,7 +129,7 @@ def test_a_json_document_of_no_supported_format_is_422(
     local_stack: RunningStack, scanner_fixtures: Path
 ) -> None:
     response = local_stack.request(
-        "POST", "/v1/scans", token=local_stack.admin_token, body=(scanner_fixtures / UNSUPPORTED).read_bytes()
+        "POST", "/v1/scans", token=local_stack.admin_token, body=UNSUPPORTED_DOCUMENT
     )
 
     assert response.status == 422

@@ -40,6 +40,7 @@ from riskgate.resources import (
     SCHEDULED_EVENT_SOURCE,
     SCHEDULER_SCHEDULED_TIME,
     TABLE,
+    UPLOAD_INGESTER_FUNCTION,
 )
 from riskgate_infra.runtime import PYTHON_VERSION
 from tests.infra.conftest import Synthesized
@@ -61,6 +62,7 @@ HANDLERS = {
     EXPIRY_CHECKER_HANDLER,
     DISPATCHER_HANDLER,
     NOTIFIER_HANDLER,
+    UPLOAD_INGESTER_FUNCTION.handler,
 }
 
 

@@ -218,6 +218,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/images/{image_id}/findings"): Case(
         lambda w: Request(f"/v1/images/{w.image_id}/findings"), "object"
     ),
+    # Naming an image outside the caller's scopes is refused at once, before anything is uploaded.
+    ("POST", "/v1/scans/uploads"): Case(
+        lambda w: Request("/v1/scans/uploads", query={"image": "ghcr.io/team-a/new:2"}), "create"
+    ),
+    # An upload is its creator's: the matrix's was created by the team-a caller with every permission.
+    ("GET", "/v1/scans/uploads/{upload_id}"): Case(
+        lambda w: Request(f"/v1/scans/uploads/{w.directory['upload']}"), "object"
+    ),
     ("GET", "/v1/images/{image_id}/scans"): Case(
         lambda w: Request(f"/v1/images/{w.image_id}/scans"), "object"
     ),
@@ -437,6 +445,10 @@ def world(store: Store, dynamodb: Any) -> World:
         "response_policy": response_policy.body["id"],
         "response_policy_disabled": disabled_policy.body["id"],
     }
+    uploader = world.token_for([p.value for p in Permission], "scope-team-a")
+    upload = gateway.send("POST", "/v1/scans/uploads", token=uploader, query={"image": TEAM_A_IMAGE})
+    assert upload.status == 201, upload.body
+    world.directory["upload"] = upload.body["upload_id"]
     return world
 
 

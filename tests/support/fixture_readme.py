@@ -81,6 +81,12 @@ def _severity_counts(text: str) -> Counter[str]:
 def our_format(format_and_schema: str) -> str | None:
     """Our format name for the README's "Format / schema" cell, None for formats we do not read."""
     family, _, schema = (part.strip() for part in format_and_schema.partition(";"))
+    # `trivy k8s` reports: "Trivy k8s JSON; ClusterName+Vulnerabilities[]/…".
+    if family.startswith("Trivy") and schema.startswith("ClusterName"):
+        return "trivy-k8s"
+    # Every Trivy Operator cell: "Trivy Operator CRD (<Kind> x<count>, …)", one resource or many.
+    if family.startswith("Trivy Operator CRD ("):
+        return "trivy-operator"
     if family == "Trivy JSON":
         return (
             "trivy-legacy"
@@ -98,9 +104,6 @@ def our_format(format_and_schema: str) -> str | None:
         "Clair (klar JSON)": "clair",
         "Harbor scanner-adapter report": "harbor",
         "GitLab security report (container_scanning)": "gitlab",
-        # One resource of one image; lists and ConfigAuditReports (workloads) are not read yet.
-        "Trivy Operator CRD (VulnerabilityReport x1)": "trivy-operator",
-        "Trivy Operator CRD (ExposedSecretReport x1)": "trivy-operator",
     }.get(family)
 
 
@@ -120,6 +123,8 @@ class RawEntry:
 def raw_entries(document: Any, report_format: str) -> list[RawEntry]:
     if report_format in ("trivy", "trivy-legacy"):
         return _trivy_entries(document)
+    if report_format == "trivy-k8s":
+        return _trivy_k8s_entries(document)
     others = {
         "grype": _grype_entries,
         "cyclonedx": _cyclonedx_entries,
@@ -135,34 +140,57 @@ def raw_entries(document: Any, report_format: str) -> list[RawEntry]:
 
 def _trivy_entries(document: Any) -> list[RawEntry]:
     results = (document or []) if not isinstance(document, dict) else (document.get("Results") or [])
+    return [entry for result in results for entry in _trivy_result_entries(result)]
+
+
+def _trivy_k8s_entries(document: dict[str, Any]) -> list[RawEntry]:
+    """`trivy k8s`: the results of every resource of every list (`Resources`, `Findings`, the legacy
+    `Vulnerabilities` and `Misconfigurations`). Each identity starts with the result's subject, as the
+    README's rule gives it: the workload for `config` results, the image an `os-pkgs` Target names
+    (`image (os version)`), for other results the last such image of the resource, else the workload."""
     entries = []
-    for result in results:
-        target = result.get("Target")
-        for v in result.get("Vulnerabilities") or []:
-            identity = (
-                v["VulnerabilityID"],
-                v.get("PkgName"),
-                v.get("InstalledVersion"),
+    for key in ("Resources", "Findings", "Vulnerabilities", "Misconfigurations"):
+        for resource in document.get(key) or []:
+            workload = ("workload", resource.get("Namespace"), resource["Kind"], resource["Name"])
+            image = None
+            for result in resource.get("Results") or []:
+                if result.get("Class") == "os-pkgs":
+                    image = ("image", result["Target"].split(" (")[0])
+                subject = workload if result.get("Class") == "config" else image or workload
+                entries.extend(_trivy_result_entries(result, subject))
+    return entries
+
+
+def _trivy_result_entries(result: dict[str, Any], subject: tuple[Any, ...] = ()) -> list[RawEntry]:
+    target = result.get("Target")
+    entries = []
+    for v in result.get("Vulnerabilities") or []:
+        identity = (
+            *subject,
+            v["VulnerabilityID"],
+            v.get("PkgName"),
+            v.get("InstalledVersion"),
+            target,
+            v.get("PkgPath"),
+        )
+        entries.append(
+            RawEntry("vulnerability", identity, v.get("Severity", ""), bool(v.get("FixedVersion")))
+        )
+    for s in result.get("Secrets") or []:
+        entries.append(
+            RawEntry("secret", (*subject, s["RuleID"], target, s.get("StartLine")), s.get("Severity", ""))
+        )
+    for m in result.get("Misconfigurations") or []:
+        if m.get("Status", "FAIL") == "FAIL":
+            cause = m.get("CauseMetadata") or {}
+            check = (
+                *subject,
+                m.get("ID") or m.get("AVDID"),
                 target,
-                v.get("PkgPath"),
+                cause.get("Resource"),
+                cause.get("StartLine"),
             )
-            entries.append(
-                RawEntry("vulnerability", identity, v.get("Severity", ""), bool(v.get("FixedVersion")))
-            )
-        for s in result.get("Secrets") or []:
-            entries.append(
-                RawEntry("secret", (s["RuleID"], target, s.get("StartLine")), s.get("Severity", ""))
-            )
-        for m in result.get("Misconfigurations") or []:
-            if m.get("Status", "FAIL") == "FAIL":
-                cause = m.get("CauseMetadata") or {}
-                check = (
-                    m.get("ID") or m.get("AVDID"),
-                    target,
-                    cause.get("Resource"),
-                    cause.get("StartLine"),
-                )
-                entries.append(RawEntry("misconfiguration", check, m.get("Severity", "")))
+            entries.append(RawEntry("misconfiguration", check, m.get("Severity", "")))
     return entries
 
 
@@ -384,30 +412,69 @@ def _gitlab_entries(document: dict[str, Any]) -> list[RawEntry]:
     return entries
 
 
-def _trivy_operator_entries(document: dict[str, Any]) -> list[RawEntry]:
-    """trivy-operator, one VulnerabilityReport / ExposedSecretReport object: `report.vulnerabilities[]`
-    (fixable: non-empty `fixedVersion`) or `report.secrets[]`. Identity: id, package, installed version,
-    target and package path (`packagePath`, older `pkgPath`); a secret's rule id and target."""
-    report = document.get("report") or {}
+def _trivy_operator_entries(document: Any) -> list[RawEntry]:
+    """trivy-operator, one resource or many (a `…List`'s `items`, an array, an object of arrays keyed by
+    resource name): `report.vulnerabilities[]` of (Cluster)VulnerabilityReports (fixable: non-empty
+    `fixedVersion`), `report.secrets[]` of ExposedSecretReports, and the checks with `success: false` of
+    the config-audit, RBAC and infra assessment kinds as misconfigurations; other kinds hold none.
+    Identity: the subject (registry server, repository, tag and digest of the artifact; for checks the
+    resource the labels name), then id, package, installed version, target and package path
+    (`packagePath`, older `pkgPath`); a secret's rule id and target; a check's id."""
+    if isinstance(document, list):
+        items = document
+    elif isinstance(document.get("items"), list):
+        items = document["items"]
+    elif "kind" in document:
+        items = [document]
+    else:
+        items = [item for value in document.values() for item in _operator_items(value)]
     entries = []
-    if document.get("kind") == "VulnerabilityReport":
-        for v in report.get("vulnerabilities") or []:
-            identity = (
-                v["vulnerabilityID"],
-                v.get("resource"),
-                v.get("installedVersion"),
-                v.get("target") or None,
-                v.get("packagePath") or v.get("pkgPath") or None,
+    for item in items:
+        kind = item.get("kind") or ""
+        report = item.get("report") or {}
+        artifact = report.get("artifact") or {}
+        image = (
+            (report.get("registry") or {}).get("server"),
+            artifact.get("repository"),
+            artifact.get("tag"),
+            artifact.get("digest"),
+        )
+        if kind.endswith("VulnerabilityReport"):
+            for v in report.get("vulnerabilities") or []:
+                identity = (
+                    *image,
+                    v["vulnerabilityID"],
+                    v.get("resource"),
+                    v.get("installedVersion"),
+                    v.get("target") or None,
+                    v.get("packagePath") or v.get("pkgPath") or None,
+                )
+                entries.append(
+                    RawEntry("vulnerability", identity, v.get("severity") or "", bool(v.get("fixedVersion")))
+                )
+        elif kind == "ExposedSecretReport":
+            for s in report.get("secrets") or []:
+                entries.append(
+                    RawEntry(
+                        "secret", (*image, s["ruleID"], s.get("target") or None), s.get("severity") or ""
+                    )
+                )
+        elif kind.endswith(("ConfigAuditReport", "RbacAssessmentReport", "InfraAssessmentReport")):
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            workload = tuple(
+                labels.get(f"trivy-operator.resource.{part}") for part in ("namespace", "kind", "name")
             )
-            entries.append(
-                RawEntry("vulnerability", identity, v.get("severity") or "", bool(v.get("fixedVersion")))
-            )
-    elif document.get("kind") == "ExposedSecretReport":
-        for s in report.get("secrets") or []:
-            entries.append(
-                RawEntry("secret", (s["ruleID"], s.get("target") or None), s.get("severity") or "")
-            )
+            for c in report.get("checks") or []:
+                if c.get("success") is False:
+                    entries.append(
+                        RawEntry("misconfiguration", (*workload, c["checkID"]), c.get("severity") or "")
+                    )
     return entries
+
+
+def _operator_items(value: Any) -> list[Any]:
+    """The resources under one key of the keyed shape: an array, or a List's `items`."""
+    return value if isinstance(value, list) else (value or {}).get("items") or []
 
 
 def split_repeated(entries: list[RawEntry]) -> tuple[list[RawEntry], list[RawEntry]]:

@@ -11,6 +11,7 @@ count those as fixable, and so add them to the README's fixable figure.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from riskgate.domain.errors import UnsupportedFormat
 from riskgate.domain.findings import FindingKind
 from riskgate.domain.images import ImageRef
-from riskgate.domain.parsers import decode_report, parse_report
+from riskgate.domain.parsers import decode_report, parse_report, parse_reports
 from tests.support.fixture_readme import (
     MAX_BYTES,
     RawEntry,
@@ -61,8 +62,10 @@ def test_every_fixture_parses_to_the_readme_figures_or_is_unsupported(
                 with pytest.raises(UnsupportedFormat):
                     parse_report(document)
                 continue
-            report = parse_report(document)
-            assert report.format == expected_format
+            # A report of several images and Kubernetes resources: the README counts all of them.
+            subjects = parse_reports(document)
+            assert {subject.format for subject in subjects} == {expected_format}
+            report = replace(subjects[0], findings=[f for subject in subjects for f in subject.findings])
             _assert_counts_match_readme(report, row, raw_entries(document, expected_format))
 
 

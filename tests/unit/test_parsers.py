@@ -1,4 +1,4 @@
-"""Report parsing on small hand-built documents: field mapping, format sniffing and refusals."""
+"""Report parsing on small hand-built documents: field mapping, format sniffing, subjects and refusals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from riskgate.domain.errors import InvalidInput, UnsupportedFormat
 from riskgate.domain.findings import Finding, FindingKind, Severity
 from riskgate.domain.images import ImageRef
-from riskgate.domain.parsers import SUPPORTED_FORMATS, parse_report
+from riskgate.domain.parsers import SUPPORTED_FORMATS, parse_report, parse_reports
 from tests.support.scanner_documents import WRONG_VALUES, paths_of, replaced
 
 DIGEST = "sha256:" + "d" * 64
@@ -552,18 +552,25 @@ def test_grype_duplicate_matches_collapse() -> None:
     [
         ({"SchemaVersion": 3, "Results": []}, "Trivy JSON SchemaVersion 3 is not supported"),
         ({"SchemaVersion": "2", "Results": []}, 'Trivy JSON SchemaVersion "2" is not supported'),
-        ({"ClusterName": "prod", "SchemaVersion": 2, "Resources": []}, "Trivy Kubernetes reports"),
-        ({"ClusterName": "", "Vulnerabilities": []}, "Trivy Kubernetes reports"),
+        (
+            {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "alpine:3.19", "packages": []},
+            "SPDX documents are not supported",
+        ),
+        (
+            {"spdxVersion": "SPDX-2.2", "SPDXID": "SPDXRef-DOCUMENT", "relationships": []},
+            "SPDX documents are not supported",
+        ),
         ([{"vulnerabilities": [], "ok": True}], "Snyk reports are not supported"),
         (
-            {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "ConfigAuditReport", "report": {}},
-            "trivy-operator reports",
+            # Kubernetes-looking keys do not make an SPDX document a Trivy Operator resource.
+            {"spdxVersion": "SPDX-2.3", "apiVersion": "spdx.example.com/v1", "kind": "SBOM"},
+            "SPDX documents are not supported",
         ),
         (
-            [{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "ConfigAuditReport"}],
-            "trivy-operator reports",
+            {"spdxVersion": "SPDX-2.3", "apiVersion": "v1", "kind": "List"},
+            "SPDX documents are not supported",
         ),
-        ({"vulnerabilityreports.aquasecurity.github.io": {"items": []}}, "trivy-operator reports"),
+        ({"spdxVersion": "SPDX-2.3", "bomFormat": "SPDX"}, "SPDX documents are not supported"),
         ({"spdxVersion": "SPDX-2.3"}, "SPDX documents are not supported"),
     ],
 )
@@ -628,8 +635,125 @@ def test_anything_else_is_unsupported_and_lists_the_supported_formats(document: 
         "Supported formats: Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list), Grype JSON, "
         "CycloneDX JSON with vulnerabilities, SARIF 2.1.0 (Trivy, Grype, Docker Scout, Snyk), Snyk JSON, "
         "Clair (clair-scanner, klar, Clair v4), Harbor scanner-adapter reports, GitLab container-scanning "
-        "reports, Trivy Operator VulnerabilityReport and ExposedSecretReport (one resource)."
+        "reports, Trivy Operator resources (vulnerability, exposed-secret, config-audit, RBAC and infra "
+        "assessment reports; one resource, a List, an array or lists keyed by resource), Trivy Kubernetes "
+        "reports (trivy k8s)."
     )
+
+
+# --- reports of many subjects -----------------------------------------------------------------------
+
+
+OPERATOR_API_VERSION = "aquasecurity.github.io/v1alpha1"
+
+
+def config_audit_report(name: str = "app-5d8f", *checks: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": OPERATOR_API_VERSION,
+        "kind": "ConfigAuditReport",
+        "metadata": {
+            "name": f"replicaset-{name}",
+            "namespace": "shop",
+            "labels": {
+                "trivy-operator.resource.kind": "ReplicaSet",
+                "trivy-operator.resource.name": name,
+                "trivy-operator.resource.namespace": "shop",
+            },
+        },
+        "report": {"checks": list(checks), "scanner": {"name": "Trivy", "version": "0.50.1"}},
+    }
+
+
+def test_single_subject_formats_give_one_report_as_parse_report_does() -> None:
+    for document in (trivy_report(os_result(trivy_vulnerability())), grype_report(grype_match()), None):
+        assert parse_reports(document) == [parse_report(document)]
+    # The caller names the image of a report that names none.
+    [report] = parse_reports(trivy_report(ArtifactName="/tmp/image.tar"))
+    assert report.image is None
+
+
+def test_trivy_k8s_reports_are_read_before_their_schema_version() -> None:
+    resource = {"Namespace": "shop", "Kind": "Service", "Name": "web", "Results": []}
+    document = {"ClusterName": "prod", "SchemaVersion": 2, "Resources": [resource]}
+    [report] = parse_reports(document)
+    assert (report.format, report.image) == (
+        "trivy-k8s",
+        ImageRef("k8s://prod", "shop/service/web", None, None),
+    )
+    # One subject: parse_report reads it too.
+    assert parse_report(document) == report
+
+
+def test_a_config_audit_report_is_a_workload_subject() -> None:
+    check = {"checkID": "KSV001", "severity": "MEDIUM", "title": "Privilege escalation", "success": False}
+    report = parse_report(
+        config_audit_report("app-5d8f", check, {**check, "checkID": "KSV002", "success": True})
+    )
+    assert report.format == "trivy-operator"
+    assert report.image == ImageRef("k8s://default", "shop/replicaset/app-5d8f", None, None)
+    assert [(f.kind, f.finding_id, f.location) for f in report.findings] == [
+        (FindingKind.MISCONFIGURATION, "KSV001", "ReplicaSet/app-5d8f")
+    ]
+
+
+def test_every_subject_of_a_multi_subject_report_is_deduplicated_and_named() -> None:
+    check = {"checkID": "KSV001", "severity": "MEDIUM", "success": False}
+    document = [
+        config_audit_report("a", check, check),
+        config_audit_report("b", check),
+        config_audit_report("a", {**check, "checkID": "KSV003"}),
+    ]
+    reports = parse_reports(document)
+    assert [
+        (r.image.repository if r.image else None, [f.finding_id for f in r.findings]) for r in reports
+    ] == [
+        ("shop/replicaset/a", ["KSV001", "KSV003"]),
+        ("shop/replicaset/b", ["KSV001"]),
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        parse_report(document)
+    assert refused.value.message == (
+        "the trivy-operator report covers 2 subjects (images or Kubernetes resources); only a report about "
+        "one subject can be read as one"
+    )
+    assert not isinstance(refused.value, UnsupportedFormat)
+
+
+@pytest.mark.parametrize(
+    ("document", "message", "unsupported"),
+    [
+        ({"ClusterName": "", "Vulnerabilities": []}, "the trivy k8s report holds no resources", False),
+        (
+            {"vulnerabilityreports.aquasecurity.github.io": {"items": []}},
+            "the object of resource lists holds no VulnerabilityReport",
+            False,
+        ),
+        ({"apiVersion": "v1", "kind": "List", "items": []}, "the List holds no VulnerabilityReport", False),
+        # Only kinds Riskgate does not read: a format it does not read.
+        (
+            [{"apiVersion": OPERATOR_API_VERSION, "kind": "SbomReport"}],
+            "the array holds no VulnerabilityReport",
+            True,
+        ),
+    ],
+)
+def test_multi_subject_documents_with_nothing_to_store_say_why(
+    document: Any, message: str, unsupported: bool
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_reports(document)
+    assert refused.value.message.startswith(message)
+    assert "nothing to store" in refused.value.message
+    assert isinstance(refused.value, UnsupportedFormat) is unsupported
+
+
+def test_a_lone_surrogate_in_a_subject_of_many_is_invalid() -> None:
+    # JSON's `\\ud800` escape decodes to a lone surrogate, in the second subject's check title here.
+    check = {"checkID": "KSV001", "title": "open\ud800", "success": False}
+    with pytest.raises(InvalidInput) as refused:
+        parse_reports([config_audit_report("a"), config_audit_report("b", check)])
+    assert refused.value.details[0]["path"] == "[1].report.checks[0].title"
+    assert "surrogate" in refused.value.message
 
 
 # --- broken structure -------------------------------------------------------------------------------

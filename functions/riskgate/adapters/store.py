@@ -396,15 +396,26 @@ class Store(TableClient):
         pointer = self._get({"pk": f"REF#{image.name}:{image.tag}", "sk": "REF"})
         return pointer["image_id"] if pointer else None
 
+    def scan_exists(self, image_id: str, received_at: str, scan_id: str) -> bool:
+        return self._get({"pk": image_pk(image_id), "sk": f"SCAN#{received_at}#{scan_id}"}) is not None
+
     def list_images(
-        self, registry: str | None, repository: str | None, limit: int, next_token: str | None
+        self,
+        registry: str | None,
+        repository: str | None,
+        limit: int,
+        next_token: str | None,
+        registry_prefix: str | None = None,
     ) -> Page:
+        """Images by repository (gsi1) or all of them (gsi2), optionally of one registry, or of the
+        registries starting with `registry_prefix` (`k8s://`: the Kubernetes workloads)."""
+        start = f"{registry}#" if registry else registry_prefix
         if repository:
             key = {"index": "gsi1", "pk": ("gsi1pk", f"REPO#{repository}")}
-            prefix = ("gsi1sk", f"{registry}#") if registry else None
+            prefix = ("gsi1sk", start) if start else None
         else:
             key = {"index": "gsi2", "pk": ("gsi2pk", "IMAGES")}
-            prefix = ("gsi2sk", f"{registry}#") if registry else None
+            prefix = ("gsi2sk", start) if start else None
         return query_page(
             self.client,
             self.table_name,

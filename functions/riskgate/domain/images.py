@@ -72,6 +72,57 @@ class ImageRef:
         return "img-" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
 
 
+# Kubernetes resources as subjects of their own (issue 11): misconfigurations and secrets that belong to a
+# workload, not to an image, are kept on a "workload" subject of the image-summary shape, so that scopes,
+# policies, acceptances, verdicts and notifications apply to it unchanged (docs/architecture.md).
+WORKLOAD_REGISTRY_PREFIX = "k8s://"
+# The cluster a report does not name (Trivy Operator resources never do; `?cluster=` names it).
+DEFAULT_CLUSTER = "default"
+# Namespace part of a cluster-scoped resource (ClusterRole, Node, …).
+CLUSTER_SCOPED = "_cluster"
+_CLUSTER_UNSAFE_RE = re.compile(r"[^a-z0-9.-]+")
+_EKS_CLUSTER_ARN_RE = re.compile(r"arn:aws[a-z-]*:eks:[^:]*:[0-9]*:cluster/(?P<name>.+)")
+_MAX_CLUSTER_LENGTH = 100
+
+
+def cluster_label(name: object) -> str:
+    """A cluster name as the workload registry carries it: `k8s://<label>`.
+
+    An EKS cluster ARN gives its name; anything else is lower-cased with every run of characters other than
+    letters, digits, '.' and '-' made one '-'. No name (or `""`, which `trivy k8s` may write) → `default`.
+    """
+    if not isinstance(name, str):
+        return DEFAULT_CLUSTER
+    text = name.strip()
+    arn = _EKS_CLUSTER_ARN_RE.fullmatch(text)
+    if arn:
+        text = arn.group("name")
+    label = _CLUSTER_UNSAFE_RE.sub("-", text.lower()).strip("-.")[:_MAX_CLUSTER_LENGTH]
+    return label or DEFAULT_CLUSTER
+
+
+def workload_ref(cluster: object, namespace: str | None, kind: str, name: str) -> ImageRef:
+    """The subject of a Kubernetes resource: registry `k8s://<cluster>`, repository
+    `<namespace>/<kind>/<name>` (kind lower-cased; `_cluster` for cluster-scoped resources), no tag."""
+    return ImageRef(
+        registry=WORKLOAD_REGISTRY_PREFIX + cluster_label(cluster),
+        repository=f"{namespace or CLUSTER_SCOPED}/{kind.lower()}/{name}",
+        tag=None,
+        digest=None,
+    )
+
+
+def is_workload(ref: ImageRef) -> bool:
+    return ref.registry.startswith(WORKLOAD_REGISTRY_PREFIX)
+
+
+def in_cluster(ref: ImageRef, cluster: str) -> ImageRef:
+    """A workload subject moved to the named cluster (`?cluster=`); an image is returned as it is."""
+    if not is_workload(ref):
+        return ref
+    return replace(ref, registry=WORKLOAD_REGISTRY_PREFIX + cluster_label(cluster))
+
+
 def parse_image_reference(text: str) -> ImageRef:
     """`alpine` → docker.io/library/alpine:latest; raises InvalidInput naming what is wrong."""
     if not isinstance(text, str) or not text:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -18,10 +21,11 @@ from riskgate.resources import (
     AUTHORIZER_FUNCTION,
     GATEWAY_ERROR_BODIES,
     PUBLIC_ROUTES,
+    UPLOADS_PREFIX,
 )
 from riskgate_infra.constructs.functions import LambdaFactory
 from riskgate_infra.constructs.notifications import NotificationSettings, grant_delivery
-from riskgate_infra.nag import acknowledge, acknowledge_table_grant
+from riskgate_infra.nag import acknowledge, acknowledge_table_grant, resource_token
 from riskgate_infra.settings import Settings
 
 # The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
@@ -255,6 +259,25 @@ class RiskgateApi(Construct):
                 "Invoked synchronously by API Gateway: a dead-letter queue only receives failed "
                 "asynchronous invocations; the caller gets the error.",
             )
+
+    def accept_uploads(
+        self, *, bucket: s3.Bucket, encryption_key: kms.IKey, environment: Mapping[str, str]
+    ) -> None:
+        """`POST /v1/scans/uploads` answers a presigned POST signed with the API role's credentials: the
+        client then uploads as this role, which may therefore create objects under `uploads/` (and do
+        nothing else to the bucket) and encrypt them with the bucket's key (SSE-KMS)."""
+        for name, value in environment.items():
+            self.handler.add_environment(name, value)
+        role = LambdaFactory.role_of(self.handler)
+        objects = f"{UPLOADS_PREFIX}*"
+        bucket.grants.actions_on_object_keys(self.handler, objects, "s3:PutObject")
+        encryption_key.grant(self.handler, "kms:GenerateDataKey", "kms:Encrypt")
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{resource_token(role, bucket.node.default_child)}/{objects}]",
+            "One object per upload, named by its id at run time: the presigned POSTs the API signs may "
+            "create objects under the uploads bucket's uploads/ prefix only (PutObject alone).",
+        )
 
     def _seal_page_tokens(self) -> None:
         """The secret whose value seals lists' page tokens (`riskgate.auth.page_tokens`); only the API

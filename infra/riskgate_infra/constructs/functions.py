@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -72,8 +72,10 @@ class LambdaFactory:
         spec: FunctionSpec,
         description: str,
         environment: Mapping[str, str] | None = None,
+        ephemeral_storage_mb: int | None = None,
     ) -> lambda_.Function:
-        """A function with the project's defaults; handler, memory and timeout from `spec`."""
+        """A function with the project's defaults; handler, memory and timeout from `spec`; /tmp of
+        `ephemeral_storage_mb` (Lambda's default, 512 MB, when None)."""
         handler = spec.handler
         log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=self._settings.retention)
         role = iam.Role(
@@ -101,6 +103,9 @@ class LambdaFactory:
             role=role,
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
+            ephemeral_storage_size=(
+                Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb is not None else None
+            ),
             environment={**self._environment, **(environment or {})},
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,

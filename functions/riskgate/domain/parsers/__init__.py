@@ -1,7 +1,10 @@
-"""Scanner reports in: request bytes → JSON document → findings and image. Pure functions, no AWS.
+"""Scanner reports in: request bytes → JSON document → findings and subjects. Pure functions, no AWS.
 
-`decode_report` turns the request body into a JSON value (gzip, BOM, size limits); `parse_report`
-recognizes the format by the document's structure, never by a file name or header, and parses it.
+`decode_report` turns the request body into a JSON value (gzip, BOM, size limits); `parse_reports`
+recognizes the format by the document's structure, never by a file name or header, and parses it into
+one report per subject: the image a single-image report is about, or each image and Kubernetes resource
+(workload subject, `images.workload_ref`) of a Trivy Operator or `trivy k8s` report. `parse_report` is
+the same for documents about one subject.
 """
 
 from __future__ import annotations
@@ -22,12 +25,10 @@ from riskgate.domain.parsers.harbor import looks_like_harbor, parse_harbor
 from riskgate.domain.parsers.sarif import looks_like_sarif, parse_sarif
 from riskgate.domain.parsers.snyk import looks_like_snyk, parse_snyk
 from riskgate.domain.parsers.trivy import parse_trivy, parse_trivy_legacy
-from riskgate.domain.parsers.trivy_operator import (
-    looks_like_trivy_operator_image_report,
-    parse_trivy_operator,
-)
+from riskgate.domain.parsers.trivy_k8s import looks_like_trivy_k8s, parse_trivy_k8s
+from riskgate.domain.parsers.trivy_operator import looks_like_trivy_operator, parse_trivy_operator
 
-__all__ = ["SUPPORTED_FORMATS", "ParsedReport", "decode_report", "parse_report"]
+__all__ = ["SUPPORTED_FORMATS", "ParsedReport", "decode_report", "parse_report", "parse_reports"]
 
 SUPPORTED_FORMATS = (
     "Trivy JSON (SchemaVersion 2 or the legacy pre-0.20 list)",
@@ -38,17 +39,26 @@ SUPPORTED_FORMATS = (
     "Clair (clair-scanner, klar, Clair v4)",
     "Harbor scanner-adapter reports",
     "GitLab container-scanning reports",
-    "Trivy Operator VulnerabilityReport and ExposedSecretReport (one resource)",
+    "Trivy Operator resources (vulnerability, exposed-secret, config-audit, RBAC and infra assessment "
+    "reports; one resource, a List, an array or lists keyed by resource)",
+    "Trivy Kubernetes reports (trivy k8s)",
 )
+
+
+def _one_subject(parse: Callable[[Any], ParsedReport]) -> Callable[[Any], list[ParsedReport]]:
+    """A parser of a single-subject format, answering as the multi-subject ones do."""
+    return lambda document: [parse(document)]
+
+
 # Formats recognized by a sniff of their own (each module's `looks_like_…`), after the key-based ones
 # below; no two of them take the same document (each module's tests try every other fixture).
-_SNIFFED_FORMATS: tuple[tuple[Callable[[Any], bool], Callable[[Any], ParsedReport]], ...] = (
-    (looks_like_sarif, parse_sarif),
-    (looks_like_snyk, parse_snyk),
-    (looks_like_clair, parse_clair),
-    (looks_like_harbor, parse_harbor),
-    (looks_like_gitlab, parse_gitlab),
-    (looks_like_trivy_operator_image_report, parse_trivy_operator),
+_SNIFFED_FORMATS: tuple[tuple[Callable[[Any], bool], Callable[[Any], list[ParsedReport]]], ...] = (
+    (looks_like_sarif, _one_subject(parse_sarif)),
+    (looks_like_snyk, _one_subject(parse_snyk)),
+    (looks_like_clair, _one_subject(parse_clair)),
+    (looks_like_harbor, _one_subject(parse_harbor)),
+    (looks_like_gitlab, _one_subject(parse_gitlab)),
+    (looks_like_trivy_operator, parse_trivy_operator),
 )
 _SUPPORTED_TEXT = "Supported formats: " + ", ".join(SUPPORTED_FORMATS) + "."
 _TRIVY_SCHEMA_VERSION = 2
@@ -192,16 +202,53 @@ def _size_text(size: int) -> str:
 # --- format recognition -----------------------------------------------------------------------------
 
 
-def parse_report(document: Any) -> ParsedReport:
-    """Findings (deduplicated by identity), image and scanner of a decoded report.
+def parse_reports(document: Any) -> list[ParsedReport]:
+    """One report per subject of a decoded report, in order of first appearance: findings
+    (deduplicated by identity), image and scanner.
 
-    Raises UnsupportedFormat for formats we do not read (naming them when recognized) and
-    InvalidInput naming the JSON path when a supported format's structure is broken.
+    A single-subject format gives one report, whose image is None when the document names none (the
+    caller names it). A multi-subject format (Trivy Operator, `trivy k8s`) gives reports whose image is
+    always set, an image or a workload subject; its items about one subject (same `image_id`) are merged.
+    Raises UnsupportedFormat for formats we do not read (naming them when recognized), InvalidInput
+    naming the JSON path when a supported format's structure is broken, and InvalidInput saying why
+    when a multi-subject document holds nothing to store.
     """
-    report = _parse_by_structure(document)
-    report.findings = dedupe(report.findings)
-    _check_storable(report)
-    return report
+    reports = _merged_by_subject(_parse_by_structure(document))
+    for report in reports:
+        report.findings = dedupe(report.findings)
+        _check_storable(report)
+    return reports
+
+
+def parse_report(document: Any) -> ParsedReport:
+    """The one report of a document about one subject (`parse_reports`); InvalidInput for several."""
+    reports = parse_reports(document)
+    if len(reports) > 1:
+        raise InvalidInput(
+            f"the {reports[0].format} report covers {len(reports)} subjects (images or Kubernetes "
+            "resources); only a report about one subject can be read as one",
+            details=[{"format": reports[0].format, "subjects": len(reports)}],
+        )
+    return reports[0]
+
+
+def _merged_by_subject(reports: list[ParsedReport]) -> list[ParsedReport]:
+    """Reports about one subject merged into the first: findings concatenated, and scanner, version and
+    time taken from a later one where the first has none. Reports without an image stay apart."""
+    merged: list[ParsedReport] = []
+    by_subject: dict[str, ParsedReport] = {}
+    for report in reports:
+        first = by_subject.get(report.image.image_id) if report.image else None
+        if first is None:
+            merged.append(report)
+            if report.image:
+                by_subject[report.image.image_id] = report
+            continue
+        first.findings = [*first.findings, *report.findings]
+        first.scanner = first.scanner or report.scanner
+        first.scanner_version = first.scanner_version or report.scanner_version
+        first.created_at = first.created_at or report.created_at
+    return merged
 
 
 FINDING_TEXT_FIELDS = (
@@ -232,13 +279,13 @@ def _check_storable(report: ParsedReport) -> None:
             raise InvalidInput(f"{field}: {NOT_TEXT}", details=[{"path": field, "problem": NOT_TEXT}])
 
 
-def _parse_by_structure(document: Any) -> ParsedReport:
+def _parse_by_structure(document: Any) -> list[ParsedReport]:
     # The order matters: newer Trivy k8s reports also carry SchemaVersion (FORMATS.md, section 0).
     if document is None:
-        return parse_trivy_legacy(None)
+        return [parse_trivy_legacy(None)]
     if isinstance(document, list):
         if document and isinstance(document[0], dict) and "Target" in document[0]:
-            return parse_trivy_legacy(document)
+            return [parse_trivy_legacy(document)]
         parsed = _parse_sniffed(document)
         if parsed is None:
             raise _unsupported(_recognize_list(document))
@@ -248,22 +295,22 @@ def _parse_by_structure(document: Any) -> ParsedReport:
             f"{json_type(document).capitalize()} is not a scanner report. {_SUPPORTED_TEXT}",
             details=[_unsupported_details(None)],
         )
-    if "ClusterName" in document:
-        raise _unsupported("Trivy Kubernetes reports (trivy k8s)")
+    if looks_like_trivy_k8s(document):
+        return parse_trivy_k8s(document)
     if "SchemaVersion" in document:
         _check_trivy_schema_version(document["SchemaVersion"])
-        return parse_trivy(document)
+        return [parse_trivy(document)]
     if "matches" in document:
-        return parse_grype(document)
+        return [parse_grype(document)]
     if document.get("bomFormat") == "CycloneDX":
-        return parse_cyclonedx(document)
+        return [parse_cyclonedx(document)]
     parsed = _parse_sniffed(document)
     if parsed is None:
         raise _unsupported(_recognize_object(document))
     return parsed
 
 
-def _parse_sniffed(document: Any) -> ParsedReport | None:
+def _parse_sniffed(document: Any) -> list[ParsedReport] | None:
     for looks_like, parse in _SNIFFED_FORMATS:
         if looks_like(document):
             return parse(document)
@@ -286,8 +333,6 @@ def _recognize_object(document: dict[str, Any]) -> str | None:
     if "runs" in keys:
         tool = _sarif_tool_name(document["runs"])
         return f"SARIF reports (from {tool})" if tool else "SARIF reports"
-    if _is_trivy_operator(document) or any(str(key).endswith(".aquasecurity.github.io") for key in keys):
-        return "trivy-operator reports (Kubernetes custom resources)"
     if "vulnerabilities" in keys and keys & {"ok", "packageManager", "projectName"}:
         return "Snyk reports"
     if "image" in keys and "unapproved" in keys:
@@ -307,16 +352,9 @@ def _recognize_list(document: list[Any]) -> str | None:
     first = document[0] if document else None
     if not isinstance(first, dict):
         return None
-    if _is_trivy_operator(first):
-        return "trivy-operator reports (Kubernetes custom resources)"
     if "vulnerabilities" in first and "ok" in first:
         return "Snyk reports"
     return None
-
-
-def _is_trivy_operator(document: dict[str, Any]) -> bool:
-    api_version = document.get("apiVersion")
-    return isinstance(api_version, str) and "aquasecurity.github.io" in api_version
 
 
 def _sarif_tool_name(runs: object) -> str | None:

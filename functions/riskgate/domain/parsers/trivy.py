@@ -66,16 +66,20 @@ def parse_trivy_legacy(document: list[Any] | None) -> ParsedReport:
 
 
 def _findings_of_results(results: list[tuple[str, dict[str, Any]]]) -> list[Finding]:
+    return [finding for result_path, result in results for finding in findings_of_result(result, result_path)]
+
+
+def findings_of_result(result: dict[str, Any], result_path: str) -> list[Finding]:
+    """The findings of one `Results[]` entry (also the unit `trivy k8s` reports are made of)."""
     findings: list[Finding] = []
-    for result_path, result in results:
-        target = optional_text(result, "Target", result_path)
-        for path, entry in object_list(result, "Vulnerabilities", result_path):
-            findings.append(_vulnerability(entry, target, path))
-        for path, entry in object_list(result, "Secrets", result_path):
-            findings.append(_secret(entry, target, path))
-        for path, entry in object_list(result, "Misconfigurations", result_path):
-            if _is_failed_check(entry, path):
-                findings.append(_misconfiguration(entry, target, path))
+    target = optional_text(result, "Target", result_path)
+    for path, entry in object_list(result, "Vulnerabilities", result_path):
+        findings.append(_vulnerability(entry, target, path))
+    for path, entry in object_list(result, "Secrets", result_path):
+        findings.append(_secret(entry, target, path))
+    for path, entry in object_list(result, "Misconfigurations", result_path):
+        if _is_failed_check(entry, path):
+            findings.append(_misconfiguration(entry, target, path))
     return findings
 
 
@@ -163,17 +167,23 @@ def _highest_cvss_score(cvss_by_source: dict[str, Any], path: str) -> float | No
 def _image_of_report(document: dict[str, Any]) -> ImageRef | None:
     """RepoTags name the image even when a tarball was scanned; else ArtifactName for a pulled image."""
     metadata = object_field(document, "Metadata", "")
-    image = next(
-        (
-            ref
-            for tag in text_list(metadata, "RepoTags", "Metadata")
-            if (ref := parse_image_reference_or_none(tag))
-        ),
-        None,
-    )
+    image = first_repo_tag(metadata, "Metadata")
     if image is None and optional_text(document, "ArtifactType", "") == "container_image":
         image = parse_image_reference_or_none(optional_text(document, "ArtifactName", ""))
-    return with_repo_digest(image, text_list(metadata, "RepoDigests", "Metadata"))
+    return with_repo_digest(image, repo_digests(metadata, "Metadata"))
+
+
+def first_repo_tag(metadata: dict[str, Any], path: str) -> ImageRef | None:
+    """The first usable `RepoTags` entry of a `Metadata` object."""
+    return next(
+        (ref for tag in text_list(metadata, "RepoTags", path) if (ref := parse_image_reference_or_none(tag))),
+        None,
+    )
+
+
+def repo_digests(metadata: dict[str, Any], path: str) -> list[str]:
+    """The `RepoDigests` entries (`repo@sha256:…`) of a `Metadata` object."""
+    return text_list(metadata, "RepoDigests", path)
 
 
 def _image_of_legacy_results(results: list[tuple[str, dict[str, Any]]]) -> ImageRef | None:
@@ -181,8 +191,12 @@ def _image_of_legacy_results(results: list[tuple[str, dict[str, Any]]]) -> Image
     if not results:
         return None
     result_path, first = results[0]
-    target = optional_text(first, "Target", result_path)
-    # Only the `<artifact> (<os> <version>)` form names an artifact; a lockfile path does not.
+    return image_of_os_target(optional_text(first, "Target", result_path))
+
+
+def image_of_os_target(target: str | None) -> ImageRef | None:
+    """The artifact an OS-packages result names in its Target, `<artifact> (<os> <version>)`."""
+    # Only that form names an artifact; a lockfile path does not.
     if target is None or " (" not in target:
         return None
     return parse_image_reference_or_none(target.split(" (", 1)[0])

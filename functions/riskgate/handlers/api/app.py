@@ -27,6 +27,7 @@ from riskgate.handlers.api import (
     routes_policies,
     routes_response_policies,
     routes_scans,
+    routes_uploads,
     routes_verdicts,
 )
 from riskgate.handlers.api.errors import (
@@ -212,6 +213,7 @@ def swagger_html(spec: str) -> str:
 
 app.include_router(meta)
 app.include_router(routes_scans.router)
+app.include_router(routes_uploads.router)
 app.include_router(routes_images.router)
 app.include_router(routes_audit.router)
 app.include_router(routes_directory.router)

@@ -56,6 +56,11 @@ class VerdictReason(BaseModel):
     condition: str = Field(description="The condition that failed")
     findings: list[FindingSummary] = Field(description="The findings that made it fail, most severe first")
     findings_total: int
+    image: str | None = Field(
+        default=None,
+        description="In the combined verdict of a report of several images: the image (or Kubernetes "
+        "resource) this reason concerns",
+    )
 
 
 class Verdict(BaseModel):
@@ -73,21 +78,48 @@ class ImageReference(BaseModel):
     reference: str
 
 
-class ScanAccepted(BaseModel):
+class SubjectScan(BaseModel):
+    """One image's (or one Kubernetes resource's) scan out of a report."""
+
     scan_id: str
     image_id: str
     image: ImageReference
-    format: str = Field(description="trivy, trivy-legacy, grype or cyclonedx")
+    kind: Literal["image", "workload"] = Field(
+        description="workload: a Kubernetes resource (registry k8s://<cluster>, repository "
+        "<namespace>/<kind>/<name>) holding the misconfigurations and secrets of the resource itself"
+    )
+    counts: Counts
+    verdict: Verdict
+    current: bool = Field(description="False when a newer scan of the subject was stored first")
+
+
+class ScanAccepted(BaseModel):
+    scan_id: str | None = Field(description="The scan; null when the report covers several subjects")
+    image_id: str | None = Field(description="The image; null when the report covers several subjects")
+    image: ImageReference | None = Field(description="Null when the report covers several subjects")
+    format: str = Field(
+        description="trivy, trivy-legacy, trivy-k8s, trivy-operator, grype, cyclonedx, sarif, snyk, clair, "
+        "harbor or gitlab"
+    )
     scanner: str | None = None
     scanner_version: str | None = None
     received_at: str
-    counts: Counts
-    verdict: Verdict
-    current: bool = Field(description="False when a newer scan of the image was stored first")
+    counts: Counts = Field(description="The scan's counts; summed over the subjects of a report of several")
+    verdict: Verdict = Field(
+        description="The scan's verdict; for a report of several subjects, non-compliant when any is and "
+        "blocking when any blocks, each reason naming its subject"
+    )
+    current: bool = Field(description="False when a newer scan of an image was stored first")
+    scans: list[SubjectScan] = Field(description="One entry per image or Kubernetes resource of the report")
 
 
 class Image(BaseModel):
     id: str
+    kind: Literal["image", "workload"] = Field(
+        default="image",
+        description="workload: a Kubernetes resource (registry k8s://<cluster>, repository "
+        "<namespace>/<kind>/<name>), the subject of the resource's own misconfigurations and secrets",
+    )
     registry: str
     repository: str
     tags: list[str]
@@ -330,3 +362,33 @@ def _unstorable_values(data: Any) -> list[InitErrorDetails]:
         elif isinstance(value, list | tuple):
             pending.extend(((*location, index), item) for index, item in enumerate(value))
     return sorted(found, key=lambda error: [str(part) for part in error["loc"]])
+
+
+class UploadCreated(BaseModel):
+    """Where and how to put the report: a form POST of `fields`, then the report as the `file` field."""
+
+    upload_id: str
+    status: Literal["pending"]
+    url: str = Field(description="POST a multipart/form-data form here: every field of `fields`, then `file`")
+    method: Literal["POST"]
+    fields: dict[str, str] = Field(description="Form fields to send as they are, before the file")
+    file_field: Literal["file"] = Field(description="The form field that carries the report (last)")
+    max_bytes: int = Field(description="The largest object S3 accepts (gzip-compressed reports are welcome)")
+    created_at: str
+    expires_at: str = Field(description="The URL works until then; an upload never made then reads failed")
+
+
+class Upload(BaseModel):
+    upload_id: str
+    status: Literal["pending", "processing", "done", "failed"]
+    image: str | None = None
+    cluster: str | None = None
+    max_bytes: int
+    created_at: str
+    expires_at: str
+    finished_at: str | None = None
+    result: ScanAccepted | None = Field(
+        default=None, description="done: the answer POST /v1/scans would have given"
+    )
+    error: ErrorDetail | None = Field(default=None, description="failed: the error a POST would have given")
+    error_status: int | None = Field(default=None, description="failed: the status that error would have had")

@@ -19,6 +19,7 @@ from riskgate.domain.acceptances import RiskAcceptance, apply_acceptances
 from riskgate.domain.access import ImageTarget
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import FindingKind, Severity
+from riskgate.domain.images import WORKLOAD_REGISTRY_PREFIX
 from riskgate.domain.permissions import Permission
 from riskgate.handlers import judging
 from riskgate.handlers.api import models
@@ -34,9 +35,14 @@ SeverityName = Literal["critical", "high", "medium", "low", "negligible", "unkno
 ImageId = Annotated[str, Path(pattern=r"^img-[0-9a-f]{20}$", description="Image id")]
 
 
+def image_kind(item: dict[str, Any]) -> Literal["image", "workload"]:
+    return "workload" if str(item["registry"]).startswith(WORKLOAD_REGISTRY_PREFIX) else "image"
+
+
 def image_view(item: dict[str, Any]) -> models.Image:
     return models.Image(
         id=item["image_id"],
+        kind=image_kind(item),
         registry=item["registry"],
         repository=item["repository"],
         tags=sorted(item.get("tags") or []),
@@ -115,12 +121,25 @@ def _image_or_404(image_id: str) -> dict[str, Any]:
 def list_images(
     registry: Annotated[str | None, Query(description="e.g. docker.io")] = None,
     repository: Annotated[str | None, Query(description="e.g. library/alpine")] = None,
+    kind: Annotated[
+        Literal["image", "workload"] | None,
+        Query(description="image: container images; workload: Kubernetes resources (registry k8s://…)"),
+    ] = None,
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> models.ImagePage:
     store = default_store()
+    workloads_only = WORKLOAD_REGISTRY_PREFIX if kind == "workload" else None
+
+    def shown(image: dict[str, Any]) -> bool:
+        is_kind = kind is None or (image_kind(image) == kind)
+        return is_kind and visible(image)
+
     page = visible_page(
-        lambda size, token: store.list_images(registry, repository, size, token), visible, limit, next_token
+        lambda size, token: store.list_images(registry, repository, size, token, workloads_only),
+        shown,
+        limit,
+        next_token,
     )
     return models.ImagePage(items=[image_view(i) for i in page.items], next_token=page.next_token)
 

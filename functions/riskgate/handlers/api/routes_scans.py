@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -23,7 +24,7 @@ from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
-from riskgate.services.scans import Authorize, receive_scan
+from riskgate.services.scans import Authorize, accepted_answer, receive_scan
 from riskgate.settings import get_settings
 
 router = Router()
@@ -53,19 +54,23 @@ def raw_body(event: dict[str, object]) -> bytes:
     status_code=201,
     summary="Submit a scanner report",
     description=(
-        "The body is the report exactly as the scanner wrote it: Trivy JSON (SchemaVersion 2 or the "
-        "legacy list), Grype JSON or CycloneDX JSON; optionally gzip-compressed (Content-Encoding: gzip). "
-        "The latest scan of an image replaces its current findings."
+        "The body is the report exactly as the scanner wrote it, its format recognized from its content "
+        "(docs/formats.md): Trivy JSON, `trivy k8s`, Trivy Operator resources and lists, Grype, CycloneDX, "
+        "SARIF, Snyk, Clair, Harbor, GitLab container scanning; optionally gzip-compressed "
+        "(Content-Encoding: gzip). A report of several images and Kubernetes resources is stored as one "
+        "scan of each (`scans`). The latest scan of an image replaces its current findings. Reports over "
+        "the request size limit go through POST /v1/scans/uploads."
     ),
     responses=documented(
         201,
         "Scan stored; its verdict",
         {
             400: "Not JSON, or broken gzip",
-            403: "scans:write is not granted in a scope containing the image",
+            403: "scans:write is not granted in a scope containing the image (or one of the report's images)",
             409: "A request with this Idempotency-Key is still being processed",
             413: "Report over the size limit",
-            422: "Unsupported format, no image name, or an Idempotency-Key reused with another report",
+            422: "Unsupported format, no image name, ?image= on a report of several images, or an "
+            "Idempotency-Key reused with another report",
         },
     ),
     tags=["scans"],
@@ -74,6 +79,14 @@ def submit_scan(
     image: Annotated[
         str | None,
         Query(description="registry/repository:tag[@sha256:…]; supplies or overrides the report's image"),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="The Kubernetes cluster the report's workloads belong to (Trivy Operator resources "
+            "do not say); default: the report's ClusterName, else `default`",
+        ),
     ] = None,
     idempotency_key: Annotated[
         str | None,
@@ -92,16 +105,18 @@ def submit_scan(
         request = {
             "idempotency_key": idempotency_key,
             "principal": actor.user_id,
-            "payload": [hashlib.sha256(body).hexdigest(), content_encoding, image],
+            "payload": [hashlib.sha256(body).hexdigest(), content_encoding, image, cluster],
         }
-        accepted = _replayable_accept(request, body, content_encoding, image)
+        accepted = _replayable_accept(request, body, content_encoding, image, cluster)
     else:
-        accepted = accept_report(body, content_encoding, image)
+        accepted = accept_report(body, content_encoding, image, cluster)
+    # A report of several images has no one place to point at.
+    location = {"Location": f"/v1/images/{accepted['image_id']}/scans"} if accepted["image_id"] else {}
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
         body=models.ScanAccepted.model_validate(accepted),
-        headers={"Location": f"/v1/images/{accepted['image_id']}/scans"},
+        headers=location,
     )
 
 
@@ -122,12 +137,15 @@ def may_submit_for(access: Access) -> Authorize:
     return authorize
 
 
-def accept_report(body: bytes, content_encoding: str | None, image: str | None) -> dict[str, Any]:
+def accept_report(
+    body: bytes, content_encoding: str | None, image: str | None, cluster: str | None
+) -> dict[str, Any]:
     received = receive_scan(
         default_store(),
         body,
         content_encoding=content_encoding,
         image_param=image,
+        cluster_param=cluster,
         max_report_bytes=get_settings().max_report_bytes,
         actor=current_actor(router),
         authorize=may_submit_for(current_access(router)),
@@ -135,62 +153,60 @@ def accept_report(body: bytes, content_encoding: str | None, image: str | None) 
         acceptances_for=judging.acceptances_for(),
         now=system_now(),
     )
-    logger.info(
-        "scan stored",
-        scan_id=received.scan_id,
-        image_id=received.image.image_id,
-        format=received.report.format,
-        findings=len(received.report.findings),
-        status=received.verdict.status,
-    )
-    ref = received.image
-    return {
-        "scan_id": received.scan_id,
-        "image_id": ref.image_id,
-        "image": {
-            "registry": ref.registry,
-            "repository": ref.repository,
-            "tag": ref.tag,
-            "digest": ref.digest,
-            "reference": ref.reference,
-        },
-        "format": received.report.format,
-        "scanner": received.report.scanner,
-        "scanner_version": received.report.scanner_version,
-        "received_at": received.received_at,
-        "counts": received.counts,
-        "verdict": received.verdict.as_dict(),
-        "current": received.became_current,
-    }
+    for scan in received.scans:
+        logger.info(
+            "scan stored",
+            scan_id=scan.scan_id,
+            image_id=scan.image.image_id,
+            format=received.format,
+            findings=len(scan.report.findings),
+            status=scan.verdict.status,
+        )
+    return accepted_answer(received)
 
 
 def _accept_once(
-    *, request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None
+    *,
+    request: dict[str, Any],
+    body: bytes,
+    content_encoding: str | None,
+    image: str | None,
+    cluster: str | None,
 ) -> dict[str, Any]:
-    return accept_report(body, content_encoding, image)
+    return accept_report(body, content_encoding, image, cluster)
 
 
 def _replayable_accept(
-    request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None
+    request: dict[str, Any], body: bytes, content_encoding: str | None, image: str | None, cluster: str | None
 ) -> dict[str, Any]:
+    return replayable(
+        "scans",
+        _accept_once,
+        "report",
+        request=request,
+        body=body,
+        content_encoding=content_encoding,
+        image=image,
+        cluster=cluster,
+    )
+
+
+def replayable(
+    operation: str, function: Callable[..., dict[str, Any]], what: str, **kwargs: Any
+) -> dict[str, Any]:
+    """`function(**kwargs)` once per Idempotency-Key (`kwargs["request"]`); a retry gets the first answer.
+
+    `what` names the payload in the error of a key reused with another one."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
     )
 
     try:
-        return call_idempotent(
-            "scans",
-            _accept_once,
-            router.lambda_context,
-            request=request,
-            body=body,
-            content_encoding=content_encoding,
-            image=image,
-        )
+        return call_idempotent(operation, function, router.lambda_context, **kwargs)
     except IdempotencyValidationError as error:
         raise InvalidInput(
-            "Idempotency-Key was already used with a different report: use a new key for a new scan",
+            f"Idempotency-Key was already used with a different {what}: use a new key for a new one",
             details=[{"location": "header.Idempotency-Key", "message": "reused with another payload"}],
         ) from error
     except IdempotencyAlreadyInProgressError as error:
