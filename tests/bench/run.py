@@ -448,11 +448,168 @@ def expiry() -> dict[str, object]:
     }
 
 
-PARTS = ("ingest", "reevaluation", "expiry", "cold")
+# The upload bench: a synthetic Trivy report of this size (before compression), built from the real
+# fixtures' vulnerabilities and packages, through the upload path.
+UPLOAD_REPORT_BYTES = 200 * 1024 * 1024
+UPLOAD_SOURCES = (
+    "wild_python-test-baseline-full_bom-crlf.json",
+    "wild_vulpy.json",
+    "wild_python-test-baseline-critical-high.json",
+)
+# Distinct vulnerabilities in it; packages (the `--list-all-pkgs` inventory) fill the rest.
+UPLOAD_VULNERABILITIES = 40_000
+
+
+def synthetic_trivy_report(path: Path, image: str) -> dict[str, int]:
+    """A Trivy report of about UPLOAD_REPORT_BYTES: the real fixtures' vulnerabilities (descriptions,
+    references, CVSS) under distinct ids and packages, and their packages repeated under distinct names,
+    written piece by piece so that the bench itself stays small."""
+    folder = FIXTURE.parents[1] / "trivy"
+    vulnerabilities: list[dict[str, Any]] = []
+    packages: list[dict[str, Any]] = []
+    for name in UPLOAD_SOURCES:
+        document = json.loads((folder / name).read_text(encoding="utf-8-sig"))
+        for result in document["Results"]:
+            vulnerabilities += result.get("Vulnerabilities") or []
+            packages += result.get("Packages") or []
+    head = {
+        "SchemaVersion": 2,
+        "ArtifactName": image,
+        "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": "debian", "Name": "12"}},
+    }
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(head)[:-1] + ', "Results": [{"Target": "' + image + ' (debian 12)", ')
+        out.write('"Class": "lang-pkgs", "Type": "pip", "Vulnerabilities": [')
+        for number in range(UPLOAD_VULNERABILITIES):
+            entry = dict(vulnerabilities[number % len(vulnerabilities)])
+            entry["VulnerabilityID"] = f"CVE-2090-{number:06d}"
+            entry["PkgName"] = f"{entry.get('PkgName', 'package')}-{number % 5000}"
+            out.write(("," if number else "") + json.dumps(entry))
+        out.write('], "Packages": [')
+        number = 0
+        while out.tell() < UPLOAD_REPORT_BYTES - 10_000:
+            package = dict(packages[number % len(packages)])
+            package["Name"] = f"{package.get('Name', 'package')}-{number}"
+            package["ID"] = f"{package['Name']}@{package.get('Version', '0')}"
+            out.write(("," if number else "") + json.dumps(package))
+            number += 1
+        out.write("]}]}")
+        written = out.tell()
+    return {"bytes": written, "vulnerabilities": UPLOAD_VULNERABILITIES, "packages": number}
+
+
+INGEST_PROBE = """
+import json, os, resource, sys, time
+from collections import Counter
+import boto3
+boto3.setup_default_session()
+requests = Counter()
+boto3.DEFAULT_SESSION.events.register(
+    "before-call.dynamodb.*", lambda model, **_: requests.update([model.name])
+)
+from riskgate.handlers import upload_ingester
+from tests.support.events import FakeLambdaContext
+event = json.loads(sys.argv[1])
+start = time.perf_counter()
+cpu = time.process_time()
+result = upload_ingester.handler(event, FakeLambdaContext())
+hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
+print(json.dumps({
+    "result": result,
+    "wall_s": round(time.perf_counter() - start, 1),
+    "cpu_s": round(time.process_time() - cpu, 1),
+    "peak_rss_mb": round(int(hwm) / 1024),
+    "dynamodb_requests": dict(requests),
+}))
+"""
+
+
+def upload() -> dict[str, object]:
+    """The synthetic 200 MB report, gzip-compressed, through POST /v1/scans/uploads, S3 and the upload
+    ingester. moto runs as a server here, so that the ingester, in a process of its own, is measured
+    alone: its peak memory is what the function's memory setting must hold."""
+    import gzip
+    import logging
+    import shutil
+    import tempfile
+
+    from moto.server import ThreadedMotoServer
+
+    # The server's access log would print a line per DynamoDB request (1,600 of them).
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    bucket = "riskgate-bench-uploads"
+    env = {
+        **ENV,
+        "AWS_ENDPOINT_URL": endpoint,
+        "RISKGATE_UPLOADS_BUCKET": bucket,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)]),
+    }
+    os.environ.update(env)
+    import boto3
+
+    from riskgate.handlers.api import handler
+    from riskgate.resources import TABLE
+    from tests.support.events import FakeLambdaContext, api_event
+
+    try:
+        boto3.client("dynamodb").create_table(**TABLE.create_table_kwargs(ENV["RISKGATE_TABLE_NAME"]))
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        with tempfile.TemporaryDirectory() as work:
+            report = Path(work) / "report.json"
+            built = synthetic_trivy_report(report, "registry.example.com/bench/large:1")
+            compressed = Path(work) / "report.json.gz"
+            with report.open("rb") as source, gzip.open(compressed, "wb", compresslevel=6) as target:
+                shutil.copyfileobj(source, target, 1024 * 1024)
+            response = handler(api_event("POST", "/v1/scans/uploads"), FakeLambdaContext())
+            assert response["statusCode"] == 201, response["body"]
+            created = json.loads(response["body"])
+            key = created["fields"]["key"]
+            boto3.client("s3").upload_file(str(compressed), bucket, key)
+            detail = {"bucket": {"name": bucket}, "object": {"key": key}}
+            body = json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": detail})
+            event = {
+                "Records": [{"messageId": "bench", "receiptHandle": "r", "body": body, "attributes": {}}]
+            }
+            probe = subprocess.run(
+                [sys.executable, "-c", INGEST_PROBE, json.dumps(event)],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            )
+            measured = json.loads(probe.stdout.strip().splitlines()[-1])
+            status = handler(
+                api_event("GET", f"/v1/scans/uploads/{created['upload_id']}"), FakeLambdaContext()
+            )
+            upload_state = json.loads(status["body"])
+            return {
+                "report_bytes": built["bytes"],
+                "report_gzip_bytes": compressed.stat().st_size,
+                "vulnerabilities": built["vulnerabilities"],
+                "packages": built["packages"],
+                "upload_status": upload_state["status"],
+                "findings_stored": sum(upload_state["result"]["counts"]["vulnerabilities"].values()),
+                "ingester_wall_s": measured["wall_s"],
+                "ingester_cpu_s": measured["cpu_s"],
+                "ingester_peak_rss_mb": measured["peak_rss_mb"],
+                "ingester_dynamodb_requests": measured["dynamodb_requests"],
+            }
+    finally:
+        server.stop()
+
+
+PARTS = ("ingest", "reevaluation", "expiry", "cold", "upload")
 
 
 def main() -> int:
-    """`run.py [part ...]`: the parts named (ingest, reevaluation, expiry, cold), all by default."""
+    """`run.py [part ...]`: the parts named (ingest, reevaluation, expiry, cold, upload), all by default."""
     parts = sys.argv[1:] or list(PARTS)
     sys.path[:0] = [str(REPO / "functions"), str(REPO)]
     unknown = set(parts) - set(PARTS)
@@ -480,6 +637,13 @@ def main() -> int:
         )
         for key, value in expiry().items():
             print(f"{key:>46}: {value}")
+    if "upload" in parts:
+        print(
+            f"\n== a {UPLOAD_REPORT_BYTES // 1024 // 1024} MB Trivy report through the upload path"
+            " (moto server)"
+        )
+        for key, value in upload().items():
+            print(f"{key:>30}: {value}")
     if "cold" in parts:
         print(
             "\n== cold import per handler (fresh interpreter, best and median of", COLD_IMPORT_RUNS, "runs)"
