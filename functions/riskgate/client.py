@@ -366,7 +366,7 @@ def _submit_as_upload(
         raise SubmitError("the server's answer to the upload request has no upload URL") from error
     form, content_type = multipart_form(fields, str(created.get("file_field") or "file"), body)
     storage_headers = {"Content-Type": content_type, "User-Agent": "riskgate-cli"}
-    exchange.send("POST", target, form, storage_headers, display_url(target))
+    exchange.send("POST", target, form, storage_headers, display_url(target), storage_refusal)
     status_url = f"{base_url.rstrip('/')}/v1/scans/uploads/{urllib.parse.quote(upload_id)}"
     read_headers = {key: value for key, value in api_headers.items() if key != "Idempotency-Key"}
     deadline = clock() + scan.wait_seconds
@@ -384,6 +384,16 @@ def _submit_as_upload(
                 f"(--wait): GET /v1/scans/uploads/{upload_id} tells when it is"
             )
         sleep(UPLOAD_POLL_SECONDS)
+
+
+_S3_ERROR_PART = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
+
+
+def storage_refusal(status: int, body: bytes, location: str | None = None) -> str:
+    """S3's refusal of the report (an XML error: `EntityTooLarge`, an expired policy), in one line."""
+    parts = dict(_S3_ERROR_PART.findall(body.decode("utf-8", errors="replace")))
+    detail = ": ".join(part for part in (parts.get("Code"), parts.get("Message")) if part)
+    return f"the upload's storage refused the report ({status}){f': {detail}' if detail else ''}"
 
 
 def uploads_url(base_url: str, image: str | None) -> str:
@@ -438,9 +448,16 @@ class _Exchange:
     on_retry: Callable[[str, float], None] | None
 
     def send(
-        self, method: str, url: str, data: bytes | None, headers: Mapping[str, str], where: str
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        where: str,
+        refusal: Callable[[int, bytes, str | None], str] | None = None,
     ) -> bytes:
-        """`where` names the server in messages (the API's base URL, or the upload's host)."""
+        """`where` names the server in messages (the API's base URL, or the upload's host); `refusal`
+        words a final refusal (default: the API's, from its error body)."""
         policy = self.policy
         started = self.clock()
         for attempt in range(1, policy.max_attempts + 1):
@@ -471,10 +488,11 @@ class _Exchange:
                 if 200 <= answer.status < 300:
                     return answer.body
                 if answer.status not in RETRYABLE_STATUSES:
+                    words = refusal or (
+                        lambda status, body, location: refusal_message(status, body, location)
+                    )
                     raise SubmitError(
-                        refusal_message(
-                            answer.status, answer.body, location=header_value(answer.headers, "Location")
-                        )
+                        words(answer.status, answer.body, header_value(answer.headers, "Location"))
                     )
                 failure = f"answer {answer.status}"
                 retry_after = retry_after_seconds(header_value(answer.headers, "Retry-After"))

@@ -13,6 +13,7 @@ from functools import cache
 from typing import IO, Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from riskgate.adapters.audit_log import audit_put
@@ -118,21 +119,27 @@ class UploadTable(TableClient):
         status: UploadStatus,
         names: dict[str, str] | None = None,
     ) -> None:
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=to_item(upload_key(upload_id)),
-            UpdateExpression=f"SET #status = :status, finished_at = :now, {sets}",
-            ConditionExpression="#status = :processing",
-            ExpressionAttributeNames={"#status": "status", **(names or {})},
-            ExpressionAttributeValues=expression_values(
-                {
-                    ":status": status.value,
-                    ":processing": UploadStatus.PROCESSING.value,
-                    ":now": iso(now),
-                    **values,
-                }
-            ),
-        )
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item(upload_key(upload_id)),
+                UpdateExpression=f"SET #status = :status, finished_at = :now, {sets}",
+                ConditionExpression="#status = :processing",
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ExpressionAttributeValues=expression_values(
+                    {
+                        ":status": status.value,
+                        ":processing": UploadStatus.PROCESSING.value,
+                        ":now": iso(now),
+                        **values,
+                    }
+                ),
+            )
+        except ClientError as error:
+            # Two deliveries of one object ran at once (SQS delivers at least once) and the other one
+            # finished it first, with the same scans: its answer stands.
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
 
 class UploadObjects:
@@ -145,7 +152,9 @@ class UploadObjects:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("s3")
+            # Signature version 4: the only one S3 takes for objects encrypted with KMS, and the one that
+            # carries the function's session token in the presigned POST's policy.
+            self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
         return self._client
 
     def presigned_post(self, key: str, max_bytes: int, expires_in: int) -> dict[str, Any]:

@@ -91,6 +91,12 @@ def _gunzipped(head: bytes, source: IO[bytes]) -> Any:
                 data = inflater.unconsumed_tail
                 if inflater.eof:
                     rest = inflater.unused_data
+                    # A read may end inside the next member's magic bytes: read on before deciding.
+                    while len(rest) < len(GZIP_MAGIC) and GZIP_MAGIC.startswith(rest):
+                        more = source.read(_CHUNK)
+                        if not more:
+                            break
+                        rest += more
                     if rest.strip(b"\x00"):
                         if not rest.startswith(GZIP_MAGIC):
                             raise MalformedInput(
