@@ -266,3 +266,13 @@ def test_a_report_over_the_in_memory_size_is_read_as_a_stream_with_the_same_find
             query = {**query, "next_token": page["next_token"]}
 
     assert findings(done["result"]["image_id"]) == findings(posted_body["image_id"])
+
+
+def test_a_message_naming_no_upload_is_dropped_not_retried_forever(dynamodb: Any) -> None:
+    garbage = object_created("uploads/../../etc/passwd")
+    garbage["Records"][0]["body"] = "not an event"
+    assert upload_ingester.handler(garbage, FakeLambdaContext()) == {"batchItemFailures": []}
+    # A key under the prefix that is no upload id, and an upload id nobody created: nothing to do.
+    assert ingest("uploads/not-an-upload") == {"batchItemFailures": []}
+    assert ingest("uploads/upl-000000000000000000000000") == {"batchItemFailures": []}
+    assert ok("GET", "/v1/images")["items"] == []
