@@ -25,10 +25,9 @@ from riskgate.domain.permissions import GLOBAL_SCOPE, Principal, RoleBinding
 from riskgate.domain.uploads import upload_id_of_key
 from riskgate.handlers import judging
 from riskgate.handlers.api.errors import status_for
-from riskgate.handlers.api.routes_scans import may_submit_for
 from riskgate.handlers.api.security import access_for
 from riskgate.resources import UPLOADS_PREFIX
-from riskgate.services.scans import Authorize
+from riskgate.services.scans import Authorize, may_submit_for
 from riskgate.services.uploads import ingest_upload
 
 logger = Logger()

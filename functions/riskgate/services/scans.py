@@ -10,12 +10,14 @@ from typing import Any, Protocol
 
 from riskgate.adapters.store import StoredScan
 from riskgate.clock import iso
+from riskgate.domain.access import Access, ImageTarget
 from riskgate.domain.audit import Actor, AuditAction, AuditEvent, audit_event
 from riskgate.domain.errors import InvalidInput, MissingImage, PermissionDenied
 from riskgate.domain.evaluation import Verdict
 from riskgate.domain.findings import Finding
 from riskgate.domain.images import ImageRef, in_cluster, is_workload, parse_image_reference
 from riskgate.domain.parsers import ParsedReport, decode_report, parse_reports
+from riskgate.domain.permissions import Permission
 from riskgate.services.evaluation import AcceptancesFor, judge, no_acceptances
 from riskgate.services.policies import PoliciesFor
 
@@ -60,6 +62,26 @@ class ReceivedReport:
     scanner: str | None
     scanner_version: str | None
     received_at: str
+
+
+def may_submit_for(access: Access) -> Authorize:
+    """What `scans:write` means for one image: a grant in a scope containing it as named, and, for a digest
+    already known under other names, the right to change that image."""
+
+    def authorize(image: ImageRef, known_tags: tuple[str, ...]) -> None:
+        target = ImageTarget(image.registry, image.repository, (image.tag,) if image.tag else ())
+        if not access.may_on_image(Permission.SCANS_WRITE, target):
+            raise PermissionDenied(f"you may not submit scans of {image.name} (outside your scopes)")
+        if not access.may_change_image(
+            Permission.SCANS_WRITE, image.registry, image.repository, image.tag, known_tags
+        ):
+            # Says nothing of the other names: only that this digest is not the caller's alone.
+            raise PermissionDenied(
+                f"you may not submit scans of {image.reference}: an image with this digest is already "
+                "known under names outside your scopes"
+            )
+
+    return authorize
 
 
 def new_scan_id(image: ImageRef) -> str:

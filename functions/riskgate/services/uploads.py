@@ -16,7 +16,7 @@ from riskgate.clock import iso, parse_iso
 from riskgate.domain.audit import Actor, AuditAction, AuditEvent, audit_event
 from riskgate.domain.errors import MalformedInput, NotFound, RiskgateError
 from riskgate.domain.images import ImageRef, parse_image_reference
-from riskgate.domain.parsers import decode_report, parse_reports
+from riskgate.domain.parsers import ParsedReport, decode_report, parse_reports
 from riskgate.domain.parsers.streaming import read_streamed_trivy_report, spool_report
 from riskgate.domain.uploads import (
     UploadRequest,
@@ -216,7 +216,7 @@ def ingest_upload(
     return Ingestion(upload_id, UploadStatus.DONE.value, scans=len(received.scans))
 
 
-def _read_reports(objects: Objects, key: str, max_bytes: int) -> list[Any]:
+def _read_reports(objects: Objects, key: str, max_bytes: int) -> list[ParsedReport]:
     size = objects.size(key)
     if size is None:
         raise MalformedInput("the uploaded object is no longer there: create a new upload")

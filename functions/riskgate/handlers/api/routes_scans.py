@@ -16,15 +16,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from riskgate.adapters.idempotency import call_idempotent
 from riskgate.adapters.store import default_store
 from riskgate.clock import system_now
-from riskgate.domain.access import Access, ImageTarget
-from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput, PermissionDenied
-from riskgate.domain.images import ImageRef
+from riskgate.domain.errors import Conflict, InvalidInput, MalformedInput
 from riskgate.domain.permissions import Permission
 from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
-from riskgate.services.scans import Authorize, accepted_answer, receive_scan
+from riskgate.services.scans import accepted_answer, may_submit_for, receive_scan
 from riskgate.settings import get_settings
 
 router = Router()
@@ -118,23 +116,6 @@ def submit_scan(
         body=models.ScanAccepted.model_validate(accepted),
         headers=location,
     )
-
-
-def may_submit_for(access: Access) -> Authorize:
-    def authorize(image: ImageRef, known_tags: tuple[str, ...]) -> None:
-        target = ImageTarget(image.registry, image.repository, (image.tag,) if image.tag else ())
-        if not access.may_on_image(Permission.SCANS_WRITE, target):
-            raise PermissionDenied(f"you may not submit scans of {image.name} (outside your scopes)")
-        if not access.may_change_image(
-            Permission.SCANS_WRITE, image.registry, image.repository, image.tag, known_tags
-        ):
-            # Says nothing of the other names: only that this digest is not the caller's alone.
-            raise PermissionDenied(
-                f"you may not submit scans of {image.reference}: an image with this digest is already "
-                "known under names outside your scopes"
-            )
-
-    return authorize
 
 
 def accept_report(

@@ -13,13 +13,14 @@ from riskgate.clock import system_now
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
-from riskgate.handlers.api.routes_scans import may_submit_for, replayable
+from riskgate.handlers.api.routes_scans import replayable
 from riskgate.handlers.api.security import (
     current_access,
     current_actor,
     principal_from_event,
     secured_route,
 )
+from riskgate.services.scans import may_submit_for
 from riskgate.services.uploads import create_upload, read_upload
 from riskgate.settings import get_settings
 
