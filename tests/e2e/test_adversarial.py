@@ -157,6 +157,7 @@ class World:
     policies: dict[str, str] = field(default_factory=dict)  # team → assurance policy id
     response_policies: dict[str, str] = field(default_factory=dict)  # team → response policy id
     integrations: dict[str, str] = field(default_factory=dict)  # team → integration name
+    uploads: dict[str, str] = field(default_factory=dict)  # team → an upload its CI created, never filled
     integration_scopes: bool = True  # whether the API took `scope` on an integration
     notes: list[str] = field(default_factory=list)  # what set-up had to adapt to
     timings: dict[str, float] = field(default_factory=dict)  # set-up phase → seconds
@@ -327,6 +328,9 @@ def build_world(stack: Stack, scanner_fixtures: Path) -> World:
         )
         world.policies[team] = policy["id"]
         create_response_policy(world, team)
+        # An upload of the team's CI, never filled: only its creator may read it.
+        upload = expect(stack, 201, "POST", "/v1/scans/uploads", world.token(team, "ci_pipeline"))
+        world.uploads[team] = upload["upload_id"]
 
     lap("integrations, policies")
     for key, spec in IMAGES.items():
@@ -407,6 +411,7 @@ def collect_victim_identifiers(world: World) -> None:
         ids.add(world.response_policies[team], f"{team} response policy id")
         ids.add(f"{team} alerts", f"{team} response policy name")
         ids.add(world.integrations[team], f"{team} integration name")
+        ids.add(world.uploads[team], f"{team} upload id")
         ids.add(f"{team}-webhook-signing-secret-0123456789", f"{team} webhook secret")
         ids.add(f"/hooks/{team}/riskgate", f"{team} webhook URL")
     for key in VICTIM_IMAGES:
@@ -477,6 +482,10 @@ def victim_state(world: World) -> dict[str, Any]:
         state[f"integration {team}"] = {
             k: integration.get(k) for k in ("version", "type", "config", "has_secret", "scope")
         }
+        upload = expect(
+            stack, 200, "GET", f"/v1/scans/uploads/{world.uploads[team]}", world.token(team, "ci_pipeline")
+        )
+        state[f"upload {team}"] = {k: upload.get(k) for k in ("status", "image", "cluster", "expires_at")}
         scope = expect(stack, 200, "GET", f"/v1/scopes/{world.scopes[team]}", admin)
         state[f"scope {team}"] = {k: scope.get(k) for k in ("name", "version", "resources")}
         for role in ROLES:
@@ -1030,6 +1039,7 @@ MADE_UP_PATH_VALUES = {
     "acceptance_id": "acc-0000000000000000",
     "image_id": "img-00000000000000000000",
     "vulnerability_id": BUSTER_CRITICAL,
+    "upload_id": "upl-000000000000000000000000",
 }
 
 
@@ -1153,6 +1163,8 @@ def victim_path_values(world: World, template: str, name: str) -> list[str]:
         return [world.integrations[t] for t in VICTIMS]
     if name == "name" and template.startswith("/v1/roles"):
         return ["auditor"]
+    if name == "upload_id":
+        return [world.uploads[t] for t in VICTIMS]
     raise AssertionError(f"the sweep has no victim value for {{{name}}} in {template}: add one")
 
 
@@ -1264,6 +1276,11 @@ def collection_attempts(world: World, method: str, template: str, team: str, rol
                     f"{tb_spec.name}:b-9",
                     f"{tb_spec.name}:a-9@{tb_spec.digest}",
                 )
+            ],
+            # Naming another team's image is refused before anything is uploaded.
+            "/v1/scans/uploads": [
+                Attempt("POST", template, {"image": reference}, allowed=frozenset({403}))
+                for reference in (b_spec.reference, f"{tb_spec.name}:b-9")
             ],
             "/v1/scopes": [
                 Attempt(
