@@ -1,10 +1,12 @@
-"""The Riskgate stack: composes the constructs, adds nothing of its own but the outputs."""
+"""The Riskgate stack: a list of the constructs it is made of, and its outputs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from riskgate.resources import (
@@ -34,31 +36,24 @@ class RiskgateStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings = Settings.from_context(self.node)
+        # The notifier delivers notifications, the API an integration's test message: both the same way.
+        notification_settings = NotificationSettings.from_context(self.node)
+        # Integration secrets are named `<prefix>/integrations/<name>`: one prefix per stack, so that two
+        # stacks in one account and region neither share nor reach each other's secrets.
+        secrets_prefix = self.stack_name.lower()
 
         data_key = DataKey(self, "DataKey")
         table = RiskgateTable(self, "Data", spec=TABLE, encryption_key=data_key.key).table
         events = EventsTopic(self, "Events", encryption_key=data_key.key).topic
         layer = DependenciesLayer(self, "Dependencies", runtime=RUNTIME, architecture=ARCHITECTURE).layer
-        # Integration secrets are named `<prefix>/integrations/<name>`: one prefix per stack, so that two
-        # stacks in one account and region neither share nor reach each other's secrets.
-        secrets_prefix = self.stack_name.lower()
         factory = LambdaFactory(
             layer=layer,
-            environment={
-                "RISKGATE_TABLE_NAME": table.table_name,
-                "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn,
-                # Every function may write audit items (the API its changes, the authorizer failed
-                # authentications), each expiring from the table after this many days.
-                "RISKGATE_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
-                # The API writes an acceptance's reminder items and the expiry checker acts on them:
-                # both must agree on the days.
-                "RISKGATE_EXPIRY_REMINDER_DAYS": settings.expiry_reminder_days,
-                "RISKGATE_SECRETS_PREFIX": secrets_prefix,
-            },
+            environment=common_environment(
+                table=table, events=events, settings=settings, secrets_prefix=secrets_prefix
+            ),
             settings=settings,
         )
-        # The notifier delivers notifications, the API an integration's test message: both the same way.
-        notification_settings = NotificationSettings.from_context(self.node)
+
         api = RiskgateApi(
             self,
             "Api",
@@ -103,6 +98,11 @@ class RiskgateStack(Stack):
             bucket=uploads.bucket, encryption_key=data_key.key, environment=uploads.environment
         )
 
+        self._outputs(api=api, table=table, audit=audit, uploads=uploads)
+
+    def _outputs(
+        self, *, api: RiskgateApi, table: dynamodb.Table, audit: AuditDelivery, uploads: ReportUploads
+    ) -> None:
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(
@@ -132,3 +132,20 @@ class RiskgateStack(Stack):
             value=f"riskgate admin create-token --table {table.table_name}",
             description="Run with the deploying account's credentials to get the first (administrator) token",
         )
+
+
+def common_environment(
+    *, table: dynamodb.ITable, events: sns.ITopic, settings: Settings, secrets_prefix: str
+) -> dict[str, str]:
+    """What every function is told."""
+    return {
+        "RISKGATE_TABLE_NAME": table.table_name,
+        "RISKGATE_EVENTS_TOPIC_ARN": events.topic_arn,
+        # Every function may write audit items (the API its changes, the authorizer failed
+        # authentications), each expiring from the table after this many days.
+        "RISKGATE_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
+        # The API writes an acceptance's reminder items and the expiry checker acts on them:
+        # both must agree on the days.
+        "RISKGATE_EXPIRY_REMINDER_DAYS": settings.expiry_reminder_days,
+        "RISKGATE_SECRETS_PREFIX": secrets_prefix,
+    }

@@ -6,12 +6,11 @@ failing to its dead-letter queue, as on AWS."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import boto3
-
 from riskgate_local.lambdas import LocalFunction
+from riskgate_local.pollers import Poller
 
 logger = logging.getLogger(__name__)
 
@@ -35,45 +34,33 @@ def lambda_sqs_record(
     }
 
 
-def failed_message_ids(response: Any, batch: list[dict[str, Any]]) -> set[str]:
-    """Which messages of the batch failed, by Lambda's rules for ReportBatchItemFailures: no response or
-    no failures is success; an identifier that names no message of the batch fails the whole batch."""
-    everything = {record["messageId"] for record in batch}
-    if response is None:
-        return set()
-    if not isinstance(response, Mapping):
-        return everything
-    failed: set[str] = set()
-    for failure in response.get("batchItemFailures") or []:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
-        if not isinstance(identifier, str) or identifier not in everything:
-            logger.warning("batch item failure %r names no message of the batch; the batch failed", failure)
-            return everything
-        failed.add(identifier)
-    return failed
-
-
-class QueuePoller:
+class QueuePoller(Poller):
     """Receives up to `batch_size` messages a round and invokes the function with them.
 
     `poll_once` does one round; something else calls it periodically. Like Lambda's poller it does not
     touch a failed message: it becomes visible again when its visibility timeout ends.
     """
 
+    service = "sqs"
+    kind = "queue"
+
     def __init__(
         self, queue_url: str, function: LocalFunction, *, batch_size: int, client: Any | None = None
     ) -> None:
+        super().__init__(function, client=client)
         self.queue_url = queue_url
-        self._function = function
         self._batch_size = min(batch_size, SQS_RECEIVE_LIMIT)
-        self._client = client
         self._queue_arn: str | None = None
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("sqs")
-        return self._client
+    @staticmethod
+    def item_identifier(record: Mapping[str, Any]) -> str:
+        return str(record["messageId"])
+
+    def run(self, running: Callable[[], bool]) -> None:
+        """Deliver what the queue holds, batch after batch, until nothing is visible or `running` is no
+        longer true."""
+        while running() and self.poll_once():
+            pass
 
     @property
     def queue_arn(self) -> str:
@@ -95,15 +82,8 @@ class QueuePoller:
         if not received:
             return 0
         batch = [lambda_sqs_record(message, self.queue_arn) for message in received]
-        try:
-            failed = failed_message_ids(self._function.invoke({"Records": batch}), batch)
-        except Exception:
-            # Lambda counts an error as the failure of every message in the batch.
-            logger.exception(
-                "%s raised; the whole batch of %d messages failed", self._function.name, len(batch)
-            )
-            failed = {record["messageId"] for record in batch}
-        done = [record for record in batch if record["messageId"] not in failed]
+        failed = self._invoke(batch).failed
+        done = [record for index, record in enumerate(batch) if index not in failed]
         if done:
             self.client.delete_message_batch(
                 QueueUrl=self.queue_url,

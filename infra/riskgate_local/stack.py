@@ -57,8 +57,8 @@ from riskgate_local.aws import (
     aws_environment,
     create_resources,
     overriding_aws_variables,
-    send_to_queue,
 )
+from riskgate_local.consumers import STREAM, Consumer
 from riskgate_local.gateway import (
     LOCAL_EXPIRY_CHECK_ROUTE,
     LOCAL_OUTBOX_ROUTE,
@@ -70,7 +70,7 @@ from riskgate_local.gateway import (
 from riskgate_local.lambdas import Handler, LocalFunction
 from riskgate_local.outbox import LocalSink, Outbox
 from riskgate_local.periodic import PeriodicTask
-from riskgate_local.queues import QueuePoller
+from riskgate_local.pollers import Poller
 from riskgate_local.streams import StreamPoller
 
 logger = logging.getLogger(__name__)
@@ -210,8 +210,7 @@ class LocalStack:
         self._gateway_server: GatewayServer | None = None
         self._sink = LocalSink(port=sink_port)
         self._outbox: Outbox | None = None
-        self._pollers: list[StreamPoller] = []
-        self._queue_pollers: dict[str, QueuePoller] = {}
+        self._pollers: dict[str, Poller] = {}
         self._tasks: list[PeriodicTask] = []
         self._resources: LocalResources | None = None
         self._admin_token: str | None = None
@@ -287,69 +286,15 @@ class LocalStack:
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
 
-        # Four event source mappings on the one stream, each with its own iterators and failure queue.
-        self._pollers = [
-            StreamPoller(
-                self._resources.stream_arn,
-                self.evaluator_function,
-                filter_pattern=EVALUATOR_STREAM_FILTER,
-                on_failure=partial(send_to_queue, self._resources.evaluator_failure_queue_url),
-                batch_size=EVALUATOR_BATCH_SIZE,
-                max_retry_attempts=self._retry_cap(EVALUATOR_RETRY_ATTEMPTS),
-            ),
-            StreamPoller(
-                self._resources.stream_arn,
-                self.audit_forwarder_function,
-                filter_pattern=AUDIT_STREAM_FILTER,
-                on_failure=partial(send_to_queue, self._resources.audit_forwarder_failure_queue_url),
-                batch_size=AUDIT_FORWARDER_BATCH_SIZE,
-                max_retry_attempts=self._retry_cap(AUDIT_FORWARDER_RETRY_ATTEMPTS),
-            ),
-            StreamPoller(
-                self._resources.stream_arn,
-                self.reevaluation_planner_function,
-                filter_pattern=POLICY_STREAM_FILTER,
-                on_failure=partial(send_to_queue, self._resources.reevaluation_planner_failure_queue_url),
-                batch_size=REEVALUATION_PLANNER_BATCH_SIZE,
-                max_retry_attempts=self._retry_cap(REEVALUATION_PLANNER_RETRY_ATTEMPTS),
-            ),
-            StreamPoller(
-                self._resources.stream_arn,
-                self.dispatcher_function,
-                filter_pattern=DISPATCH_STREAM_FILTER,
-                on_failure=partial(send_to_queue, self._resources.dispatcher_failure_queue_url),
-                batch_size=DISPATCHER_BATCH_SIZE,
-                max_retry_attempts=self._retry_cap(DISPATCHER_RETRY_ATTEMPTS),
-            ),
-        ]
-        for poller, name in zip(
-            self._pollers,
-            ("evaluator", "audit-forwarder", "reevaluation-planner", "dispatcher"),
-            strict=True,
-        ):
+        # The CDK stack's event source mappings, each with a poller of its own: on the stream, its own
+        # iterators, so one consumer's failures never hold another back.
+        for consumer in self._consumers(self._resources):
+            poller = consumer.poller(self._resources.stream_arn, max_retry_attempts=self._max_retry_attempts)
+            self._pollers[consumer.name] = poller
             self.add_periodic_task(
-                f"stream-poller-{name}", self._stream_poll_interval_seconds, poller.poll_once
-            )
-        # And one on each queue a function consumes, as their SQS event sources: the re-evaluation work
-        # queue, the notify queue and the upload queue.
-        self._queue_pollers = {
-            "reevaluator": QueuePoller(
-                self._resources.reevaluation_queue_url,
-                self.reevaluator_function,
-                batch_size=REEVALUATOR_BATCH_SIZE,
-            ),
-            "notifier": QueuePoller(
-                self._resources.notify_queue_url, self.notifier_function, batch_size=NOTIFIER_BATCH_SIZE
-            ),
-            "upload-ingester": QueuePoller(
-                self._resources.upload_queue_url,
-                self.upload_ingester_function,
-                batch_size=UPLOAD_INGEST_BATCH_SIZE,
-            ),
-        }
-        for name, queue_poller in self._queue_pollers.items():
-            self.add_periodic_task(
-                f"queue-poller-{name}", self._stream_poll_interval_seconds, partial(self._drain, queue_poller)
+                f"{poller.kind}-poller-{consumer.name}",
+                self._stream_poll_interval_seconds,
+                partial(poller.run, lambda: self._running),
             )
 
         # EventBridge Scheduler's stand-in: a scheduled event of the current time, every interval (the
@@ -392,6 +337,62 @@ class LocalStack:
             LOCAL_OUTBOX_ROUTE[1],
         )
 
+    def _consumers(self, resources: LocalResources) -> tuple[Consumer, ...]:
+        """What consumes the table's stream and the queues, as on AWS: four stream consumers, each with its
+        filter, retry cap and failure queue; the re-evaluation work queue, the notify queue (subscribed to
+        the events topic: moto delivers the dispatcher's publishes to it) and the upload queue."""
+        return (
+            Consumer(
+                "evaluator",
+                self.evaluator_function,
+                STREAM,
+                EVALUATOR_BATCH_SIZE,
+                filter_pattern=EVALUATOR_STREAM_FILTER,
+                retry_attempts=EVALUATOR_RETRY_ATTEMPTS,
+                failure_queue_url=resources.evaluator_failure_queue_url,
+            ),
+            Consumer(
+                "audit-forwarder",
+                self.audit_forwarder_function,
+                STREAM,
+                AUDIT_FORWARDER_BATCH_SIZE,
+                filter_pattern=AUDIT_STREAM_FILTER,
+                retry_attempts=AUDIT_FORWARDER_RETRY_ATTEMPTS,
+                failure_queue_url=resources.audit_forwarder_failure_queue_url,
+            ),
+            Consumer(
+                "reevaluation-planner",
+                self.reevaluation_planner_function,
+                STREAM,
+                REEVALUATION_PLANNER_BATCH_SIZE,
+                filter_pattern=POLICY_STREAM_FILTER,
+                retry_attempts=REEVALUATION_PLANNER_RETRY_ATTEMPTS,
+                failure_queue_url=resources.reevaluation_planner_failure_queue_url,
+            ),
+            Consumer(
+                "dispatcher",
+                self.dispatcher_function,
+                STREAM,
+                DISPATCHER_BATCH_SIZE,
+                filter_pattern=DISPATCH_STREAM_FILTER,
+                retry_attempts=DISPATCHER_RETRY_ATTEMPTS,
+                failure_queue_url=resources.dispatcher_failure_queue_url,
+            ),
+            Consumer(
+                "reevaluator",
+                self.reevaluator_function,
+                resources.reevaluation_queue_url,
+                REEVALUATOR_BATCH_SIZE,
+            ),
+            Consumer("notifier", self.notifier_function, resources.notify_queue_url, NOTIFIER_BATCH_SIZE),
+            Consumer(
+                "upload-ingester",
+                self.upload_ingester_function,
+                resources.upload_queue_url,
+                UPLOAD_INGEST_BATCH_SIZE,
+            ),
+        )
+
     def stop(self) -> None:
         """Stop serving, stop the background tasks, stop moto, restore the environment. Idempotent."""
         self._running = False
@@ -401,8 +402,7 @@ class LocalStack:
         for task in reversed(self._tasks):
             task.stop()
         self._tasks.clear()
-        self._pollers = []
-        self._queue_pollers = {}
+        self._pollers = {}
         self._sink.stop()
         self._outbox = None
         self._moto.stop()
@@ -485,10 +485,11 @@ class LocalStack:
 
     def wait_until_idle(self, timeout: float = 10.0) -> None:
         """Wait until every stream poller has delivered every change made before this call."""
-        if not self._pollers:
+        stream_pollers = [poller for poller in self._pollers.values() if isinstance(poller, StreamPoller)]
+        if not stream_pollers:
             raise RuntimeError("the local stack is not running")
         deadline = time.monotonic() + timeout
-        for poller in self._pollers:
+        for poller in stream_pollers:
             if not poller.wait_until_idle(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"the stream pollers did not catch up within {timeout} s")
 
@@ -497,14 +498,6 @@ class LocalStack:
         if not isinstance(result, dict):
             raise TypeError(f"the expiry checker returned {type(result).__name__}, not an object")
         return result
-
-    def _drain(self, poller: QueuePoller) -> None:
-        """Deliver what a queue holds, batch after batch, until nothing is visible."""
-        while self._running and poller.poll_once():
-            pass
-
-    def _retry_cap(self, own: int) -> int:
-        return own if self._max_retry_attempts is None else self._max_retry_attempts
 
 
 def _local_function(name: str, handler: Handler | str, spec: FunctionSpec) -> LocalFunction:

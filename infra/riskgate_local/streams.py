@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
 from riskgate.resources import EVALUATOR_BATCH_SIZE, EVALUATOR_RETRY_ATTEMPTS
 from riskgate_local.lambdas import LocalFunction
+from riskgate_local.pollers import Poller, failed_positions
 
 logger = logging.getLogger(__name__)
 
@@ -113,28 +112,9 @@ def _base64(content: bytes | str) -> str:
 
 
 def first_failed_index(response: Any, batch: list[dict[str, Any]]) -> int | None:
-    """Where Lambda resumes after this response to a batch (None: the whole batch succeeded).
-
-    The rules are Lambda's for ReportBatchItemFailures: no response, no or an empty list of failures is
-    success; an identifier that names no record of the batch fails the whole batch.
-    """
-    if response is None:
-        return None
-    if not isinstance(response, Mapping):
-        logger.warning("function returned %r instead of a batch response; the batch failed", type(response))
-        return 0
-    failures = response.get("batchItemFailures")
-    if not failures:
-        return None
-    positions = {record["dynamodb"]["SequenceNumber"]: index for index, record in enumerate(batch)}
-    failed: list[int] = []
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
-        if identifier not in positions:
-            logger.warning("batch item failure %r names no record of the batch; the batch failed", failure)
-            return 0
-        failed.append(positions[identifier])
-    return min(failed)
+    """Where Lambda resumes after this response to a batch (None: the whole batch succeeded)."""
+    identifiers = [StreamPoller.item_identifier(record) for record in batch]
+    return min(failed_positions(response, identifiers), default=None)
 
 
 @dataclass
@@ -153,12 +133,15 @@ class _Shard:
         return self.iterator is None and not self.pending
 
 
-class StreamPoller:
+class StreamPoller(Poller):
     """Reads every shard of a stream and delivers matching records to a function, batch by batch.
 
     `poll_once` does one round (discover shards, read each, deliver); something else calls it
     periodically. A batch that fails is retried on the next round, from its first failed record.
     """
+
+    service = "dynamodbstreams"
+    kind = "stream"
 
     def __init__(
         self,
@@ -172,14 +155,13 @@ class StreamPoller:
         rediscover_every_seconds: float = 5.0,
         client: Any | None = None,
     ) -> None:
+        super().__init__(function, client=client)
         self.stream_arn = stream_arn
-        self._function = function
         self._filter_pattern = filter_pattern
         self._on_failure = on_failure
         self._batch_size = batch_size
         self._max_retry_attempts = max_retry_attempts
         self._rediscover_every_seconds = rediscover_every_seconds
-        self._client = client
         self._shards: dict[str, _Shard] = {}
         self._known_shard_ids: set[str] = set()
         self._last_discovery: float | None = None
@@ -188,11 +170,12 @@ class StreamPoller:
         self._rounds_started = 0
         self._last_idle_round = 0
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodbstreams")
-        return self._client
+    @staticmethod
+    def item_identifier(record: Mapping[str, Any]) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
+
+    def run(self, running: Callable[[], bool]) -> None:
+        self.poll_once()
 
     def poll_once(self, now: float | None = None) -> bool:
         """One round; True when it found nothing new and nothing is waiting for a retry."""
@@ -282,7 +265,10 @@ class StreamPoller:
     def _deliver(self, shard: _Shard) -> None:
         while shard.pending:
             batch = shard.pending[: self._batch_size]
-            failed_at = self._invoke(shard, batch)
+            invocation = self._invoke(batch)
+            if invocation.error is not None:
+                shard.last_error = invocation.error
+            failed_at = min(invocation.failed, default=None)
             if failed_at is None:
                 del shard.pending[: len(batch)]
                 shard.failed_attempts = 0
@@ -303,18 +289,6 @@ class StreamPoller:
             del shard.pending[: len(abandoned)]
             shard.failed_attempts = 0
             shard.last_error = None
-
-    def _invoke(self, shard: _Shard, batch: list[dict[str, Any]]) -> int | None:
-        try:
-            response = self._function.invoke({"Records": batch})
-        except Exception as error:
-            # Lambda counts an error as the failure of every record in the batch.
-            logger.exception(
-                "%s raised; the whole batch of %d records failed", self._function.name, len(batch)
-            )
-            shard.last_error = type(error).__name__
-            return 0
-        return first_failed_index(response, batch)
 
     def _give_up(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]

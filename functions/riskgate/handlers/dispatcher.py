@@ -14,22 +14,19 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.dynamo import from_item
 from riskgate.adapters.notifications import default_notification_store
 from riskgate.adapters.response_policies import default_response_policy_store
 from riskgate.clock import system_now
+from riskgate.handlers.consumers import stream_consumer
 from riskgate.handlers.judging import scope_definitions
 from riskgate.resources import NOTIFICATION_MESSAGE_KIND
 from riskgate.services.notifications import dispatch
 from riskgate.settings import get_settings
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 EVENT_PK_PREFIX = "EVENT#"
 EVENT_SK = "EVENT"
@@ -88,8 +85,4 @@ def record_handler(record: DynamoDBRecord) -> None:
     )
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = stream_consumer(record_handler, logger)

@@ -6,23 +6,19 @@ blocking the shard.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.clock import system_now
 from riskgate.handlers import judging
+from riskgate.handlers.consumers import stream_consumer
 from riskgate.services.acceptances import AcceptancesFor
 from riskgate.services.evaluation import image_to_evaluate
 from riskgate.services.policies import PoliciesFor
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(
@@ -44,15 +40,10 @@ def record_handler(
         )
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    # Policies and acceptances are read once per batch (on the first image that needs them), not once
-    # per record.
-    return process_partial_response(
-        event=event,
-        record_handler=partial(
-            record_handler, policies_for=judging.policies_for(), acceptances_for=judging.acceptances_for()
-        ),
-        processor=processor,
-        context=context,
-    )
+def batch_ports() -> dict[str, Any]:
+    """Policies and acceptances, read once per batch (on the first image that needs them), not once per
+    record."""
+    return {"policies_for": judging.policies_for(), "acceptances_for": judging.acceptances_for()}
+
+
+handler = stream_consumer(record_handler, logger, per_batch=batch_ports)

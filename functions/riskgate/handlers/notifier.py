@@ -14,10 +14,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from riskgate.adapters import channels
@@ -25,11 +22,11 @@ from riskgate.adapters.integrations import default_integration_store
 from riskgate.adapters.notifications import default_notification_store
 from riskgate.clock import system_now
 from riskgate.domain import notifications as messages
+from riskgate.handlers.consumers import queue_consumer
 from riskgate.services.notifications import notification_id_from_body, notify, retry_delay
 from riskgate.settings import get_settings
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @lru_cache(maxsize=1)
@@ -107,8 +104,4 @@ def _queue_of(arn: str) -> tuple[str, str]:
     return parts[5], parts[4]
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = queue_consumer(record_handler, logger)

@@ -8,15 +8,11 @@ repeating a plan is safe: chunks already counted are not counted again.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.reevaluation import default_queue, default_table
+from riskgate.handlers.consumers import stream_consumer
 from riskgate.services.reevaluation import (
     AcceptanceChange,
     acceptance_change,
@@ -26,7 +22,6 @@ from riskgate.services.reevaluation import (
 )
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
@@ -78,8 +73,4 @@ def plan_for_acceptance(change: AcceptanceChange | None) -> None:
     )
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = stream_consumer(record_handler, logger)

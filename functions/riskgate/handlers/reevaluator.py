@@ -7,21 +7,16 @@ visibility timeout (then to the dead-letter queue); the others of the batch are 
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.reevaluation import default_table
 from riskgate.clock import system_now
 from riskgate.handlers import judging
+from riskgate.handlers.consumers import queue_consumer
 from riskgate.services.reevaluation import ChunkMessage, work
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -50,8 +45,4 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = queue_consumer(record_handler, logger)

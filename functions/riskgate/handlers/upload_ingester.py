@@ -12,10 +12,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.store import default_store
 from riskgate.adapters.uploads import default_objects, default_uploads
@@ -26,12 +23,12 @@ from riskgate.domain.uploads import upload_id_of_key
 from riskgate.handlers import judging
 from riskgate.handlers.api.errors import status_for
 from riskgate.handlers.api.security import access_for
+from riskgate.handlers.consumers import queue_consumer
 from riskgate.resources import UPLOADS_PREFIX
 from riskgate.services.scans import Authorize, may_submit_for
 from riskgate.services.uploads import ingest_upload
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def object_key_of(body: str) -> str | None:
@@ -89,8 +86,4 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = queue_consumer(record_handler, logger)

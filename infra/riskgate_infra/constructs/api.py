@@ -25,7 +25,7 @@ from riskgate.resources import (
 )
 from riskgate_infra.constructs.functions import LambdaFactory
 from riskgate_infra.constructs.notifications import NotificationSettings, grant_delivery
-from riskgate_infra.nag import acknowledge, acknowledge_table_grant, resource_token
+from riskgate_infra.nag import acknowledge, resource_token
 from riskgate_infra.settings import Settings
 
 # The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
@@ -122,29 +122,28 @@ class RiskgateApi(Construct):
             # An integration's test message (POST /v1/integrations/{name}/test) goes where the notifier's
             # messages go.
             environment={"RISKGATE_TELEGRAM_API_URL": notification_settings.telegram_api_url},
+            table=table,
         )
-        table.grant_read_write_data(self.handler)
-        acknowledge_table_grant(factory.role_of(self.handler), table, writes=True)
-        self._grant_integration_secrets(factory.role_of(self.handler), secrets_prefix)
+        handler_role = factory.role_of(self.handler)
+        self._grant_integration_secrets(handler_role, secrets_prefix)
         self._seal_page_tokens()
         # The test message is delivered as the notifier delivers: SES, the secret, customer topics.
         grant_delivery(
             self,
-            factory.role_of(self.handler),
+            handler_role,
             secrets_prefix=secrets_prefix,
             settings=notification_settings,
             who="the API (an integration's test message)",
         )
 
+        # Writes too: a token's last use, and the audit item of every failed authentication.
         self.authorizer_function = factory.create(
             self,
             "Authorizer",
             spec=AUTHORIZER_FUNCTION,
             description="Riskgate API authorizer: bearer token → identity and role bindings",
+            table=table,
         )
-        # Writes too: a token's last use, and the audit item of every failed authentication.
-        table.grant_read_write_data(self.authorizer_function)
-        acknowledge_table_grant(factory.role_of(self.authorizer_function), table, writes=True)
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.retention)
         self.rest_api = apigw.RestApi(

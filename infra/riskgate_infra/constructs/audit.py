@@ -129,10 +129,9 @@ class AuditDelivery(Construct):
             "events/ prefix only (PutObject alone; Object Lock and the bucket policy keep them).",
         )
 
-        consumer = consume_table_stream(
+        self.stream = consume_table_stream(
             self,
             function=self.function,
-            role=role,
             table=table,
             filter_pattern=AUDIT_STREAM_FILTER,
             batch_size=AUDIT_FORWARDER_BATCH_SIZE,
@@ -142,6 +141,3 @@ class AuditDelivery(Construct):
                 "neither on the audit bus nor in the archive until the records are replayed."
             ),
         )
-        self.failure_queue = consumer.failure_queue
-        self.poison_queue = consumer.poison_queue
-        self.failure_alarm = consumer.failure_alarm

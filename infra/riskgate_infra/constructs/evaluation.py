@@ -14,7 +14,6 @@ from riskgate.resources import (
 )
 from riskgate_infra.constructs.functions import LambdaFactory
 from riskgate_infra.constructs.stream_consumer import consume_table_stream
-from riskgate_infra.nag import acknowledge_table_grant
 
 
 class StreamEvaluation(Construct):
@@ -40,15 +39,13 @@ class StreamEvaluation(Construct):
             "Evaluator",
             spec=EVALUATOR_FUNCTION,
             description="Riskgate evaluator: image summary changed → security status recomputed",
+            table=table,
         )
-        table.grant_read_write_data(self.function)
         events_topic.grant_publish(self.function)
-        acknowledge_table_grant(factory.role_of(self.function), table, writes=True)
 
-        consumer = consume_table_stream(
+        self.stream = consume_table_stream(
             self,
             function=self.function,
-            role=factory.role_of(self.function),
             table=table,
             filter_pattern=EVALUATOR_STREAM_FILTER,
             batch_size=EVALUATOR_BATCH_SIZE,
@@ -58,6 +55,3 @@ class StreamEvaluation(Construct):
                 "until the records are replayed."
             ),
         )
-        self.failure_queue = consumer.failure_queue
-        self.poison_queue = consumer.poison_queue
-        self.failure_alarm = consumer.failure_alarm

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 
 from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from riskgate.resources import (
@@ -21,8 +19,7 @@ from riskgate.resources import (
     SCHEDULER_SCHEDULED_TIME,
 )
 from riskgate_infra.constructs.functions import LambdaFactory
-from riskgate_infra.constructs.stream_consumer import QUEUE_RETENTION
-from riskgate_infra.nag import acknowledge, acknowledge_table_grant
+from riskgate_infra.constructs.queues import backlog_alarm, last_queue
 
 # What the schedule sends: Scheduler replaces the context attribute with the time the run was scheduled
 # for, which the checker takes as "now".
@@ -61,32 +58,21 @@ class AcceptanceExpiry(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        # Messages hold the scheduled event (a time), nothing from the table: SQS-managed encryption, as
-        # the other failure queues.
-        self.dead_letter_queue = sqs.Queue(
+        # Messages hold the scheduled event (a time), nothing from the table.
+        self.dead_letter_queue = last_queue(
             self,
             "FailedRuns",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "Serverless-SQSRedrivePolicy",
-            "The last queue of the chain: it is itself the dead-letter queue of the schedule and of the "
-            "expiry checker's asynchronous invocations.",
+            dead_letters_of="the schedule and of the expiry checker's asynchronous invocations",
         )
 
+        # Reads the due index (gsi3); expires acceptances, deletes reminders, writes events and audit items.
         self.function = factory.create(
             self,
             "Checker",
             spec=EXPIRY_CHECKER_FUNCTION,
             description="Riskgate expiry checker: due acceptances expired, due reminders recorded",
+            table=table,
         )
-        role = factory.role_of(self.function)
-        # Reads the due index (gsi3); expires acceptances, deletes reminders, writes events and audit items.
-        table.grant_read_write_data(self.function)
-        acknowledge_table_grant(role, table, writes=True)
         # Lambda's own dead-letter queue for asynchronous invocations that failed every attempt (the
         # factory's `create` has no such option; the property is set on the resource itself).
         self.function.add_to_role_policy(
@@ -159,21 +145,15 @@ class AcceptanceExpiry(Construct):
         # The first run must find the role's permissions in place (the role itself is referenced already).
         self.schedule.node.add_dependency(self.schedule_role.node.find_child("DefaultPolicy"))
 
-        self.dead_letter_alarm = cloudwatch.Alarm(
+        self.dead_letter_alarm = backlog_alarm(
             self,
             "FailedRunsAlarm",
-            alarm_description=(
+            queue=self.dead_letter_queue,
+            description=(
                 "Riskgate: expiry check runs that failed (Scheduler could not invoke the checker, or the "
                 "checker failed every attempt). Acceptances past their end stay in force, and reminders "
                 "unrecorded, until a run succeeds; the messages say why."
             ),
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
 

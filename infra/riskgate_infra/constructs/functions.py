@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, Size
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from riskgate.resources import FunctionSpec
-from riskgate_infra.nag import acknowledge
+from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 from riskgate_infra.paths import FUNCTIONS_DIR
 from riskgate_infra.runtime import ARCHITECTURE as ARCHITECTURE_NAME
 from riskgate_infra.runtime import PYTHON_VERSION
@@ -37,7 +38,8 @@ CODE_EXCLUDES = [
 
 class LambdaFactory:
     """Lambda defaults: runtime, arm64, shared code and layer, JSON logs to a log group with retention,
-    X-Ray, the common environment, and a role of its own holding only what grants add.
+    X-Ray, the common environment, and a role of its own holding only what grants add (the table's
+    among them, when the function is given it).
 
     The role is created here rather than by `lambda_.Function` so it carries no AWS-managed policy
     (AWSLambdaBasicExecutionRole allows writing to any log group): the function may write to its
@@ -73,9 +75,16 @@ class LambdaFactory:
         description: str,
         environment: Mapping[str, str] | None = None,
         ephemeral_storage_mb: int | None = None,
+        table: dynamodb.Table | None = None,
+        table_writes: bool = True,
     ) -> lambda_.Function:
         """A function with the project's defaults; handler, memory and timeout from `spec`; /tmp of
-        `ephemeral_storage_mb` (Lambda's default, 512 MB, when None)."""
+        `ephemeral_storage_mb` (Lambda's default, 512 MB, when None).
+
+        With `table`, the function may read it and its indexes (and write it, unless `table_writes` is
+        False), with the data key's actions that takes; the wildcards of that grant are acknowledged.
+        Its resources are `construct_id` and `<construct_id>Logs`, `<construct_id>Role` beside it in
+        `scope`."""
         handler = spec.handler
         log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=self._settings.retention)
         role = iam.Role(
@@ -91,7 +100,7 @@ class LambdaFactory:
             "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
             "resource-level permissions (AWS documents `*` as their only resource).",
         )
-        return lambda_.Function(
+        function = lambda_.Function(
             scope,
             construct_id,
             runtime=RUNTIME,
@@ -113,3 +122,10 @@ class LambdaFactory:
             application_log_level_v2=lambda_.ApplicationLogLevel[self._settings.log_level],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
         )
+        if table is not None:
+            if table_writes:
+                table.grant_read_write_data(function)
+            else:
+                table.grant_read_data(function)
+            acknowledge_table_grant(role, table, writes=table_writes)
+        return function

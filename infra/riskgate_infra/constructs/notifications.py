@@ -7,14 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct, Node
 
 from riskgate.resources import (
@@ -31,8 +28,9 @@ from riskgate.resources import (
     NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
 )
 from riskgate_infra.constructs.functions import LambdaFactory
-from riskgate_infra.constructs.stream_consumer import QUEUE_RETENTION, consume_table_stream
-from riskgate_infra.nag import acknowledge, acknowledge_table_grant
+from riskgate_infra.constructs.stream_consumer import consume_table_stream
+from riskgate_infra.constructs.work_queue import IN_PLACE, WorkQueue
+from riskgate_infra.nag import acknowledge
 
 # The SNS message attribute the dispatcher sets on each notification it publishes; the notify queue's
 # subscription lets through only messages carrying it (the topic also carries other announcements).
@@ -130,31 +128,26 @@ class Notifications(Construct):
         api_url: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        prefix = stack.stack_name.lower()
         environment = {
             "RISKGATE_NOTIFY_WINDOW_HOURS": str(settings.notify_window_hours),
             "RISKGATE_TELEGRAM_API_URL": settings.telegram_api_url,
         }
 
         # -- the dispatcher: trigger events in, notifications recorded and announced ------------------
+        # Reads the response policies (gsi1) and scopes; writes notification records and dedup markers.
         self.dispatcher = factory.create(
             self,
             "Dispatcher",
             spec=DISPATCHER_FUNCTION,
             description="Riskgate dispatcher: trigger event → notifications for the response policies",
             environment=environment,
+            table=table,
         )
-        dispatcher_role = factory.role_of(self.dispatcher)
-        # Reads the response policies (gsi1) and scopes; writes notification records and dedup markers.
-        table.grant_read_write_data(self.dispatcher)
-        acknowledge_table_grant(dispatcher_role, table, writes=True)
         # With the topic's key (the data key): kms:GenerateDataKey* and kms:Decrypt on that key.
         events_topic.grant_publish(self.dispatcher)
-        consumer = consume_table_stream(
+        self.stream = consume_table_stream(
             self,
             function=self.dispatcher,
-            role=dispatcher_role,
             table=table,
             filter_pattern=DISPATCH_STREAM_FILTER,
             batch_size=DISPATCHER_BATCH_SIZE,
@@ -165,54 +158,9 @@ class Notifications(Construct):
                 "recorded once per policy, subject and findings)."
             ),
         )
-        self.failure_queue = consumer.failure_queue
-        self.failure_alarm = consumer.failure_alarm
-
-        # -- the notify queue, its dead letters, its subscription to the topic -----------------------
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            queue_name=prefix + NOTIFY_DEAD_LETTER_QUEUE_SUFFIX,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "Serverless-SQSRedrivePolicy",
-            "The last queue of the chain: it is itself the dead-letter queue of the notify queue and of "
-            "the queue's subscription to the events topic.",
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            queue_name=prefix + NOTIFY_QUEUE_SUFFIX,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-            # The retry backoff: a failed notification comes back after this, with room for the
-            # notifier's whole timeout and Lambda's own retries.
-            visibility_timeout=Duration.seconds(NOTIFY_VISIBILITY_TIMEOUT_SECONDS),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=NOTIFY_MAX_RECEIVE_COUNT, queue=self.dead_letter_queue
-            ),
-        )
-        # Raw delivery: the queue's message is what the dispatcher published (`{"notification_id"}`),
-        # not SNS's envelope. The queue policy CDK adds lets this topic (and no other) send to it.
-        events_topic.add_subscription(
-            subscriptions.SqsSubscription(
-                self.queue,
-                raw_message_delivery=True,
-                filter_policy={
-                    MESSAGE_KIND_ATTRIBUTE: sns.SubscriptionFilter.string_filter(
-                        allowlist=[NOTIFICATION_MESSAGE_KIND]
-                    )
-                },
-                dead_letter_queue=self.dead_letter_queue,
-            )
-        )
 
         # -- the notifier: one delivery per message ---------------------------------------------------
+        # Reads the notification, its policy and integration; records status, attempts, last error.
         self.notifier = factory.create(
             self,
             "Notifier",
@@ -223,51 +171,51 @@ class Notifications(Construct):
                 # Messages link to the API resource they are about.
                 **({"RISKGATE_PUBLIC_BASE_URL": api_url} if api_url is not None else {}),
             },
+            table=table,
         )
-        notifier_role = factory.role_of(self.notifier)
-        # Reads the notification, its policy and integration; records status, attempts, last error.
-        table.grant_read_write_data(self.notifier)
-        acknowledge_table_grant(notifier_role, table, writes=True)
         grant_delivery(
-            self, notifier_role, secrets_prefix=secrets_prefix, settings=settings, who="the notifier"
-        )
-        # The event source grants receiving, deleting and changing the visibility of this queue's messages
-        # (the notifier's own backoff: GetQueueUrl, then ChangeMessageVisibility).
-        self.notifier.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue, batch_size=NOTIFIER_BATCH_SIZE, report_batch_item_failures=True
-            )
-        )
-        acknowledge(
-            self.notifier,
-            "Serverless-LambdaDLQ",
-            "Invoked by the queue's event source mapping, never asynchronously: a notification that keeps "
-            "failing goes to the notify queue's dead-letter queue, which a function DLQ would not see.",
-        )
-        acknowledge(
-            self.notifier,
-            "Serverless-LambdaEventSourceMappingDestination",
-            "An SQS event source has no on-failure destination (streams and Kafka do): a failed message "
-            f"returns to the queue, and after {NOTIFY_MAX_RECEIVE_COUNT} receives the queue's redrive "
-            "policy moves it to DeadLetters, which is alarmed.",
+            self,
+            factory.role_of(self.notifier),
+            secrets_prefix=secrets_prefix,
+            settings=settings,
+            who="the notifier",
         )
 
-        self.dead_letter_alarm = cloudwatch.Alarm(
+        # -- the notify queue, its dead letters, its subscription to the topic -----------------------
+        # The notifier's own backoff changes a message's visibility (GetQueueUrl, then
+        # ChangeMessageVisibility), which the queue's event source grants.
+        self.work = WorkQueue(
             self,
-            "DeadLettersAlarm",
+            IN_PLACE,
+            consumer=self.notifier,
+            name_suffix=NOTIFY_QUEUE_SUFFIX,
+            dead_letter_name_suffix=NOTIFY_DEAD_LETTER_QUEUE_SUFFIX,
+            visibility_timeout_seconds=NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
+            max_receive_count=NOTIFY_MAX_RECEIVE_COUNT,
+            batch_size=NOTIFIER_BATCH_SIZE,
+            label="the notify queue",
+            message="a notification",
+            also_dead_letters_of="the queue's subscription to the events topic",
             alarm_description=(
                 "Riskgate: notifications that could not be delivered after "
                 f"{NOTIFY_MAX_RECEIVE_COUNT} attempts (or that SNS could not put on the notify queue); "
                 "GET /v1/notifications shows their last error. Redrive the messages to the notify queue "
                 "once the cause is fixed (safe: a sent notification is never sent again)."
             ),
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # Raw delivery: the queue's message is what the dispatcher published (`{"notification_id"}`),
+        # not SNS's envelope. The queue policy CDK adds lets this topic (and no other) send to it.
+        events_topic.add_subscription(
+            subscriptions.SqsSubscription(
+                self.work.queue,
+                raw_message_delivery=True,
+                filter_policy={
+                    MESSAGE_KIND_ATTRIBUTE: sns.SubscriptionFilter.string_filter(
+                        allowlist=[NOTIFICATION_MESSAGE_KIND]
+                    )
+                },
+                dead_letter_queue=self.work.dead_letter_queue,
+            )
         )
 
 

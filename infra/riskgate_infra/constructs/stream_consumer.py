@@ -19,18 +19,18 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from riskgate_infra.constructs.functions import LambdaFactory
+from riskgate_infra.constructs.queues import backlog_alarm, last_queue, queue
 from riskgate_infra.nag import acknowledge
 
 # Below the stream's 24 h retention: a record the function cannot process in time lands in the failure
 # queue instead of silently expiring from the stream.
 MAX_RECORD_AGE = Duration.hours(12)
-QUEUE_RETENTION = Duration.days(14)
 
 
 @dataclass(frozen=True)
@@ -44,43 +44,28 @@ def consume_table_stream(
     scope: Construct,
     *,
     function: lambda_.Function,
-    role: iam.IRole,
     table: dynamodb.Table,
     filter_pattern: Mapping[str, Any],
     batch_size: int,
     retry_attempts: int,
     alarm_description: str,
 ) -> StreamConsumer:
-    """Attach `function` (whose role is `role`) to `table`'s stream, filtered by `filter_pattern` (Lambda's
-    filter syntax, the same pattern the local poller applies), with the failure handling described above."""
+    """Attach `function` (one of `LambdaFactory`'s) to `table`'s stream, filtered by `filter_pattern`
+    (Lambda's filter syntax, the same pattern the local poller applies), with the failure handling
+    described above."""
     table.grant_stream_read(function)
     acknowledge(
-        role,
+        LambdaFactory.role_of(function),
         "AwsSolutions-IAM5[Resource::*]",
         "Besides X-Ray: dynamodb:ListStreams (granted with the stream read) supports no resource-level "
         "permissions; reading records is limited to this table's stream ARN.",
     )
 
-    # The failure records hold only the stream positions of a failed batch (not item data), so the
-    # queues use SQS-managed encryption rather than the data key.
-    poison_queue = sqs.Queue(
-        scope,
-        "PoisonQueue",
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        retention_period=QUEUE_RETENTION,
-    )
-    acknowledge(
-        poison_queue,
-        "Serverless-SQSRedrivePolicy",
-        "The last queue of the chain: it is itself the dead-letter queue of FailedBatches.",
-    )
-    failure_queue = sqs.Queue(
+    # The failure records hold only the stream positions of a failed batch (not item data).
+    poison_queue = last_queue(scope, "PoisonQueue", dead_letters_of="FailedBatches")
+    failure_queue = queue(
         scope,
         "FailedBatches",
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        retention_period=QUEUE_RETENTION,
         # Whatever replays failed batches and keeps failing on one parks it here.
         dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=poison_queue),
     )
@@ -106,16 +91,7 @@ def consume_table_stream(
         "the mapping's on-failure destination (FailedBatches), which a function DLQ would not see.",
     )
 
-    failure_alarm = cloudwatch.Alarm(
-        scope,
-        "FailedBatchesAlarm",
-        alarm_description=alarm_description,
-        metric=failure_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
-        ),
-        threshold=0,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    failure_alarm = backlog_alarm(
+        scope, "FailedBatchesAlarm", queue=failure_queue, description=alarm_description
     )
     return StreamConsumer(failure_queue=failure_queue, poison_queue=poison_queue, failure_alarm=failure_alarm)

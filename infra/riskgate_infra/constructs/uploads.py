@@ -7,15 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnParameter, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from riskgate.resources import (
@@ -32,8 +29,8 @@ from riskgate.resources import (
     upload_object_created_pattern,
 )
 from riskgate_infra.constructs.functions import LambdaFactory
-from riskgate_infra.constructs.stream_consumer import QUEUE_RETENTION
-from riskgate_infra.nag import acknowledge, acknowledge_table_grant, resource_token
+from riskgate_infra.constructs.work_queue import IN_PLACE, WorkQueue
+from riskgate_infra.nag import acknowledge, resource_token
 
 # The stack parameter's bounds: 1 MiB (smaller reports go to `POST /v1/scans` anyway) up to 5 GiB, the
 # largest object a single S3 POST can create.
@@ -99,7 +96,6 @@ class ReportUploads(Construct):
         max_upload_bytes: CfnParameter,
     ) -> None:
         super().__init__(scope, construct_id)
-        prefix = Stack.of(self).stack_name.lower()
 
         # -- the bucket -----------------------------------------------------------------------------
         self.bucket = s3.Bucket(
@@ -140,49 +136,13 @@ class ReportUploads(Construct):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
         )
 
-        # -- the ingest queue, its dead letters, the rule feeding it ---------------------------------
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            queue_name=prefix + UPLOAD_DEAD_LETTER_QUEUE_SUFFIX,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "Serverless-SQSRedrivePolicy",
-            "The last queue of the chain: it is itself the dead-letter queue of the ingest queue and of the "
-            "EventBridge rule's target.",
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            queue_name=prefix + UPLOAD_QUEUE_SUFFIX,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-            # A message is hidden while an invocation works it, with room for Lambda's own retries.
-            visibility_timeout=Duration.seconds(UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=UPLOAD_INGEST_MAX_RECEIVE_COUNT, queue=self.dead_letter_queue
-            ),
-        )
-        # The queue policy CDK adds lets this rule (and no other) send to the queue, and to the dead letters.
-        self.rule = events.Rule(
-            self,
-            "ObjectCreated",
-            description="Riskgate: a report uploaded to the uploads bucket → the ingest queue",
-            event_pattern=event_pattern(upload_object_created_pattern(self.bucket.bucket_name)),
-            targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
-        )
-
         # -- the ingester ---------------------------------------------------------------------------
         # What the API's upload route and the ingester both read.
         self.environment = {
             "RISKGATE_UPLOADS_BUCKET": self.bucket.bucket_name,
             "RISKGATE_MAX_UPLOAD_BYTES": max_upload_bytes.value_as_string,
         }
+        # Writes scans, findings, image summaries and the upload item, as the API does.
         self.ingester = factory.create(
             self,
             "Ingester",
@@ -190,11 +150,9 @@ class ReportUploads(Construct):
             description="Riskgate upload ingester: uploaded report → scans, as POST /v1/scans writes them",
             environment=self.environment,
             ephemeral_storage_mb=UPLOAD_INGESTER_EPHEMERAL_MB,
+            table=table,
         )
         role = factory.role_of(self.ingester)
-        # Writes scans, findings, image summaries and the upload item, as the API does.
-        table.grant_read_write_data(self.ingester)
-        acknowledge_table_grant(role, table, writes=True)
         # Reads an uploaded object and deletes it once done, nothing else under any other prefix.
         objects = f"{UPLOADS_PREFIX}*"
         self.bucket.grants.actions_on_object_keys(self.ingester, objects, "s3:GetObject", "s3:DeleteObject")
@@ -210,40 +168,32 @@ class ReportUploads(Construct):
             "One object per upload, named by its id at run time: the ingester may read and delete objects "
             "under the uploads bucket's uploads/ prefix only.",
         )
-        # The event source grants receiving and deleting messages of this queue.
-        self.ingester.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue, batch_size=UPLOAD_INGEST_BATCH_SIZE, report_batch_item_failures=True
-            )
-        )
-        acknowledge(
-            self.ingester,
-            "Serverless-LambdaDLQ",
-            "Invoked by the queue's event source mapping, never asynchronously: an upload that keeps "
-            "failing goes to the ingest queue's dead-letter queue, which a function DLQ would not see.",
-        )
-        acknowledge(
-            self.ingester,
-            "Serverless-LambdaEventSourceMappingDestination",
-            "An SQS event source has no on-failure destination (streams and Kafka do): a failed message "
-            f"returns to the queue, and after {UPLOAD_INGEST_MAX_RECEIVE_COUNT} receives the queue's redrive "
-            "policy moves it to DeadLetters, which is alarmed.",
-        )
 
-        self.dead_letter_alarm = cloudwatch.Alarm(
+        # -- the ingest queue, its dead letters, the rule feeding it ---------------------------------
+        self.work = WorkQueue(
             self,
-            "DeadLettersAlarm",
+            IN_PLACE,
+            consumer=self.ingester,
+            name_suffix=UPLOAD_QUEUE_SUFFIX,
+            dead_letter_name_suffix=UPLOAD_DEAD_LETTER_QUEUE_SUFFIX,
+            visibility_timeout_seconds=UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS,
+            max_receive_count=UPLOAD_INGEST_MAX_RECEIVE_COUNT,
+            batch_size=UPLOAD_INGEST_BATCH_SIZE,
+            label="the ingest queue",
+            message="an upload",
+            also_dead_letters_of="the EventBridge rule's target",
             alarm_description=(
                 f"Riskgate: uploaded reports the ingester failed on {UPLOAD_INGEST_MAX_RECEIVE_COUNT} times "
                 "(or whose S3 event EventBridge could not put on the ingest queue); their uploads never "
                 "finish. Redrive the messages to the ingest queue once the cause is fixed, within a day of "
                 "the upload (the lifecycle rule then removes the object; a redelivery is safe otherwise)."
             ),
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # The queue policy CDK adds lets this rule (and no other) send to the queue, and to the dead letters.
+        self.rule = events.Rule(
+            self,
+            "ObjectCreated",
+            description="Riskgate: a report uploaded to the uploads bucket → the ingest queue",
+            event_pattern=event_pattern(upload_object_created_pattern(self.bucket.bucket_name)),
+            targets=[targets.SqsQueue(self.work.queue, dead_letter_queue=self.work.dead_letter_queue)],
         )
