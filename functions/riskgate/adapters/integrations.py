@@ -36,7 +36,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from riskgate.adapters.access_definitions import scope_key
-from riskgate.adapters.audit_log import audit_put, put_audit_event
+from riskgate.adapters.audit_log import put_audit_event
 from riskgate.adapters.directory import (
     Reference,
     StaleRead,
@@ -52,6 +52,7 @@ from riskgate.adapters.directory import (
     visible,
 )
 from riskgate.adapters.dynamo import Page, TableClient, now_iso, query_page
+from riskgate.adapters.entities import audit_entry
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound
@@ -312,17 +313,9 @@ class IntegrationStore(TableClient):
             if code not in ("ResourceNotFoundException", "InvalidRequestException"):  # gone, or going
                 logger.warning("could not schedule the deletion of a secret", secret=secret_id, code=code)
 
-    def _audit(
-        self,
-        actor: Actor,
-        action: str,
-        name: str,
-        *,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        event = audit_event(actor, action, ENTITY_TYPE, name, before=before, after=after)
-        return audit_put(self.table_name, event, get_settings().audit_retention_days)
+    def _audit(self, actor: Actor, action: str, name: str, **states: dict[str, Any] | None) -> dict[str, Any]:
+        """`states`: `before` and/or `after`."""
+        return audit_entry(self.table_name, actor, action, ENTITY_TYPE, name, **states)
 
 
 def default_integration_store() -> IntegrationStore:

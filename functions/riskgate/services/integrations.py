@@ -22,8 +22,7 @@ Telegram's API), and what they say about the integration's own settings is shown
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,7 +30,6 @@ from riskgate.adapters.dynamo import Page
 from riskgate.clock import iso
 from riskgate.domain.access import Access
 from riskgate.domain.audit import Actor
-from riskgate.domain.errors import InvalidInput, NotFound, PermissionDenied
 from riskgate.domain.integrations import (
     IntegrationType,
     integration_scope,
@@ -41,11 +39,17 @@ from riskgate.domain.integrations import (
 )
 from riskgate.domain.notifications import TEST_TRIGGER
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
-from riskgate.domain.versions import ensure_version
-from riskgate.services.pages import visible_page
+from riskgate.services import entities
+from riskgate.services.delivery import send_event
+from riskgate.services.entities import Check, EntityRules, body_fields
 
-READ = Permission.INTEGRATIONS_READ
-MANAGE = Permission.INTEGRATIONS_MANAGE
+RULES = EntityRules(
+    what="integration",
+    one="an integration",
+    read=Permission.INTEGRATIONS_READ,
+    manage=Permission.INTEGRATIONS_MANAGE,
+    scope_of=integration_scope,
+)
 
 # Where a stored integration keeps its secret: bookkeeping, never shown (`has_secret` instead).
 _SECRET_FIELDS = ("secret_arn", "secret_version")
@@ -61,9 +65,6 @@ REDACTED = "[redacted]"
 # What a webhook test says when the receiver gave no HTTP answer (refused, timed out, TLS failed, …).
 WEBHOOK_UNREACHABLE = "the webhook could not be reached"
 WEBHOOK_NOT_ALLOWED = "destination address not allowed"
-
-# Called with the integration as read (before every attempt): raises when the caller may not change it.
-Check = Callable[[dict[str, Any]], None]
 
 
 class IntegrationPort(Protocol):
@@ -90,38 +91,6 @@ class IntegrationPort(Protocol):
     def record_test(self, name: str, actor: Actor, outcome: Mapping[str, Any]) -> None: ...
 
 
-# --- access ---------------------------------------------------------------------------------------
-
-
-def may_read(access: Access, scope: str) -> bool:
-    """Reading needs a grant in the integration's scope or in `global`; not `scopes:global`, which
-    guards acting in the global scope."""
-    scopes = access.visible_scope_ids(READ)
-    return scopes is None or scope in scopes
-
-
-def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
-    if not access.may_in_scope(MANAGE, scope):
-        needs = " and scopes:global" if scope == GLOBAL_SCOPE else ""
-        raise PermissionDenied(
-            f"{doing} an integration in the scope {scope} needs integrations:manage there{needs}"
-        )
-
-
-def _check_for(access: Access, name: str, doing: str, expected_version: int | None = None) -> Check:
-    """What the caller must be allowed on the integration as read: to see it (else 404), to manage it
-    in its scope (else 403); and the version it must be at when the caller named one (else 409)."""
-
-    def check(current: dict[str, Any]) -> None:
-        scope = integration_scope(current)
-        if not may_read(access, scope):
-            raise NotFound(f"integration {name} not found")
-        _ensure_may_manage(access, scope, doing)
-        ensure_version(f"integration {name}", current, expected_version)
-
-    return check
-
-
 # --- reading --------------------------------------------------------------------------------------
 
 
@@ -138,10 +107,7 @@ def shown(integration: Mapping[str, Any]) -> dict[str, Any]:
 
 def _readable(port: IntegrationPort, access: Access, name: str) -> dict[str, Any]:
     """The integration as stored; 404 alike when there is none and when the caller may not see it."""
-    integration = port.get_integration(name)
-    if integration is None or not may_read(access, integration_scope(integration)):
-        raise NotFound(f"integration {name} not found")
-    return integration
+    return RULES.readable(access, name, port.get_integration(name))
 
 
 def get_integration(port: IntegrationPort, access: Access, name: str) -> dict[str, Any]:
@@ -150,10 +116,7 @@ def get_integration(port: IntegrationPort, access: Access, name: str) -> dict[st
 
 def list_integrations(port: IntegrationPort, access: Access, limit: int, next_token: str | None) -> Page:
     """By name, only those the caller may see."""
-    page = visible_page(
-        port.list_integrations, lambda item: may_read(access, integration_scope(item)), limit, next_token
-    )
-    return page.mapped(shown)
+    return entities.list_visible(RULES, port.list_integrations, access, limit, next_token).mapped(shown)
 
 
 # --- changing -------------------------------------------------------------------------------------
@@ -172,7 +135,7 @@ def create_integration(
     local_sinks: Collection[str] = frozenset(),
 ) -> dict[str, Any]:
     """A new integration in `scope` (the port refuses, 422 on `body.scope`, a scope that does not exist)."""
-    _ensure_may_manage(access, scope, "creating")
+    RULES.ensure_may_manage(access, scope, "creating")
     with body_fields():
         public, secrets = validate_integration(
             kind, dict(config), insecure_hosts=insecure_hosts, local_sinks=local_sinks
@@ -194,7 +157,7 @@ def update_integration(
 ) -> dict[str, Any]:
     """`config` holds the fields to change (null: back to the default; a secret: removed where optional).
     The scope, like the name and the type, stays as created."""
-    check = _check_for(access, name, "changing", expected_version)
+    check = RULES.check_for(access, name, expected_version=expected_version)
 
     def revise(current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
         check(current)
@@ -214,7 +177,9 @@ def update_integration(
 def delete_integration(
     port: IntegrationPort, access: Access, actor: Actor, name: str, *, expected_version: int | None = None
 ) -> None:
-    port.delete_integration(name, actor, _check_for(access, name, "deleting", expected_version))
+    port.delete_integration(
+        name, actor, RULES.check_for(access, name, doing="deleting", expected_version=expected_version)
+    )
 
 
 # --- testing --------------------------------------------------------------------------------------
@@ -245,13 +210,11 @@ def send_test_message(
     what happened: `{"integration", "type", "delivered", "status", "detail", "error", "retryable"}`.
     `render` and `deliver` are the notifier's (riskgate.domain.notifications.render,
     riskgate.adapters.channels.deliver with its clients and Telegram's base URL bound)."""
-    # Imported here: services.notifications imports (through response policies) this module; and the
-    # API loads the channels only for this.
+    # Imported here: the API loads the channels only for this.
     from riskgate.adapters.channels import DeliveryError, DestinationNotAllowed, TransientDeliveryError
-    from riskgate.services.notifications import send_event
 
     integration = _readable(port, access, name)
-    _check_for(access, name, "testing")(integration)
+    RULES.check_for(access, name, doing="testing")(integration)
     secrets = port.read_secret(name)
     delivery_id = "test-" + uuid.uuid4().hex[:24]
     kind = str(integration.get("type") or "")
@@ -315,18 +278,3 @@ def _without_secrets(text: str, secrets: Mapping[str, str]) -> str:
         if value:
             text = text.replace(value, REDACTED)
     return text
-
-
-@contextmanager
-def body_fields() -> Iterator[None]:
-    """Domain 422s name fields (`config.to[1]`); the API's name the part of the request too
-    (`body.config.to[1]`), as its other 422s do."""
-    try:
-        yield
-    except InvalidInput as error:
-        details = [
-            {"location": f"body.{detail['field']}", "message": error.message}
-            for detail in error.details
-            if isinstance(detail, dict) and "field" in detail
-        ]
-        raise InvalidInput(error.message, details=details or error.details) from error

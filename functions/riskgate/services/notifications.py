@@ -37,6 +37,7 @@ from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
 from riskgate.domain.response_policies import ResponseFilters, ResponseTrigger
 from riskgate.resources import TABLE
 from riskgate.services.acceptances import shown_event
+from riskgate.services.delivery import Deliver, Render, send_event
 from riskgate.services.pages import visible_page
 from riskgate.services.response_policies import may_read
 
@@ -57,9 +58,6 @@ PoliciesForTrigger = Callable[[str], Sequence[Mapping[str, Any]]]
 ScopeSource = Callable[[set[str]], Mapping[str, ScopeDefinition]]
 # Publish a message (`{"notification_id"}`) to the events topic.
 Publish = Callable[[Mapping[str, str]], None]
-# riskgate.domain.notifications.render and riskgate.adapters.channels.deliver, the clients bound.
-Render = Callable[..., Any]
-Deliver = Callable[..., Any]
 
 
 class NotificationPort(Protocol):
@@ -409,32 +407,6 @@ def notify(
         # logs it as an error.
         return NotifyResult(notification_id, "sent_unrecorded", attempts)
     return NotifyResult(notification_id, "sent", attempts)
-
-
-def send_event(
-    event: Mapping[str, Any],
-    integration: Mapping[str, Any],
-    secrets: Mapping[str, str],
-    *,
-    policy_name: str,
-    delivery_id: str,
-    render: Render,
-    deliver: Deliver,
-    api_base_url: str,
-) -> Any:
-    """`event` rendered for the integration (its type, and a webhook's preset or template) and delivered
-    once through it: the channel's answer, or its `DeliveryError`. The notifier's delivery and the
-    integration test's (riskgate.services.integrations.send_test_message) are both this."""
-    config = integration.get("config") or {}
-    message = render(
-        event,
-        policy_name=policy_name,
-        integration_type=str(integration["type"]),
-        preset=config.get("preset"),
-        template=config.get("template"),
-        api_base_url=api_base_url,
-    )
-    return deliver(integration, secrets, message, delivery_id=delivery_id)
 
 
 def delivery_detail(result: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Managing response policies: who is told of what, where.
 
 The rules about meaning and access live here (the API models check shapes; the port owns storage and
-concurrency). A response policy has a scope of its own, as an assurance policy does: a caller sees it with
+concurrency). A response policy is a managed entity with a scope of its own, as an assurance policy is
+(riskgate.services.entities): a caller sees it with
 `response_policies:read` granted in that scope or in `global` (else it does not exist for them: 404), and
 changes it with `response_policies:manage` there — plus `scopes:global` when the scope is `global` — else
 403.
@@ -18,87 +19,45 @@ policy moved to another scope keeps only outputs usable there).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from riskgate.adapters.dynamo import Page
 from riskgate.domain.access import Access
 from riskgate.domain.audit import Actor
-from riskgate.domain.errors import InvalidInput, NotFound, PermissionDenied
+from riskgate.domain.errors import InvalidInput
 from riskgate.domain.integrations import integration_scope
-from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
+from riskgate.domain.permissions import Permission
 from riskgate.domain.response_policies import (
     integration_serves,
     validate_filters,
     validate_outputs,
     validate_trigger,
 )
-from riskgate.domain.versions import ensure_version
+from riskgate.services import entities
 from riskgate.services import integrations as integration_rules
-from riskgate.services.integrations import body_fields
-from riskgate.services.pages import visible_page
+from riskgate.services.entities import Check, EntityPort, EntityRules, body_fields
 
-READ = Permission.RESPONSE_POLICIES_READ
-MANAGE = Permission.RESPONSE_POLICIES_MANAGE
+RULES = EntityRules(
+    what="response policy",
+    one="a response policy",
+    read=Permission.RESPONSE_POLICIES_READ,
+    manage=Permission.RESPONSE_POLICIES_MANAGE,
+)
 
-Check = Callable[[dict[str, Any]], None]
 
-
-class ResponsePolicyPort(Protocol):
-    def get_policy(self, policy_id: str) -> dict[str, Any] | None: ...
-    def list_policies(self, limit: int, next_token: str | None) -> Page: ...
-    def create_policy(self, fields: Mapping[str, Any], actor: Actor) -> dict[str, Any]: ...
-    def update_policy(
-        self, policy_id: str, changes: Mapping[str, Any], actor: Actor, check: Check
-    ) -> dict[str, Any]: ...
+class ResponsePolicyPort(EntityPort, Protocol):
     def set_enabled(self, policy_id: str, enabled: bool, actor: Actor, check: Check) -> dict[str, Any]: ...
-    def delete_policy(self, policy_id: str, actor: Actor, check: Check) -> None: ...
 
 
 class IntegrationLookup(Protocol):
     def get_integration(self, name: str) -> dict[str, Any] | None: ...
 
 
-# --- access ---------------------------------------------------------------------------------------
-
-
 def may_read(access: Access, scope: str) -> bool:
-    """Reading needs a grant in the policy's scope or in `global`; not `scopes:global`, which guards
-    acting in the global scope."""
-    scopes = access.visible_scope_ids(READ)
-    return scopes is None or scope in scopes
-
-
-def _ensure_may_manage(access: Access, scope: str, doing: str) -> None:
-    if not access.may_in_scope(MANAGE, scope):
-        needs = " and scopes:global" if scope == GLOBAL_SCOPE else ""
-        raise PermissionDenied(
-            f"{doing} a response policy in the scope {scope} needs response_policies:manage there{needs}"
-        )
-
-
-def _check_for(
-    access: Access,
-    policy_id: str,
-    new_scope: str | None,
-    then: Callable[[dict[str, Any]], None] = lambda current: None,
-    expected_version: int | None = None,
-) -> Check:
-    """What the caller must be allowed on the policy as read (and on the scope it moves to), and the
-    version it must be at when the caller named one; `then` runs, with the policy as read, once that
-    holds."""
-
-    def check(current: dict[str, Any]) -> None:
-        if not may_read(access, current["scope"]):
-            raise NotFound(f"response policy {policy_id} not found")
-        _ensure_may_manage(access, current["scope"], "changing")
-        if new_scope is not None and new_scope != current["scope"]:
-            _ensure_may_manage(access, new_scope, "moving")
-        ensure_version(f"response policy {policy_id}", current, expected_version)
-        then(current)
-
-    return check
+    """A grant in the policy's scope or in `global` (a notification is seen as its policy)."""
+    return RULES.may_read(access, scope)
 
 
 class OutputRefused(InvalidInput):
@@ -126,7 +85,7 @@ def _ensure_integrations(
         found = integrations.get_integration(output["integration"])
         if (
             found is None
-            or not integration_rules.may_read(access, integration_scope(found))
+            or not integration_rules.RULES.may_see(access, found)
             or not integration_serves(integration_scope(found), policy_scope)
         ):
             raise unusable_integration(index, output["integration"])
@@ -160,15 +119,12 @@ def _uniform_output_errors(outputs: Sequence[Mapping[str, str]]) -> Iterator[Non
 
 
 def get_policy(port: ResponsePolicyPort, access: Access, policy_id: str) -> dict[str, Any]:
-    policy = port.get_policy(policy_id)
-    if policy is None or not may_read(access, policy["scope"]):
-        raise NotFound(f"response policy {policy_id} not found")
-    return policy
+    return entities.get(RULES, port, access, policy_id)
 
 
 def list_policies(port: ResponsePolicyPort, access: Access, limit: int, next_token: str | None) -> Page:
     """By name, only those the caller may see."""
-    return visible_page(port.list_policies, lambda p: may_read(access, p["scope"]), limit, next_token)
+    return entities.list_visible(RULES, port.list_page, access, limit, next_token)
 
 
 # --- changing -------------------------------------------------------------------------------------
@@ -182,10 +138,10 @@ def create_policy(
     fields: Mapping[str, Any],
 ) -> dict[str, Any]:
     wanted = validated(fields)
-    _ensure_may_manage(access, wanted["scope"], "creating")
+    RULES.ensure_may_manage(access, wanted["scope"], "creating")
     _ensure_integrations(integrations, access, wanted["scope"], wanted["outputs"])
     with _uniform_output_errors(wanted["outputs"]):
-        return port.create_policy(wanted, actor)
+        return port.create(wanted, actor)
 
 
 def update_policy(
@@ -207,9 +163,17 @@ def update_policy(
             outputs = wanted.get("outputs", current.get("outputs") or [])
             _ensure_integrations(integrations, access, scope, outputs)
 
-    check = _check_for(access, policy_id, wanted.get("scope"), outputs_usable, expected_version)
     with _uniform_output_errors(wanted.get("outputs") or []):
-        return port.update_policy(policy_id, wanted, actor, check)
+        return entities.update(
+            RULES,
+            port,
+            access,
+            actor,
+            policy_id,
+            wanted,
+            expected_version=expected_version,
+            then=outputs_usable,
+        )
 
 
 def set_enabled(
@@ -221,7 +185,7 @@ def set_enabled(
     *,
     expected_version: int | None = None,
 ) -> dict[str, Any]:
-    check = _check_for(access, policy_id, None, expected_version=expected_version)
+    check = RULES.check_for(access, policy_id, expected_version=expected_version)
     return port.set_enabled(policy_id, enabled, actor, check)
 
 
@@ -233,9 +197,7 @@ def delete_policy(
     *,
     expected_version: int | None = None,
 ) -> None:
-    port.delete_policy(
-        policy_id, actor, _check_for(access, policy_id, None, expected_version=expected_version)
-    )
+    entities.delete(RULES, port, access, actor, policy_id, expected_version=expected_version)
 
 
 def validated(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from riskgate.adapters.integrations import default_integration_store
 from riskgate.clock import system_now
@@ -17,29 +17,26 @@ from riskgate.domain import notifications as messages
 from riskgate.domain.integrations import NAME_PATTERN
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_integrations as models
-from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
-from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.handlers.api.security import secured_route
 from riskgate.services import integrations as service
 from riskgate.settings import get_settings
 
 router = Router()
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-NextToken = Annotated[str | None, Query(description="Opaque token from the previous page")]
 IntegrationName = Annotated[str, Path(pattern=NAME_PATTERN, description="Integration name")]
 
-ERRORS = {
-    403: "integrations:manage is not granted in the integration's scope (global: also scopes:global)",
-    404: "No such integration, or it is outside the caller's scopes",
-    409: "Name taken, used by response policies (named in details), or changed concurrently",
-    422: "Invalid fields (named in details): e.g. a webhook URL to an internal address, an unknown scope",
-}
-TAGS = ["integrations"]
-
-
-def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
-    return openapi_docs.documented(success, description, {status: ERRORS[status] for status in errors})
+ROUTES = EntityRoutes(
+    router,
+    tags=["integrations"],
+    errors={
+        403: "integrations:manage is not granted in the integration's scope (global: also scopes:global)",
+        404: "No such integration, or it is outside the caller's scopes",
+        409: "Name taken, used by response policies (named in details), or changed concurrently",
+        422: "Invalid fields (named in details): e.g. a webhook URL to an internal address, an unknown scope",
+    },
+)
 
 
 def view(integration: dict[str, Any]) -> models.Integration:
@@ -51,12 +48,12 @@ def view(integration: dict[str, Any]) -> models.Integration:
     "GET",
     "/v1/integrations",
     Permission.INTEGRATIONS_READ,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="List the integrations in the caller's scopes, by name",
-    responses=documented(200, "A page of integrations"),
+    responses=ROUTES.documented(200, "A page of integrations"),
 )
 def list_integrations(limit: Limit = 50, next_token: NextToken = None) -> models.IntegrationPage:
-    page = service.list_integrations(default_integration_store(), current_access(router), limit, next_token)
+    page = service.list_integrations(default_integration_store(), ROUTES.access(), limit, next_token)
     return models.IntegrationPage(items=[view(i) for i in page.items], next_token=page.next_token)
 
 
@@ -65,12 +62,12 @@ def list_integrations(limit: Limit = 50, next_token: NextToken = None) -> models
     "GET",
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_READ,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Get an integration (never its write-only fields)",
-    responses=documented(200, "The integration", 404),
+    responses=ROUTES.documented(200, "The integration", 404),
 )
 def get_integration(name: IntegrationName) -> models.Integration:
-    return view(service.get_integration(default_integration_store(), current_access(router), name))
+    return view(service.get_integration(default_integration_store(), ROUTES.access(), name))
 
 
 @secured_route(
@@ -79,9 +76,9 @@ def get_integration(name: IntegrationName) -> models.Integration:
     "/v1/integrations",
     Permission.INTEGRATIONS_MANAGE,
     status_code=201,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Create an integration in a scope; its secret fields go to Secrets Manager",
-    responses=documented(201, "The new integration", 403, 409, 422),
+    responses=ROUTES.documented(201, "The new integration", 403, 409, 422),
 )
 def create_integration(
     integration: Annotated[models.IntegrationCreate, Body()],
@@ -89,8 +86,8 @@ def create_integration(
     settings = get_settings()
     stored = service.create_integration(
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         name=integration.name,
         kind=integration.type.value,
         config=integration.config,
@@ -98,12 +95,7 @@ def create_integration(
         insecure_hosts=settings.webhook_insecure_hosts,
         local_sinks=settings.webhook_local_sinks,
     )
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=view(stored),
-        headers={"Location": f"/v1/integrations/{stored['name']}"},
-    )
+    return created(view(stored), f"/v1/integrations/{stored['name']}")
 
 
 @secured_route(
@@ -111,9 +103,9 @@ def create_integration(
     "PATCH",
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_MANAGE,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Change an integration's config (the fields sent); a secret is replaced only when sent",
-    responses=documented(200, "The integration as changed", 403, 404, 409, 422),
+    responses=ROUTES.documented(200, "The integration as changed", 403, 404, 409, 422),
 )
 def update_integration(
     name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()], if_match: IfMatch = None
@@ -121,8 +113,8 @@ def update_integration(
     settings = get_settings()
     updated = service.update_integration(
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         name,
         changes.changes().get("config") or {},
         insecure_hosts=settings.webhook_insecure_hosts,
@@ -138,19 +130,19 @@ def update_integration(
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_MANAGE,
     status_code=204,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Delete an integration no response policy uses; its secret is scheduled for deletion",
-    responses=documented(204, "Deleted", 403, 404, 409),
+    responses=ROUTES.documented(204, "Deleted", 403, 404, 409),
 )
 def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Response[None]:
     service.delete_integration(
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         name,
         expected_version=expected_version(if_match),
     )
-    return Response(status_code=204, content_type=None, body=None)
+    return no_content()
 
 
 @secured_route(
@@ -158,7 +150,7 @@ def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Respo
     "POST",
     "/v1/integrations/<name>/test",
     Permission.INTEGRATIONS_MANAGE,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Send a test message through an integration and say what happened (a failed delivery too)",
     description=(
         "Delivers one sample message as the notifier would. The answer says whether it was delivered "
@@ -167,7 +159,9 @@ def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Respo
         "(loopback, link-local/metadata, private, CGNAT, unique-local, …) is not contacted: `destination "
         "address not allowed`."
     ),
-    responses=documented(200, "What happened: delivered, or not and whether a retry may help", 403, 404),
+    responses=ROUTES.documented(
+        200, "What happened: delivered, or not and whether a retry may help", 403, 404
+    ),
 )
 def send_test_message(name: IntegrationName) -> models.IntegrationTestResult:
     # Imported here: only this route sends anything.
@@ -176,8 +170,8 @@ def send_test_message(name: IntegrationName) -> models.IntegrationTestResult:
     settings = get_settings()
     outcome = service.send_test_message(
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         name,
         render=messages.render,
         deliver=partial(channels.deliver, telegram_api_url=settings.telegram_api_url),

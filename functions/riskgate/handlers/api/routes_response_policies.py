@@ -5,39 +5,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from riskgate.adapters.integrations import default_integration_store
 from riskgate.adapters.response_policies import default_response_policy_store
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_response_policies as models
-from riskgate.handlers.api import openapi_docs
+from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
-from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.handlers.api.security import secured_route
 from riskgate.services import response_policies as service
 
 router = Router()
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-NextToken = Annotated[str | None, Query(description="Opaque token from the previous page")]
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, description="Response policy id (rsp-…)")]
 
-ERRORS = {
-    403: "response_policies:manage is not granted in the policy's scope (global: also scopes:global)",
-    404: "No such response policy, or it is outside the caller's scopes",
-    409: "Changed concurrently: read it again and retry",
-    422: (
-        "Invalid fields (named in details), an unknown scope, an output naming no integration this policy "
-        "may use (one answer whether it does not exist, is hidden from the caller or is in another scope)"
-    ),
-}
-TAGS = ["response policies"]
-
-
-def documented(success: int, description: str, *errors: int) -> dict[int, Any]:
-    return openapi_docs.documented(success, description, {status: ERRORS[status] for status in errors})
+ROUTES = EntityRoutes(
+    router,
+    tags=["response policies"],
+    errors={
+        403: "response_policies:manage is not granted in the policy's scope (global: also scopes:global)",
+        404: "No such response policy, or it is outside the caller's scopes",
+        409: "Changed concurrently: read it again and retry",
+        422: (
+            "Invalid fields (named in details), an unknown scope, an output naming no integration this "
+            "policy may use (one answer whether it does not exist, is hidden from the caller or is in "
+            "another scope)"
+        ),
+    },
+)
 
 
 def view(policy: dict[str, Any]) -> models.ResponsePolicy:
@@ -49,12 +47,12 @@ def view(policy: dict[str, Any]) -> models.ResponsePolicy:
     "GET",
     "/v1/response-policies",
     Permission.RESPONSE_POLICIES_READ,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="List the response policies in the caller's scopes, by name",
-    responses=documented(200, "A page of response policies"),
+    responses=ROUTES.documented(200, "A page of response policies"),
 )
 def list_policies(limit: Limit = 50, next_token: NextToken = None) -> models.ResponsePolicyPage:
-    page = service.list_policies(default_response_policy_store(), current_access(router), limit, next_token)
+    page = service.list_policies(default_response_policy_store(), ROUTES.access(), limit, next_token)
     return models.ResponsePolicyPage(items=[view(p) for p in page.items], next_token=page.next_token)
 
 
@@ -63,12 +61,12 @@ def list_policies(limit: Limit = 50, next_token: NextToken = None) -> models.Res
     "GET",
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_READ,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Get a response policy",
-    responses=documented(200, "The response policy", 404),
+    responses=ROUTES.documented(200, "The response policy", 404),
 )
 def get_policy(policy_id: PolicyId) -> models.ResponsePolicy:
-    return view(service.get_policy(default_response_policy_store(), current_access(router), policy_id))
+    return view(service.get_policy(default_response_policy_store(), ROUTES.access(), policy_id))
 
 
 @secured_route(
@@ -77,9 +75,9 @@ def get_policy(policy_id: PolicyId) -> models.ResponsePolicy:
     "/v1/response-policies",
     Permission.RESPONSE_POLICIES_MANAGE,
     status_code=201,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Create a response policy (enabled unless sent otherwise)",
-    responses=documented(201, "The new response policy", 422),
+    responses=ROUTES.documented(201, "The new response policy", 422),
 )
 def create_policy(
     policy: Annotated[models.ResponsePolicyCreate, Body()],
@@ -87,16 +85,11 @@ def create_policy(
     stored = service.create_policy(
         default_response_policy_store(),
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         policy.model_dump(mode="json"),
     )
-    return Response(
-        status_code=201,
-        content_type=content_types.APPLICATION_JSON,
-        body=view(stored),
-        headers={"Location": f"/v1/response-policies/{stored['id']}"},
-    )
+    return created(view(stored), f"/v1/response-policies/{stored['id']}")
 
 
 @secured_route(
@@ -104,9 +97,9 @@ def create_policy(
     "PATCH",
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Change a response policy (the fields sent); a change that changes nothing writes nothing",
-    responses=documented(200, "The response policy as changed", 404, 409, 422),
+    responses=ROUTES.documented(200, "The response policy as changed", 404, 409, 422),
 )
 def update_policy(
     policy_id: PolicyId, changes: Annotated[models.ResponsePolicyUpdate, Body()], if_match: IfMatch = None
@@ -114,8 +107,8 @@ def update_policy(
     updated = service.update_policy(
         default_response_policy_store(),
         default_integration_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         policy_id,
         changes.changes(),
         expected_version=expected_version(if_match),
@@ -128,9 +121,9 @@ def update_policy(
     "POST",
     "/v1/response-policies/<policy_id>/enable",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Enable a response policy; an enabled one stays as it is",
-    responses=documented(200, "The response policy", 404, 409),
+    responses=ROUTES.documented(200, "The response policy", 404, 409),
 )
 def enable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
     return view(_set_enabled(policy_id, True, if_match))
@@ -141,9 +134,9 @@ def enable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.Respo
     "POST",
     "/v1/response-policies/<policy_id>/disable",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Disable a response policy: it no longer fires; a disabled one stays as it is",
-    responses=documented(200, "The response policy", 404, 409),
+    responses=ROUTES.documented(200, "The response policy", 404, 409),
 )
 def disable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
     return view(_set_enabled(policy_id, False, if_match))
@@ -152,8 +145,8 @@ def disable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.Resp
 def _set_enabled(policy_id: str, enabled: bool, if_match: str | None) -> dict[str, Any]:
     return service.set_enabled(
         default_response_policy_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         policy_id,
         enabled,
         expected_version=expected_version(if_match),
@@ -166,16 +159,16 @@ def _set_enabled(policy_id: str, enabled: bool, if_match: str | None) -> dict[st
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_MANAGE,
     status_code=204,
-    tags=TAGS,
+    tags=ROUTES.tags,
     summary="Delete a response policy; the integrations it named are free to delete",
-    responses=documented(204, "Deleted", 404, 409),
+    responses=ROUTES.documented(204, "Deleted", 404, 409),
 )
 def delete_policy(policy_id: PolicyId, if_match: IfMatch = None) -> Response[None]:
     service.delete_policy(
         default_response_policy_store(),
-        current_access(router),
-        current_actor(router),
+        ROUTES.access(),
+        ROUTES.actor(),
         policy_id,
         expected_version=expected_version(if_match),
     )
-    return Response(status_code=204, content_type=None, body=None)
+    return no_content()

@@ -1,0 +1,268 @@
+"""How a managed entity is stored: versioned, audited, bound to a scope, possibly using other items.
+
+An entity of a kind is one item, pk `<PREFIX>#<id>`, sk `META`, listed by name through gsi2
+(`<LIST PARTITION>` / `<name>#<id>`); its fields are its API fields and the bookkeeping: version,
+created/updated at/by. A subclass of `EntityStore` declares only what is its own: the key prefix, how ids
+are minted, the item type, the list partition, the audit entity type, the names messages use, and what
+the entity uses (`uses`: its scope other than `global`, an integration… — each a directory reference).
+
+Every change is one TransactWriteItems: the item's write; the use references (riskgate.adapters.directory)
+kept in step with the entity — each added with the bump of its target's `uses_version` on condition that
+the target exists, so that nothing the entity uses can be deleted meanwhile, and renamed along with the
+entity (a 409 names its referrers by name); and its audit event. Updates and deletes are conditional on the
+version read and run a `Check` against the entity as read first (who may change it, and the version the
+caller named); a stale read is retried once from a fresh read, then a 409.
+
+An entity can have a *virtual* form, shown but not stored (the default assurance policy): `_read` returns
+it with `stored: False`, and a subclass decides how its first change and its delete are stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from riskgate.adapters.audit_log import audit_put
+from riskgate.adapters.directory import (
+    Reference,
+    StaleRead,
+    Transaction,
+    actor_id,
+    add_reference,
+    delete_as_read,
+    reference_item,
+    reference_key,
+    retry_once,
+    versioned_update,
+    visible,
+)
+from riskgate.adapters.dynamo import Page, TableClient, expression_values, from_item, now_iso, query_page
+from riskgate.domain.audit import Actor, AuditAction, audit_event
+from riskgate.domain.errors import NotFound
+from riskgate.domain.permissions import GLOBAL_SCOPE
+from riskgate.settings import get_settings
+
+# Called with the entity as read (before every attempt): raises when the caller may not change it.
+Check = Callable[[dict[str, Any]], None]
+
+# What an entity uses: each reference, with the request field that named its target (a 422 on it when
+# the target does not exist) and the attribute values the target must have (None: any).
+Uses = dict[Reference, tuple[str, dict[str, Any] | None]]
+
+SCOPE_FIELD = "body.scope"
+
+
+def scope_use(scope: str) -> Uses:
+    """The use of the entity's scope; the global scope is code: nothing to reference, nothing that
+    could be deleted."""
+    return {} if scope == GLOBAL_SCOPE else {Reference("scope", scope): (SCOPE_FIELD, None)}
+
+
+def shown(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An entity as the API and audit events show it: without the "is it stored" bookkeeping."""
+    return {key: value for key, value in fields.items() if key != "stored"}
+
+
+class EntityStore(TableClient):
+    """The stored entities of one kind. `client` is created lazily when not given."""
+
+    # pk `<key_prefix>#<id>`.
+    key_prefix: ClassVar[str]
+    # New ids: `<id_prefix><16 hex digits>`.
+    id_prefix: ClassVar[str]
+    item_type: ClassVar[str]
+    # gsi2pk of every entity of the kind: the list by name.
+    list_partition: ClassVar[str]
+    # The audit event's entity type, and the referrer type of its use references.
+    entity_type: ClassVar[str]
+    referrer_type: ClassVar[str]
+    # As messages name it: "response policy" (404s), and in the 409 of a concurrent change.
+    what: ClassVar[str]
+    what_changed: ClassVar[str]
+
+    # --- what an entity declares -----------------------------------------------------------------
+
+    def key(self, entity_id: str) -> dict[str, str]:
+        return {"pk": f"{self.key_prefix}#{entity_id}", "sk": "META"}
+
+    def new_id(self) -> str:
+        return self.id_prefix + secrets.token_hex(8)
+
+    def uses(self, fields: Mapping[str, Any]) -> Uses:
+        """What the entity uses, as it is: by default its scope."""
+        return scope_use(fields["scope"])
+
+    def index_keys(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Keys of further indexes, as the entity is (None: not in that index)."""
+        return {}
+
+    def item(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            **self.key(fields["id"]),
+            "item_type": self.item_type,
+            "gsi2pk": self.list_partition,
+            "gsi2sk": f"{fields['name']}#{fields['id']}",
+            **{key: value for key, value in self.index_keys(fields).items() if value is not None},
+            **fields,
+        }
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def get(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity as the API shows it; None when there is none or it was deleted."""
+        current = self._read(entity_id)
+        return None if current is None or current.get("deleted") else shown(current)
+
+    def list_page(self, limit: int, next_token: str | None) -> Page:
+        """By name; deleted ones (tombstones) left out."""
+        page = query_page(
+            self.client,
+            self.table_name,
+            index="gsi2",
+            partition=("gsi2pk", self.list_partition),
+            limit=limit,
+            next_token=next_token,
+        )
+        return page.kept(lambda item: not item.get("deleted")).mapped(visible)
+
+    def query_all(self, index: str, attribute: str, partition: str) -> list[dict[str, Any]]:
+        """Every item of an index partition, as stored (paged Queries; eventually consistent)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": f"{attribute} = :pk",
+            "ExpressionAttributeValues": expression_values({":pk": partition}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items += [from_item(item) for item in response.get("Items", [])]
+            if not response.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- changing ---------------------------------------------------------------------------------
+
+    def create(self, fields: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        """Store a new entity; `fields` are its API fields without id and bookkeeping."""
+        entity_id, now, by = self.new_id(), now_iso(), actor_id(actor)
+        created = {
+            "id": entity_id,
+            **fields,
+            "version": 1,
+            "created_at": now,
+            "created_by": by,
+            "updated_at": now,
+            "updated_by": by,
+        }
+        transaction = Transaction(self.table_name)
+        transaction.put_new(self.item(created))
+        self._move_uses(transaction, {}, created)
+        transaction.add(self._audit(actor, AuditAction.CREATE, entity_id, after=created))
+        retry_once(lambda: transaction.commit(self.client), f"{self.what_changed} {created['name']}")
+        return created
+
+    def update(
+        self, entity_id: str, changes: Mapping[str, Any], actor: Actor, check: Check
+    ) -> dict[str, Any]:
+        """Apply the fields in `changes` that differ; a change that changes nothing writes nothing."""
+
+        def attempt() -> dict[str, Any]:
+            current = self._existing(entity_id)
+            check(current)
+            changed = {name: value for name, value in changes.items() if current.get(name) != value}
+            if not changed:
+                return shown(current)
+            transaction = Transaction(self.table_name)
+            after = self._write_update(transaction, current, changed, actor)
+            self._move_uses(transaction, current, after)
+            before = shown(current)
+            transaction.add(self._audit(actor, AuditAction.UPDATE, entity_id, before=before, after=after))
+            transaction.commit(self.client)
+            return after
+
+        return retry_once(attempt, f"{self.what_changed} {entity_id}")
+
+    def delete(self, entity_id: str, actor: Actor, check: Check) -> None:
+        def attempt() -> None:
+            current = self._existing(entity_id)
+            check(current)
+            transaction = Transaction(self.table_name)
+            self._write_delete(transaction, current, actor)
+            for reference in sorted(self._stored_uses(current)):
+                transaction.delete(reference_key(reference, self.referrer_type, entity_id))
+            transaction.add(self._audit(actor, AuditAction.DELETE, entity_id, before=shown(current)))
+            transaction.commit(self.client)
+
+        retry_once(attempt, f"{self.what_changed} {entity_id}")
+
+    # --- what a subclass may change -------------------------------------------------------------
+
+    def _read(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity as stored (a tombstone included), without keys; None when there is none."""
+        item = self._get(self.key(entity_id))
+        return visible(item) if item is not None else None
+
+    def _write_update(
+        self, transaction: Transaction, current: dict[str, Any], changed: dict[str, Any], actor: Actor
+    ) -> dict[str, Any]:
+        """The update of a stored entity, conditional on the version read: the entity as it will be."""
+        entity_id = current["id"]
+        if "name" in changed:
+            changed["gsi2sk"] = f"{changed['name']}#{entity_id}"
+        index = self.index_keys({**current, **changed})
+        if index != self.index_keys(current):
+            changed.update(index)
+        return shown(versioned_update(transaction, self.key(entity_id), current, changed, actor))
+
+    def _write_delete(self, transaction: Transaction, current: dict[str, Any], actor: Actor) -> None:
+        transaction.add(delete_as_read(self.key(current["id"]), current, ("version",)), StaleRead())
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _existing(self, entity_id: str) -> dict[str, Any]:
+        current = self._read(entity_id)
+        if current is None or current.get("deleted"):
+            raise NotFound(f"{self.what} {entity_id} not found")
+        return current
+
+    def _stored_uses(self, fields: Mapping[str, Any]) -> Uses:
+        """The references stored for the entity: none while it is virtual."""
+        return self.uses(fields) if fields.get("stored", True) else {}
+
+    def _move_uses(
+        self, transaction: Transaction, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        """Keep the use references in step with the entity (`before`: {} when it is new)."""
+        old, new = self._stored_uses(before) if before else {}, self.uses(after)
+        entity_id, name = after["id"], after["name"]
+        for reference, (location, must_have) in sorted(new.items()):
+            if reference not in old:
+                add_reference(
+                    transaction, reference, self.referrer_type, entity_id, name, location, must_have=must_have
+                )
+            elif before["name"] != name:
+                # References carry the referrer's name, for the 409 that cites it.
+                transaction.put(reference_item(reference, self.referrer_type, entity_id, name))
+        for reference in sorted(set(old) - set(new)):
+            transaction.delete(reference_key(reference, self.referrer_type, entity_id))
+
+    def _audit(self, actor: Actor, action: str, entity_id: str, **states: Any) -> dict[str, Any]:
+        """`states`: `before` and/or `after`."""
+        return audit_entry(self.table_name, actor, action, self.entity_type, entity_id, **states)
+
+
+def audit_entry(
+    table_name: str,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The transaction entry that records a change of an entity as its audit event."""
+    event = audit_event(actor, action, entity_type, entity_id, before=before, after=after)
+    return audit_put(table_name, event, get_settings().audit_retention_days)
