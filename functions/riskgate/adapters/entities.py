@@ -13,6 +13,12 @@ entity (a 409 names its referrers by name); and its audit event. Updates and del
 version read and run a `Check` against the entity as read first (who may change it, and the version the
 caller named); a stale read is retried once from a fresh read, then a 409.
 
+An entity keyed by its name (`id_field = "name"`: integrations) has no minted id; its gsi2 sort key is
+the name alone, and a second one of the name is refused (`_name_taken`). An entity other entities use
+(`used_as`: the directory's reference kind it is the target of) is stored with `uses_version` 0, and
+its delete is refused (409 naming the referrers) while it is used, conditional on `uses_version` as read
+before looking for them.
+
 An entity can have a *virtual* form, shown but not stored (the default assurance policy): `_read` returns
 it with `stored: False`, and a subclass decides how its first change and its delete are stored.
 """
@@ -26,6 +32,7 @@ from typing import Any, ClassVar
 from riskgate.adapters.audit_log import audit_put
 from riskgate.adapters.directory import (
     Reference,
+    ReferenceKind,
     StaleRead,
     Transaction,
     actor_id,
@@ -33,24 +40,38 @@ from riskgate.adapters.directory import (
     delete_as_read,
     reference_item,
     reference_key,
+    refuse_if_used,
     retry_once,
     versioned_update,
     visible,
 )
-from riskgate.adapters.dynamo import Page, TableClient, expression_values, from_item, now_iso, query_page
+from riskgate.adapters.dynamo import (
+    Page,
+    TableClient,
+    expression_values,
+    from_item,
+    now_iso,
+    public_fields,
+    query_page,
+)
 from riskgate.domain.audit import Actor, AuditAction, audit_event
-from riskgate.domain.errors import NotFound
+from riskgate.domain.errors import Conflict, NotFound
 from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.settings import get_settings
 
 # Called with the entity as read (before every attempt): raises when the caller may not change it.
 Check = Callable[[dict[str, Any]], None]
+# Called with the entity as read (before every attempt): the fields to change (raises like a `Check`).
+Changes = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 # What an entity uses: each reference, with the request field that named its target (a 422 on it when
 # the target does not exist) and the attribute values the target must have (None: any).
 Uses = dict[Reference, tuple[str, dict[str, Any] | None]]
 
 SCOPE_FIELD = "body.scope"
+# What an entity as read carries that it does not show: whether it is stored (a virtual one is not),
+# and how often it was used (the condition of its delete).
+_BOOKKEEPING = frozenset({"stored", "uses_version"})
 
 
 def scope_use(scope: str) -> Uses:
@@ -60,8 +81,8 @@ def scope_use(scope: str) -> Uses:
 
 
 def shown(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """An entity as the API and audit events show it: without the "is it stored" bookkeeping."""
-    return {key: value for key, value in fields.items() if key != "stored"}
+    """An entity as the API and audit events show it: without the bookkeeping of `_read`."""
+    return {key: value for key, value in fields.items() if key not in _BOOKKEEPING}
 
 
 class EntityStore(TableClient):
@@ -69,7 +90,9 @@ class EntityStore(TableClient):
 
     # pk `<key_prefix>#<id>`.
     key_prefix: ClassVar[str]
-    # New ids: `<id_prefix><16 hex digits>`.
+    # The field that is the id: "id", minted at creation; or "name", given (unique by construction).
+    id_field: ClassVar[str] = "id"
+    # New ids (id_field "id"): `<id_prefix><16 hex digits>`.
     id_prefix: ClassVar[str]
     item_type: ClassVar[str]
     # gsi2pk of every entity of the kind: the list by name.
@@ -80,6 +103,8 @@ class EntityStore(TableClient):
     # As messages name it: "response policy" (404s), and in the 409 of a concurrent change.
     what: ClassVar[str]
     what_changed: ClassVar[str]
+    # The reference kind of the directory whose target the entity is, when other entities use it.
+    used_as: ClassVar[ReferenceKind | None] = None
 
     # --- what an entity declares -----------------------------------------------------------------
 
@@ -88,6 +113,14 @@ class EntityStore(TableClient):
 
     def new_id(self) -> str:
         return self.id_prefix + secrets.token_hex(8)
+
+    def entity_id(self, fields: Mapping[str, Any]) -> str:
+        return str(fields[self.id_field])
+
+    def list_sort_key(self, fields: Mapping[str, Any]) -> str:
+        """gsi2sk: by name, then id (names need not be unique); the name alone when it is the key."""
+        name = fields["name"]
+        return name if self.id_field == "name" else f"{name}#{self.entity_id(fields)}"
 
     def uses(self, fields: Mapping[str, Any]) -> Uses:
         """What the entity uses, as it is: by default its scope."""
@@ -99,10 +132,10 @@ class EntityStore(TableClient):
 
     def item(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            **self.key(fields["id"]),
+            **self.key(self.entity_id(fields)),
             "item_type": self.item_type,
             "gsi2pk": self.list_partition,
-            "gsi2sk": f"{fields['name']}#{fields['id']}",
+            "gsi2sk": self.list_sort_key(fields),
             **{key: value for key, value in self.index_keys(fields).items() if value is not None},
             **fields,
         }
@@ -145,10 +178,10 @@ class EntityStore(TableClient):
     # --- changing ---------------------------------------------------------------------------------
 
     def create(self, fields: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
-        """Store a new entity; `fields` are its API fields without id and bookkeeping."""
-        entity_id, now, by = self.new_id(), now_iso(), actor_id(actor)
+        """Store a new entity; `fields` are its API fields without a minted id and bookkeeping."""
+        now, by = now_iso(), actor_id(actor)
         created = {
-            "id": entity_id,
+            **({"id": self.new_id()} if self.id_field == "id" else {}),
             **fields,
             "version": 1,
             "created_at": now,
@@ -156,8 +189,12 @@ class EntityStore(TableClient):
             "updated_at": now,
             "updated_by": by,
         }
+        entity_id = self.entity_id(created)
+        item = self.item(created)
+        if self.used_as is not None:
+            item["uses_version"] = 0
         transaction = Transaction(self.table_name)
-        transaction.put_new(self.item(created))
+        transaction.put_new(item, self._name_taken(created["name"]) if self.id_field == "name" else None)
         self._move_uses(transaction, {}, created)
         transaction.add(self._audit(actor, AuditAction.CREATE, entity_id, after=created))
         retry_once(lambda: transaction.commit(self.client), f"{self.what_changed} {created['name']}")
@@ -168,10 +205,20 @@ class EntityStore(TableClient):
     ) -> dict[str, Any]:
         """Apply the fields in `changes` that differ; a change that changes nothing writes nothing."""
 
+        def changes_of(current: dict[str, Any]) -> Mapping[str, Any]:
+            check(current)
+            return changes
+
+        return self.revise(entity_id, changes_of, actor)
+
+    def revise(self, entity_id: str, changes_of: Changes, actor: Actor) -> dict[str, Any]:
+        """`update` with the changes decided on the entity as read (by `changes_of`, at every attempt)."""
+
         def attempt() -> dict[str, Any]:
             current = self._existing(entity_id)
-            check(current)
-            changed = {name: value for name, value in changes.items() if current.get(name) != value}
+            changed = {
+                name: value for name, value in changes_of(current).items() if current.get(name) != value
+            }
             if not changed:
                 return shown(current)
             transaction = Transaction(self.table_name)
@@ -200,24 +247,31 @@ class EntityStore(TableClient):
     # --- what a subclass may change -------------------------------------------------------------
 
     def _read(self, entity_id: str) -> dict[str, Any] | None:
-        """The entity as stored (a tombstone included), without keys; None when there is none."""
+        """The entity as stored (a tombstone included), without keys (its bookkeeping kept: `shown`
+        leaves it out); None when there is none."""
         item = self._get(self.key(entity_id))
-        return visible(item) if item is not None else None
+        return public_fields(item) if item is not None else None
 
     def _write_update(
         self, transaction: Transaction, current: dict[str, Any], changed: dict[str, Any], actor: Actor
     ) -> dict[str, Any]:
         """The update of a stored entity, conditional on the version read: the entity as it will be."""
-        entity_id = current["id"]
+        entity_id = self.entity_id(current)
         if "name" in changed:
-            changed["gsi2sk"] = f"{changed['name']}#{entity_id}"
+            changed["gsi2sk"] = self.list_sort_key({**current, **changed})
         index = self.index_keys({**current, **changed})
         if index != self.index_keys(current):
             changed.update(index)
         return shown(versioned_update(transaction, self.key(entity_id), current, changed, actor))
 
     def _write_delete(self, transaction: Transaction, current: dict[str, Any], actor: Actor) -> None:
-        transaction.add(delete_as_read(self.key(current["id"]), current, ("version",)), StaleRead())
+        """Conditional on the version read; of an entity others may use, refused while it is used."""
+        entity_id, read = self.entity_id(current), ["version"]
+        if self.used_as is not None:
+            reference = Reference(self.used_as, entity_id)
+            refuse_if_used(self.client, self.table_name, reference, f"{self.what} {entity_id}")
+            read.append("uses_version")
+        transaction.add(delete_as_read(self.key(entity_id), current, read), StaleRead())
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -236,7 +290,7 @@ class EntityStore(TableClient):
     ) -> None:
         """Keep the use references in step with the entity (`before`: {} when it is new)."""
         old, new = self._stored_uses(before) if before else {}, self.uses(after)
-        entity_id, name = after["id"], after["name"]
+        entity_id, name = self.entity_id(after), after["name"]
         for reference, (location, must_have) in sorted(new.items()):
             if reference not in old:
                 add_reference(
@@ -247,6 +301,14 @@ class EntityStore(TableClient):
                 transaction.put(reference_item(reference, self.referrer_type, entity_id, name))
         for reference in sorted(set(old) - set(new)):
             transaction.delete(reference_key(reference, self.referrer_type, entity_id))
+
+    def _name_taken(self, name: str) -> Exception:
+        """The 409 of a second entity of the name (id_field "name")."""
+        article = "an" if self.what[:1] in ("a", "e", "i", "o", "u") else "a"
+        return Conflict(
+            f"{article} {self.what} named {name} already exists",
+            details=[{"location": "body.name", "message": "already in use"}],
+        )
 
     def _audit(self, actor: Actor, action: str, entity_id: str, **states: Any) -> dict[str, Any]:
         """`states`: `before` and/or `after`."""

@@ -12,17 +12,20 @@ whose transaction then fails (a name taken, a stale read, a lost race) leaves th
 secret it had. Removing a secret, or the integration, schedules the secret's deletion (7 days' recovery)
 once the item no longer names it; writing it again within those days restores it first.
 
-Each change is one TransactWriteItems with its audit event (entity type `integration`); audit events
-carry the ARN and version of the secret, never its value. Updates and deletes are conditional on the
-version read (retried once from a fresh read), and check the caller against the integration as read
-(`check`, `revise`). An integration a response policy names cannot be deleted: the policy holds the
-directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and the delete is
-conditional on `uses_version` as read before looking for them. An integration is itself a use of its
-scope (other than `global`): `USES#scope#<id>` / `integration#<name>`, written with it (on condition that
-the scope exists) and deleted with it, so that a scope an integration belongs to cannot be deleted. The
-scope never changes after creation. A test message
-(`POST …/{name}/test`) changes nothing: its audit event (action `test`, the outcome as details) is all it
-writes.
+An integration is a managed entity keyed by its name (riskgate.adapters.entities, `id_field = "name"`,
+`used_as = "integration"`): each change is one TransactWriteItems with its audit event (entity type
+`integration`); audit events carry the ARN and version of the secret, never its value. What is its own
+here: the secrets — written to Secrets Manager before the transaction and scheduled for deletion after
+it, so around the entity's create / update / delete rather than inside them — and `revise`, the
+service's decision of the new config and secrets on the integration as read. Updates and deletes are
+conditional on the version read (retried once from a fresh read), and check the caller against the
+integration as read (`check`, `revise`). An integration a response policy names cannot be deleted: the
+policy holds the directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and the
+delete is conditional on `uses_version` as read before looking for them. An integration is itself a use
+of its scope (other than `global`): `USES#scope#<id>` / `integration#<name>`, written with it (on
+condition that the scope exists) and deleted with it, so that a scope an integration belongs to cannot
+be deleted. The scope never changes after creation. A test message (`POST …/{name}/test`) changes
+nothing: its audit event (action `test`, the outcome as details) is all it writes.
 """
 
 from __future__ import annotations
@@ -37,25 +40,11 @@ from botocore.exceptions import ClientError
 
 from riskgate.adapters.access_definitions import scope_key
 from riskgate.adapters.audit_log import put_audit_event
-from riskgate.adapters.directory import (
-    Reference,
-    StaleRead,
-    Transaction,
-    actor_id,
-    add_reference,
-    delete_as_read,
-    integration_key,
-    reference_key,
-    refuse_if_used,
-    retry_once,
-    versioned_update,
-    visible,
-)
-from riskgate.adapters.dynamo import Page, TableClient, now_iso, query_page
-from riskgate.adapters.entities import audit_entry
+from riskgate.adapters.directory import integration_key
+from riskgate.adapters.entities import SCOPE_FIELD, Check, EntityStore, Uses, scope_use, shown
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
-from riskgate.domain.errors import Conflict, InvalidInput, NotFound
+from riskgate.domain.errors import InvalidInput, NotFound
 from riskgate.domain.integrations import integration_scope
 from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.settings import get_settings
@@ -65,7 +54,6 @@ logger = Logger(child=True)
 INTEGRATIONS_PARTITION = "INTEGRATIONS"
 ENTITY_TYPE = "integration"
 REFERRER_TYPE = "integration"
-SCOPE_FIELD = "body.scope"
 # Days a deleted integration's secret can still be restored (Secrets Manager's minimum).
 SECRET_RECOVERY_DAYS = 7
 SECRET_TAG = "riskgate:integration"
@@ -73,28 +61,10 @@ SECRET_TAG = "riskgate:integration"
 # Called with the integration as read (before every attempt): its new public config, and its secrets —
 # None to keep them, {} to remove them, else the new values. Raises when the caller may not change it.
 Revise = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str] | None]]
-# Called with the integration as read (before every attempt): raises when the caller may not delete it.
-Check = Callable[[dict[str, Any]], None]
 
 
 def secret_name(prefix: str, name: str) -> str:
     return f"{prefix}/integrations/{name}"
-
-
-def _integration_item(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        **integration_key(fields["name"]),
-        "item_type": "integration",
-        "gsi2pk": INTEGRATIONS_PARTITION,
-        "gsi2sk": fields["name"],
-        **fields,
-    }
-
-
-def _scope_reference(fields: Mapping[str, Any]) -> Reference | None:
-    """The integration's use of its scope; the global scope is code: nothing to reference."""
-    scope = integration_scope(fields)
-    return None if scope == GLOBAL_SCOPE else Reference("scope", scope)
 
 
 def _unknown_scope(scope: str) -> InvalidInput:
@@ -103,15 +73,22 @@ def _unknown_scope(scope: str) -> InvalidInput:
     )
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(
-        f"an integration named {name} already exists",
-        details=[{"location": "body.name", "message": "already in use"}],
-    )
-
-
-class IntegrationStore(TableClient):
+class IntegrationStore(EntityStore):
     """Stored integrations and their secrets. Clients are created lazily when not given."""
+
+    key_prefix = "INTEGRATION"
+    id_field = "name"
+    item_type = "integration"
+    list_partition = INTEGRATIONS_PARTITION
+    entity_type = ENTITY_TYPE
+    referrer_type = REFERRER_TYPE
+    what = "integration"
+    what_changed = "integration"
+    used_as = "integration"
+
+    # The API's names (riskgate.services.integrations, the notifier and the tests use them).
+    get_integration = EntityStore.get
+    list_integrations = EntityStore.list_page
 
     def __init__(
         self,
@@ -131,28 +108,19 @@ class IntegrationStore(TableClient):
             self._secrets_client = boto3.client("secretsmanager")
         return self._secrets_client
 
+    def key(self, entity_id: str) -> dict[str, str]:
+        return integration_key(entity_id)  # the directory's: integrations are targets of references
+
+    def uses(self, fields: Mapping[str, Any]) -> Uses:
+        """Its scope (`global` for one stored before scopes existed)."""
+        return scope_use(integration_scope(fields))
+
     # --- reading ----------------------------------------------------------------------------------
-
-    def get_integration(self, name: str) -> dict[str, Any] | None:
-        item = self._get(integration_key(name))
-        return visible(item) if item else None
-
-    def list_integrations(self, limit: int, next_token: str | None) -> Page:
-        """By name."""
-        page = query_page(
-            self.client,
-            self.table_name,
-            index="gsi2",
-            partition=("gsi2pk", INTEGRATIONS_PARTITION),
-            limit=limit,
-            next_token=next_token,
-        )
-        return page.mapped(visible)
 
     def read_secret(self, name: str) -> dict[str, str]:
         """The integration's secret fields (e.g. `{"bot_token": …}`), at the version it names; {} when
         it has none. For whatever sends through the integration, never for an API answer."""
-        item = self._get(integration_key(name))
+        item = self._get(self.key(name))
         if item is None:
             raise NotFound(f"integration {name} not found")
         if not item.get("secret_arn"):
@@ -176,90 +144,49 @@ class IntegrationStore(TableClient):
         scope: str = GLOBAL_SCOPE,
     ) -> dict[str, Any]:
         """Store a new integration in `scope`; its secrets (if any) first, in Secrets Manager."""
-        if self._get(integration_key(name)) is not None:
-            raise _name_taken(name)  # before its secret is touched: that one is the other integration's
+        if self._get(self.key(name)) is not None:
+            raise self._name_taken(name)  # before its secret is touched: that one is the other's
         if scope != GLOBAL_SCOPE and self._get(scope_key(scope)) is None:
             raise _unknown_scope(scope)  # the same: no secret for an integration that cannot be stored
-        now, by = now_iso(), actor_id(actor)
-        fields: dict[str, Any] = {
-            "name": name,
-            "type": kind,
-            "scope": scope,
-            "config": dict(config),
-            "version": 1,
-            "uses_version": 0,
-            "created_at": now,
-            "created_by": by,
-            "updated_at": now,
-            "updated_by": by,
-        }
+        fields: dict[str, Any] = {"name": name, "type": kind, "scope": scope, "config": dict(config)}
         if secrets:
             fields.update(self._write_secret(name, secrets))
-        created = visible(fields)
-        transaction = Transaction(self.table_name)
-        transaction.put_new(_integration_item(fields), _name_taken(name))
-        reference = _scope_reference(fields)
-        if reference is not None:
-            # Fails (422 on body.scope) if the scope was deleted meanwhile; keeps it from being deleted.
-            add_reference(transaction, reference, REFERRER_TYPE, name, name, SCOPE_FIELD)
-        transaction.add(self._audit(actor, AuditAction.CREATE, name, after=created))
-        retry_once(lambda: transaction.commit(self.client), f"integration {name}")
-        return created
+        return self.create(fields, actor)
 
     def update_integration(self, name: str, revise: Revise, actor: Actor) -> dict[str, Any]:
         """Apply `revise` to the integration as read; a change that changes nothing writes nothing."""
         written: dict[str, str] = {}  # the secret version a first attempt wrote, for its retry
+        removes_secret = False  # by the last attempt: the one committed, if any
 
-        def attempt() -> tuple[dict[str, Any], bool]:
-            current = self._existing(name)
-            config, secrets = revise(visible(current))
-            changed: dict[str, Any] = {}
-            if config != current.get("config"):
-                changed["config"] = config
+        def changes_of(current: dict[str, Any]) -> dict[str, Any]:
+            nonlocal removes_secret
+            config, secrets = revise(shown(current))
+            changes: dict[str, Any] = {"config": config}
             if secrets:
                 if not written:
                     written.update(self._write_secret(name, secrets))
-                changed.update(written)
+                changes.update(written)
             removes_secret = secrets == {} and bool(current.get("secret_arn"))
             if removes_secret:
-                changed.update({"secret_arn": None, "secret_version": None})
-            if not changed:
-                return visible(current), False
-            transaction = Transaction(self.table_name)
-            after = versioned_update(transaction, integration_key(name), current, changed, actor)
-            transaction.add(
-                self._audit(actor, AuditAction.UPDATE, name, before=visible(current), after=after)
-            )
-            transaction.commit(self.client)
-            return after, removes_secret
+                changes.update({"secret_arn": None, "secret_version": None})
+            return changes
 
-        after, removed_secret = retry_once(attempt, f"integration {name}")
-        if removed_secret:
+        after = self.revise(name, changes_of, actor)
+        if removes_secret:
             self._schedule_secret_deletion(name)
         return after
 
     def delete_integration(self, name: str, actor: Actor, check: Check = lambda current: None) -> None:
         """Delete an integration no response policy uses (else 409 naming them), and its use of its
         scope; then its secret."""
+        deleted: dict[str, Any] = {}  # as read by the last attempt: the one committed
 
-        def attempt() -> dict[str, Any]:
-            current = self._existing(name)
-            check(visible(current))
-            refuse_if_used(
-                self.client, self.table_name, Reference("integration", name), f"integration {name}"
-            )
-            transaction = Transaction(self.table_name)
-            transaction.add(
-                delete_as_read(integration_key(name), current, ("version", "uses_version")), StaleRead()
-            )
-            reference = _scope_reference(current)
-            if reference is not None:
-                transaction.delete(reference_key(reference, REFERRER_TYPE, name))
-            transaction.add(self._audit(actor, AuditAction.DELETE, name, before=visible(current)))
-            transaction.commit(self.client)
-            return current
+        def checked(current: dict[str, Any]) -> None:
+            check(shown(current))
+            deleted.clear()
+            deleted.update(current)
 
-        deleted = retry_once(attempt, f"integration {name}")
+        self.delete(name, actor, checked)
         if deleted.get("secret_arn"):
             self._schedule_secret_deletion(name)
 
@@ -269,13 +196,7 @@ class IntegrationStore(TableClient):
         event = audit_event(actor, AuditAction.TEST, ENTITY_TYPE, name, details=dict(outcome))
         put_audit_event(self.client, self.table_name, event, get_settings().audit_retention_days)
 
-    # --- helpers ----------------------------------------------------------------------------------
-
-    def _existing(self, name: str) -> dict[str, Any]:
-        item = self._get(integration_key(name))
-        if item is None:
-            raise NotFound(f"integration {name} not found")
-        return item
+    # --- secrets ----------------------------------------------------------------------------------
 
     def _write_secret(self, name: str, secrets: Mapping[str, str]) -> dict[str, str]:
         """A new version of the integration's secret (the secret created, or restored, as needed):
@@ -312,10 +233,6 @@ class IntegrationStore(TableClient):
             code = error.response["Error"]["Code"]
             if code not in ("ResourceNotFoundException", "InvalidRequestException"):  # gone, or going
                 logger.warning("could not schedule the deletion of a secret", secret=secret_id, code=code)
-
-    def _audit(self, actor: Actor, action: str, name: str, **states: dict[str, Any] | None) -> dict[str, Any]:
-        """`states`: `before` and/or `after`."""
-        return audit_entry(self.table_name, actor, action, ENTITY_TYPE, name, **states)
 
 
 def default_integration_store() -> IntegrationStore:
