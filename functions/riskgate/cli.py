@@ -5,7 +5,8 @@ the operator's AWS credentials — how the first token of a fresh deployment is 
 
 `riskgate scan submit REPORT` is the CI gate: it uploads a scanner report to the API, prints the
 verdict and exits 0 (pass), 1 (gate failed) or 2 (usage, auth or transport error). It runs on the
-standard library alone (`riskgate.client`); only the admin command imports boto3, and only when used.
+standard library alone (`riskgate.client`, `riskgate.client_verdict`); only the admin command imports
+boto3, and only when used.
 
 Whatever happens, the command ends with an exit code that does not lie (1 only when the gate failed) and
 at most one line on stderr per problem: no traceback, and never the token, in any message.
@@ -24,8 +25,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from riskgate.client import (
-    EXIT_ERROR,
-    FAIL_ON_CHOICES,
     RETRYABLE_STATUSES,
     TOKEN_VARIABLE,
     URL_VARIABLE,
@@ -34,13 +33,12 @@ from riskgate.client import (
     SubmitError,
     check_base_url,
     check_token,
-    exit_code_for,
     one_line,
     redact,
-    render_verdict,
     submit_report,
     trim_setting,
 )
+from riskgate.client_verdict import EXIT_ERROR, FAIL_ON_CHOICES, exit_code_for, render_verdict
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -41,13 +41,12 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from riskgate.adapters import channels
-from riskgate.adapters.channels import (
-    DeliveryResult,
+from riskgate.adapters import outbound_http
+from riskgate.adapters.channels import DeliveryResult, deliver
+from riskgate.adapters.delivery_errors import (
     DestinationNotAllowed,
     PermanentDeliveryError,
     TransientDeliveryError,
-    deliver,
 )
 from riskgate.domain.integrations import address_refusal
 from riskgate.domain.notifications import Message, render
@@ -455,7 +454,7 @@ def loopback_counts_as_public(monkeypatch: pytest.MonkeyPatch) -> None:
     def refusal(address: Any) -> str | None:
         return None if address == ipaddress.ip_address("127.0.0.1") else address_refusal(address)
 
-    monkeypatch.setattr(channels, "address_refusal", refusal)
+    monkeypatch.setattr(outbound_http, "address_refusal", refusal)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from riskgate.auth.tokens import generate_token, hash_token
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api.app import openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION
-from riskgate.services.acceptances import run_expiry_check
+from riskgate.services.acceptance_expiry import run_expiry_check
 from riskgate.services.notifications import notification_record
 from tests.support.gateway import InProcessGateway
 

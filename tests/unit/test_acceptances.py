@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from riskgate.clock import iso
+from riskgate.domain.acceptance_exports import openvex, trivyignore
 from riskgate.domain.acceptances import (
     AcceptancePeriod,
     AcceptanceScope,
@@ -29,12 +30,10 @@ from riskgate.domain.acceptances import (
     expiry_for,
     guard_key,
     malware_acceptable,
-    openvex,
     parse_repository,
     reminder_times,
     staleness,
     targets_for,
-    trivyignore,
 )
 from riskgate.domain.access import ResourceSelector, ScopeDefinition
 from riskgate.domain.errors import InvalidInput

@@ -17,9 +17,6 @@ import pytest
 import riskgate
 import riskgate.cli as cli
 from riskgate.client import (
-    EXIT_ERROR,
-    EXIT_GATE_FAILED,
-    EXIT_PASSED,
     HttpAnswer,
     ScanRequest,
     SubmitError,
@@ -28,6 +25,7 @@ from riskgate.client import (
     redact,
     submit_report,
 )
+from riskgate.client_verdict import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_PASSED
 from tests.unit.cli_stub_api import BLOCKED, COMPLIANT, Reply, StubApi, error_body, stub_api
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -13,22 +13,18 @@ from typing import Any
 import pytest
 
 from riskgate.client import (
-    EXIT_GATE_FAILED,
-    EXIT_PASSED,
-    FailOn,
     HttpAnswer,
     RetryPolicy,
     ScanRequest,
     SubmitError,
     backoff_seconds,
     compress_report,
-    exit_code_for,
     refusal_message,
-    render_verdict,
     retry_after_seconds,
     scans_url,
     submit_report,
 )
+from riskgate.client_verdict import EXIT_GATE_FAILED, EXIT_PASSED, FailOn, exit_code_for, render_verdict
 
 BLOCKED_ANSWER: dict[str, Any] = {
     "scan_id": "scan-1",

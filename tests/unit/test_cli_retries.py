@@ -19,8 +19,6 @@ import pytest
 
 import riskgate.cli as cli
 from riskgate.client import (
-    EXIT_ERROR,
-    EXIT_PASSED,
     RETRY_AFTER_LIMIT_SECONDS,
     HttpAnswer,
     RetryPolicy,
@@ -29,6 +27,7 @@ from riskgate.client import (
     retry_after_seconds,
     submit_report,
 )
+from riskgate.client_verdict import EXIT_ERROR, EXIT_PASSED
 from tests.unit.cli_stub_api import COMPLIANT, CUT_SHORT, RESET, Reply, StubApi, error_body, stub_api
 
 TOKEN = "rg_cmV0cmllcy11bmRlci1vbmUta2V5LWFuZC1vbmUtYm9keQ"

@@ -17,19 +17,16 @@ from typing import Any
 import pytest
 
 from riskgate.client import (
-    EXIT_GATE_FAILED,
-    EXIT_PASSED,
     UPLOAD_POLL_SECONDS,
     HttpAnswer,
     ScanRequest,
     SubmitError,
     compress_report,
-    exit_code_for,
     multipart_form,
-    render_verdict,
     submit_report,
     uploads_url,
 )
+from riskgate.client_verdict import EXIT_GATE_FAILED, EXIT_PASSED, exit_code_for, render_verdict
 
 TOKEN = "rg_dXBsb2Fkcy1hcmUtbm90LXNlbnQtdG8tczM"
 BASE = "https://riskgate.example/api"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from riskgate.adapters.channels import PermanentDeliveryError, TransientDeliveryError
+from riskgate.adapters.delivery_errors import PermanentDeliveryError, TransientDeliveryError
 from riskgate.adapters.dynamo import Page
 from riskgate.domain.access import Access, Grant, ResourceSelector, ScopeDefinition
 from riskgate.domain.errors import NotFound

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from riskgate.adapters.audit_log import audit_put
-from riskgate.adapters.directory import StaleRead, Transaction, actor_id, visible
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
@@ -33,6 +32,7 @@ from riskgate.adapters.dynamo import (
 )
 from riskgate.adapters.events import EVENTS_PARTITION, event_item
 from riskgate.adapters.store import default_store
+from riskgate.adapters.transactions import StaleRead, Transaction, actor_id, visible
 from riskgate.clock import iso, parse_iso
 from riskgate.domain.acceptances import AcceptancePeriod, AcceptanceStatus, acceptance_snapshot
 from riskgate.domain.audit import SYSTEM_ACTOR, Actor, AuditAction, audit_event

@@ -7,14 +7,15 @@ cannot help, the notification is `failed`). Nothing here retries or logs; messag
 fit for the delivery log: they never contain a secret (a Telegram bot token is part of the request URL,
 so it is scrubbed from everything said about a Telegram request).
 
-HTTP uses the standard library (no dependency). Redirects are not followed, except a 307/308 to the same
-scheme, host and port (the body and the signature stay valid); a webhook must not be bounced elsewhere.
+HTTP uses the standard library (no dependency), through `riskgate.adapters.outbound_http`. Redirects
+are not followed, except a 307/308 to the same scheme, host and port (the body and the signature stay
+valid); a webhook must not be bounced elsewhere.
 
-**Webhook destinations** (SSRF). A webhook's URL was checked when it was saved, but a name may resolve
-to anything later. So the host is resolved here (getaddrinfo), *every* address it resolves to must be
-public (`riskgate.domain.integrations.address_refusal`: no loopback, link-local/metadata, private, CGNAT,
-ULA, multicast, reserved, nor IPv6 spellings of those), and the connection goes to the addresses so
-vetted, never resolving the name again: DNS rebinding between check and connect cannot slip through.
+**Webhook destinations** (SSRF). A webhook's URL was checked when it was saved, but a name may resolve to
+anything later. So the host is resolved when sending (getaddrinfo), *every* address it resolves to must
+be public (`riskgate.domain.integrations.address_refusal`: no loopback, link-local/metadata, private,
+CGNAT, ULA, multicast, reserved, nor IPv6 spellings of those), and the connection goes to the addresses
+so vetted, never resolving the name again: DNS rebinding between check and connect cannot slip through.
 TLS still verifies the certificate for the URL's host name (SNI and Host too). Any internal address is a
 permanent failure, `DestinationNotAllowed` ("destination address not allowed"), never retried; no proxy
 from the environment is used. The one exception is the local stack's own sink (`local_sinks`, from
@@ -32,27 +33,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
-import ipaddress
 import json
-import math
-import socket
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.message import Message as HeaderMessage
-from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from riskgate.adapters import outbound_http
+from riskgate.adapters.delivery_errors import (
+    MAX_DETAIL_LENGTH,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    one_line,
+)
 from riskgate.clock import Clock, system_now
-from riskgate.domain.integrations import address_refusal, is_local_sink
 from riskgate.domain.notifications import Message
 from riskgate.settings import get_settings
 
@@ -62,10 +61,6 @@ SIGNATURE_HEADER = "X-Riskgate-Signature"
 TIMESTAMP_HEADER = "X-Riskgate-Timestamp"
 DELIVERY_HEADER = "X-Riskgate-Delivery"
 EVENT_HEADER = "X-Riskgate-Event"
-# A receiver's answer is read up to this much: enough for an error description, not a flood.
-MAX_RESPONSE_BYTES = 64 * 1024
-# What the delivery log keeps of a receiver's answer.
-MAX_DETAIL_LENGTH = 300
 TOKEN_PLACEHOLDER = "<bot-token>"
 
 # AWS error codes that mean "later", not "never" (any 5xx does too).
@@ -87,33 +82,6 @@ TRANSIENT_AWS_CODES = frozenset(
         "KMSThrottlingException",
     }
 )
-
-
-class DeliveryError(Exception):
-    """A delivery that did not happen; the message is for the delivery log. `status`: the HTTP status
-    the receiver answered, when it answered at all (the integration test says no more than that)."""
-
-    def __init__(self, detail: str, *, status: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
-
-
-class TransientDeliveryError(DeliveryError):
-    """Try again later: after `retry_after` seconds when the receiver asked for it, else with backoff."""
-
-    def __init__(self, detail: str, retry_after: float | None = None, *, status: int | None = None) -> None:
-        super().__init__(detail, status=status)
-        self.retry_after = retry_after
-
-
-class PermanentDeliveryError(DeliveryError):
-    """Trying again cannot help: the integration or the message must change."""
-
-
-class DestinationNotAllowed(PermanentDeliveryError):
-    """The webhook's host is, or resolves to, an address nothing may be sent to (see the module's
-    docstring); nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +184,7 @@ def _aws_failure(error: ClientError, service: str) -> DeliveryError:
     AuthorizationError, an unverified sender, …) is permanent."""
     response: Mapping[str, Any] = error.response
     code = str(response.get("Error", {}).get("Code") or "")
-    text = _one_line(str(response.get("Error", {}).get("Message") or ""))
+    text = one_line(str(response.get("Error", {}).get("Message") or ""))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     detail = f"{service} refused: {code}: {text}" if text else f"{service} refused: {code}"
     if code in TRANSIENT_AWS_CODES or status >= 500 or status == 429:
@@ -243,7 +211,7 @@ def _telegram(
     url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     try:
-        status, answer, response_headers = _post(url, body, headers, timeout, "Telegram")
+        status, answer, response_headers = outbound_http.post(url, body, headers, timeout, "Telegram")
         return _telegram_outcome(status, answer, response_headers, chat_id)
     except DeliveryError as error:
         # The token is in the URL: whatever was said about the request must not repeat it.
@@ -256,7 +224,7 @@ def _telegram(
 def _telegram_outcome(status: int, answer: bytes, headers: HeaderMessage, chat_id: object) -> DeliveryResult:
     """Telegram answers JSON `{"ok", "result" | "error_code", "description", "parameters"}`."""
     document = _json_object(answer)
-    description = _one_line(str(document.get("description") or ""))
+    description = one_line(str(document.get("description") or ""))
     parameters = _as_dict(document.get("parameters"))
     if 200 <= status < 300 and document.get("ok", True):
         result = _as_dict(document.get("result"))
@@ -264,12 +232,12 @@ def _telegram_outcome(status: int, answer: bytes, headers: HeaderMessage, chat_i
         return DeliveryResult(sent, status)
     said = f"Telegram answered {status}" + (f": {description}" if description else "")
     if status == 429:
-        retry_after = _number(parameters.get("retry_after"))
+        retry_after = outbound_http.delay_seconds(parameters.get("retry_after"))
         if retry_after is None:
-            retry_after = _retry_after(headers)
+            retry_after = outbound_http.retry_after(headers)
         raise TransientDeliveryError(said, retry_after, status=status)
     if status >= 500 or status == 408:
-        raise TransientDeliveryError(said, _retry_after(headers), status=status)
+        raise TransientDeliveryError(said, outbound_http.retry_after(headers), status=status)
     if parameters.get("migrate_to_chat_id") is not None:
         said += f" (the group is now chat {parameters['migrate_to_chat_id']}: update chat_id)"
     raise PermanentDeliveryError(said, status=status)
@@ -299,7 +267,7 @@ def _webhook(
     if not url:
         raise PermanentDeliveryError("the webhook integration has no URL")
     # Before anything is rendered onto the wire: resolved once, every address vetted, connected to those.
-    opener = _vetted_opener(url, local_sinks, tls_context)
+    opener = outbound_http.vetted_opener(url, local_sinks, tls_context)
     body = message.text.encode("utf-8")
     headers = {
         "Content-Type": message.content_type,
@@ -313,15 +281,15 @@ def _webhook(
         timestamp = str(int(clock().timestamp()))
         headers[TIMESTAMP_HEADER] = timestamp
         headers[SIGNATURE_HEADER] = "sha256=" + signature(secret, timestamp, body)
-    status, answer, response_headers = _post(url, body, headers, timeout, "the webhook", opener)
+    status, answer, response_headers = outbound_http.post(url, body, headers, timeout, "the webhook", opener)
     said = f"the webhook answered {status}"
     # For the delivery log (the receiver is a vetted public host); the integration test shows only status.
-    excerpt = _one_line(answer[:MAX_DETAIL_LENGTH].decode("utf-8", "replace"))
+    excerpt = one_line(answer[:MAX_DETAIL_LENGTH].decode("utf-8", "replace"))
     if 200 <= status < 300:
         return DeliveryResult(said, status)
     said += f": {excerpt}" if excerpt else ""
     if status in (408, 425, 429) or status >= 500:
-        raise TransientDeliveryError(said, _retry_after(response_headers), status=status)
+        raise TransientDeliveryError(said, outbound_http.retry_after(response_headers), status=status)
     raise PermanentDeliveryError(said, status=status)
 
 
@@ -330,256 +298,6 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     carries after `sha256=`. The timestamp is signed so that a captured request cannot be replayed later."""
     signed = timestamp.encode("ascii") + b"." + body
     return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-
-
-# --- HTTP -----------------------------------------------------------------------------------------------
-
-
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows only a 307/308 (which keep the method and body) to the same scheme, host and port; any
-    other redirect is left as the 3xx answer it is (and reported as a permanent failure)."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: HeaderMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if code not in (307, 308) or _origin(newurl) != _origin(req.full_url):
-            return None
-        return urllib.request.Request(  # noqa: S310 - same scheme, host and port as the checked URL
-            newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method()
-        )
-
-
-_OPENER = urllib.request.build_opener(_SameOriginRedirects())
-
-
-# --- webhook destinations -------------------------------------------------------------------------------
-
-NOT_ALLOWED = "destination address not allowed"
-
-
-@dataclass(frozen=True)
-class _Vetted:
-    """Where a webhook's host was resolved to, each address checked: (family, socket address) pairs."""
-
-    host: str
-    port: int
-    addresses: tuple[tuple[int, Any], ...]
-
-    def connect(self, host: str, port: int | None, timeout: object) -> socket.socket:
-        """A TCP connection to the first vetted address that answers; never to anything else."""
-        if host.lower() != self.host or port != self.port:
-            # Only a same-origin redirect is followed, so this cannot happen: but never connect unvetted.
-            raise DestinationNotAllowed(f"{NOT_ALLOWED}: the webhook tried to reach a host not checked")
-        failure: OSError | None = None
-        for family, address in self.addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                if isinstance(timeout, int | float):
-                    sock.settimeout(timeout)
-                sock.connect(address)
-            except OSError as error:
-                sock.close()
-                failure = error
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
-        raise failure or OSError("no address to connect to")
-
-
-def _vet(url: str, local_sinks: Collection[str]) -> _Vetted:
-    """Resolve the URL's host once and check every address (unless the URL is the local stack's sink):
-    `DestinationNotAllowed` if any is internal; a name that does not resolve is transient, as DNS can be."""
-    try:
-        parts = urlsplit(url)
-        host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        raise PermanentDeliveryError("the webhook's URL cannot be used: ValueError") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise PermanentDeliveryError("the webhook's URL is not http(s)")
-    port = port if port is not None else (443 if parts.scheme == "https" else 80)
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as error:
-        raise _unreachable("the webhook", error) from None
-    addresses = tuple(
-        (family, address) for family, _, _, _, address in found if family in (socket.AF_INET, socket.AF_INET6)
-    )
-    if not is_local_sink(url, local_sinks):
-        for _, address in addresses:
-            try:
-                refusal = address_refusal(ipaddress.ip_address(address[0]))
-            except ValueError:
-                refusal = "not an IP address"
-            if refusal is not None:
-                # Which address, and why, would tell a caller about the internal network: not said.
-                raise DestinationNotAllowed(
-                    f"{NOT_ALLOWED}: the webhook's host is or resolves to an internal address"
-                )
-    if not addresses:
-        raise TransientDeliveryError("the webhook could not be reached: its host has no address")
-    return _Vetted(host, port, addresses)
-
-
-class _VettedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, *, vetted: _Vetted, **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self._vetted = vetted
-
-    def connect(self) -> None:
-        self.sock = self._vetted.connect(self.host, self.port, self.timeout)
-
-
-class _VettedHTTPSConnection(http.client.HTTPSConnection):
-    """TLS to a vetted address, verified for the URL's host name (SNI, certificate and Host)."""
-
-    def __init__(self, host: str, *, vetted: _Vetted, tls: ssl.SSLContext, **kwargs: Any) -> None:
-        super().__init__(host, context=tls, **kwargs)
-        self._vetted = vetted
-        self._tls = tls
-
-    def connect(self) -> None:
-        sock = self._vetted.connect(self.host, self.port, self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-
-
-class _VettedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, vetted: _Vetted) -> None:
-        super().__init__()
-        self._vetted = vetted
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            return _VettedHTTPConnection(host, vetted=self._vetted, **kwargs)
-
-        return self.do_open(connection, req)
-
-
-class _VettedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, vetted: _Vetted, tls: ssl.SSLContext) -> None:
-        super().__init__(context=tls)
-        self._vetted = vetted
-        self._tls = tls
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            return _VettedHTTPSConnection(host, vetted=self._vetted, tls=self._tls, **kwargs)
-
-        return self.do_open(connection, req)
-
-
-@lru_cache(maxsize=1)
-def _system_tls() -> ssl.SSLContext:
-    """The system's trusted certificates, hostnames checked: loaded once per execution environment."""
-    return ssl.create_default_context()
-
-
-def _vetted_opener(
-    url: str, local_sinks: Collection[str], tls_context: ssl.SSLContext | None
-) -> urllib.request.OpenerDirector:
-    """An opener for this webhook only: no proxy (it would connect elsewhere), same-origin redirects,
-    connections to the vetted addresses of its host."""
-    vetted = _vet(url, local_sinks)
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        _SameOriginRedirects(),
-        _VettedHTTPHandler(vetted),
-        _VettedHTTPSHandler(vetted, tls_context or _system_tls()),
-    )
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return "", "", None
-
-
-def _post(
-    url: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    timeout: float,
-    receiver: str,
-    opener: urllib.request.OpenerDirector = _OPENER,
-) -> tuple[int, bytes, HeaderMessage]:
-    """POST; the status, (the start of) the answer and its headers, whatever the status. A receiver that
-    cannot be reached, or does not answer in time, is a transient failure; a URL that cannot be used,
-    or a certificate that does not verify, a permanent one. Messages never repeat the URL."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise PermanentDeliveryError(f"{receiver}'s URL is not http(s)")
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return int(response.status), response.read(MAX_RESPONSE_BYTES), response.headers
-    except urllib.error.HTTPError as error:
-        try:
-            answer = error.read(MAX_RESPONSE_BYTES) if error.fp is not None else b""
-        except (OSError, http.client.HTTPException):
-            answer = b""
-        finally:
-            error.close()
-        if 300 <= error.code < 400:
-            where = _origin(str(error.headers.get("Location") or ""))[1] or "elsewhere"
-            raise PermanentDeliveryError(
-                f"{receiver} answered {error.code}, a redirect to {where}; not followed "
-                "(only a 307 or 308 to the same host is)",
-                status=error.code,
-            ) from None
-        return int(error.code), answer, error.headers
-    except urllib.error.URLError as error:
-        raise _unreachable(receiver, error.reason) from None
-    except OSError as error:  # a timeout, a refused or reset connection
-        raise _unreachable(receiver, error) from None
-    except http.client.HTTPException as error:  # an answer cut short, or not HTTP
-        raise TransientDeliveryError(f"{receiver} gave a broken answer: {type(error).__name__}") from None
-    except ValueError as error:  # a URL http.client cannot use (a bad port, …)
-        raise PermanentDeliveryError(f"{receiver}'s URL cannot be used: {type(error).__name__}") from None
-
-
-def _unreachable(receiver: str, reason: object) -> DeliveryError:
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return PermanentDeliveryError(
-            f"{receiver}'s TLS certificate does not verify: {reason.verify_message}"
-        )
-    if isinstance(reason, TimeoutError):
-        return TransientDeliveryError(f"{receiver} did not answer in time")
-    name = type(reason).__name__ if not isinstance(reason, str) else "error"
-    text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-    return TransientDeliveryError(f"{receiver} could not be reached: {name}: {_one_line(text)}")
-
-
-def _retry_after(headers: HeaderMessage | None) -> float | None:
-    """`Retry-After` as seconds (its number, or its HTTP date from now); None when absent or unreadable."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    number = _number(value.strip())
-    if number is not None:
-        return number
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, (moment - system_now()).total_seconds())
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value) if isinstance(value, int | float | str) else math.nan
-    except ValueError:
-        return None
-    return max(0.0, number) if math.isfinite(number) else None
 
 
 def _json_object(answer: bytes) -> dict[str, Any]:
@@ -592,8 +310,3 @@ def _json_object(answer: bytes) -> dict[str, Any]:
 
 def _as_dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_DETAIL_LENGTH else text[: MAX_DETAIL_LENGTH - 1] + "…"

@@ -6,16 +6,19 @@ created/updated at/by. A subclass of `EntityStore` declares only what is its own
 are minted, the item type, the list partition, the audit entity type, the names messages use, and what
 the entity uses (`uses`: its scope other than `global`, an integration… — each a directory reference).
 
-Every change is one TransactWriteItems: the item's write; the use references (riskgate.adapters.directory)
+Every change is one TransactWriteItems: the item's write; the use references (riskgate.adapters.references)
 kept in step with the entity — each added with the bump of its target's `uses_version` on condition that
 the target exists, so that nothing the entity uses can be deleted meanwhile, and renamed along with the
 entity (a 409 names its referrers by name); and its audit event. Updates and deletes are conditional on the
 version read and run a `Check` against the entity as read first (who may change it, and the version the
 caller named); a stale read is retried once from a fresh read, then a 409.
 
-An entity keyed by its name (`id_field = "name"`: integrations) has no minted id; its gsi2 sort key is
-the name alone, and a second one of the name is refused (`_name_taken`). An entity other entities use
-(`used_as`: the directory's reference kind it is the target of) is stored with `uses_version` 0, and
+An entity keyed by its name (`id_field = "name"`: integrations, roles) has no minted id; its gsi2 sort
+key is the name alone, and a second one of the name is refused (`_name_taken`). An entity with a minted id
+and a unique name (`unique_name`: scopes, users) owns its name through a guard item
+`NAME#<kind>#<name>`, created on condition that it does not exist in the entity's transaction, moved with
+a rename, released with the delete. An entity other entities use
+(`used_as`: the reference kind it is the target of) is stored with `uses_version` 0, and
 its delete is refused (409 naming the referrers) while it is used, conditional on `uses_version` as read
 before looking for them.
 
@@ -30,21 +33,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from riskgate.adapters.audit_log import audit_put
-from riskgate.adapters.directory import (
-    Reference,
-    ReferenceKind,
-    StaleRead,
-    Transaction,
-    actor_id,
-    add_reference,
-    delete_as_read,
-    reference_item,
-    reference_key,
-    refuse_if_used,
-    retry_once,
-    versioned_update,
-    visible,
-)
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
@@ -53,6 +41,24 @@ from riskgate.adapters.dynamo import (
     now_iso,
     public_fields,
     query_page,
+    to_item,
+)
+from riskgate.adapters.references import (
+    Reference,
+    ReferenceKind,
+    add_reference,
+    reference_item,
+    reference_key,
+    refuse_if_used,
+)
+from riskgate.adapters.transactions import (
+    StaleRead,
+    Transaction,
+    actor_id,
+    delete_as_read,
+    retry_once,
+    versioned_update,
+    visible,
 )
 from riskgate.domain.audit import Actor, AuditAction, audit_event
 from riskgate.domain.errors import Conflict, NotFound
@@ -103,8 +109,10 @@ class EntityStore(TableClient):
     # As messages name it: "response policy" (404s), and in the 409 of a concurrent change.
     what: ClassVar[str]
     what_changed: ClassVar[str]
-    # The reference kind of the directory whose target the entity is, when other entities use it.
+    # The reference kind whose target the entity is, when other entities use it.
     used_as: ClassVar[ReferenceKind | None] = None
+    # The kind of the name guard of an entity whose name is unique but not its key (None: none).
+    unique_name: ClassVar[str | None] = None
 
     # --- what an entity declares -----------------------------------------------------------------
 
@@ -121,6 +129,10 @@ class EntityStore(TableClient):
         """gsi2sk: by name, then id (names need not be unique); the name alone when it is the key."""
         name = fields["name"]
         return name if self.id_field == "name" else f"{name}#{self.entity_id(fields)}"
+
+    def called(self, fields: Mapping[str, Any]) -> str:
+        """How a 409 on its delete names it: "scope team-a" (its id by default)."""
+        return f"{self.what} {self.entity_id(fields)}"
 
     def uses(self, fields: Mapping[str, Any]) -> Uses:
         """What the entity uses, as it is: by default its scope."""
@@ -195,6 +207,9 @@ class EntityStore(TableClient):
             item["uses_version"] = 0
         transaction = Transaction(self.table_name)
         transaction.put_new(item, self._name_taken(created["name"]) if self.id_field == "name" else None)
+        if self.unique_name is not None:
+            guard = self._name_guard(created["name"], entity_id)
+            transaction.put_new(guard, self._name_taken(created["name"]))
         self._move_uses(transaction, {}, created)
         transaction.add(self._audit(actor, AuditAction.CREATE, entity_id, after=created))
         retry_once(lambda: transaction.commit(self.client), f"{self.what_changed} {created['name']}")
@@ -223,6 +238,8 @@ class EntityStore(TableClient):
                 return shown(current)
             transaction = Transaction(self.table_name)
             after = self._write_update(transaction, current, changed, actor)
+            if "name" in changed:
+                self._move_name_guard(transaction, current, after)
             self._move_uses(transaction, current, after)
             before = shown(current)
             transaction.add(self._audit(actor, AuditAction.UPDATE, entity_id, before=before, after=after))
@@ -237,6 +254,7 @@ class EntityStore(TableClient):
             check(current)
             transaction = Transaction(self.table_name)
             self._write_delete(transaction, current, actor)
+            self._release_name_guard(transaction, current)
             for reference in sorted(self._stored_uses(current)):
                 transaction.delete(reference_key(reference, self.referrer_type, entity_id))
             transaction.add(self._audit(actor, AuditAction.DELETE, entity_id, before=shown(current)))
@@ -269,7 +287,7 @@ class EntityStore(TableClient):
         entity_id, read = self.entity_id(current), ["version"]
         if self.used_as is not None:
             reference = Reference(self.used_as, entity_id)
-            refuse_if_used(self.client, self.table_name, reference, f"{self.what} {entity_id}")
+            refuse_if_used(self.client, self.table_name, reference, self.called(current))
             read.append("uses_version")
         transaction.add(delete_as_read(self.key(entity_id), current, read), StaleRead())
 
@@ -302,6 +320,43 @@ class EntityStore(TableClient):
         for reference in sorted(set(old) - set(new)):
             transaction.delete(reference_key(reference, self.referrer_type, entity_id))
 
+    def _name_guard(self, name: str, owner_id: str) -> dict[str, Any]:
+        return {
+            **name_guard_key(str(self.unique_name), name),
+            "item_type": "name_guard",
+            "owner_id": owner_id,
+        }
+
+    def _move_name_guard(
+        self, transaction: Transaction, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        if self.unique_name is None:
+            return
+        transaction.put_new(
+            self._name_guard(after["name"], self.entity_id(after)), self._name_taken(after["name"])
+        )
+        self._release_name_guard(transaction, before)
+
+    def _release_name_guard(self, transaction: Transaction, current: Mapping[str, Any]) -> None:
+        """Delete the guard of the entity's name if the entity holds it. Items written outside the store
+        (the bootstrap user, older data) have none, and another entity's guard of the name must stay."""
+        if self.unique_name is None:
+            return
+        key, owner_id = name_guard_key(self.unique_name, current["name"]), self.entity_id(current)
+        guard = self._get(key)
+        if guard is None or guard.get("owner_id") != owner_id:
+            return
+        transaction.add(
+            {
+                "Delete": {
+                    "Key": to_item(key),
+                    "ConditionExpression": "owner_id = :owner",
+                    "ExpressionAttributeValues": expression_values({":owner": owner_id}),
+                }
+            },
+            StaleRead(),
+        )
+
     def _name_taken(self, name: str) -> Exception:
         """The 409 of a second entity of the name (id_field "name")."""
         article = "an" if self.what[:1] in ("a", "e", "i", "o", "u") else "a"
@@ -315,6 +370,10 @@ class EntityStore(TableClient):
         return audit_entry(self.table_name, actor, action, self.entity_type, entity_id, **states)
 
 
+def name_guard_key(kind: str, name: str) -> dict[str, str]:
+    return {"pk": f"NAME#{kind}#{name}", "sk": "NAME"}
+
+
 def audit_entry(
     table_name: str,
     actor: Actor,
@@ -324,7 +383,8 @@ def audit_entry(
     *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The transaction entry that records a change of an entity as its audit event."""
-    event = audit_event(actor, action, entity_type, entity_id, before=before, after=after)
+    event = audit_event(actor, action, entity_type, entity_id, before=before, after=after, details=details)
     return audit_put(table_name, event, get_settings().audit_retention_days)

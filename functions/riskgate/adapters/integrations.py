@@ -20,7 +20,7 @@ it, so around the entity's create / update / delete rather than inside them — 
 service's decision of the new config and secrets on the integration as read. Updates and deletes are
 conditional on the version read (retried once from a fresh read), and check the caller against the
 integration as read (`check`, `revise`). An integration a response policy names cannot be deleted: the
-policy holds the directory's reference `USES#integration#<name>` (riskgate.adapters.directory), and the
+policy holds the reference `USES#integration#<name>` (riskgate.adapters.references), and the
 delete is conditional on `uses_version` as read before looking for them. An integration is itself a use
 of its scope (other than `global`): `USES#scope#<id>` / `integration#<name>`, written with it (on
 condition that the scope exists) and deleted with it, so that a scope an integration belongs to cannot
@@ -40,8 +40,8 @@ from botocore.exceptions import ClientError
 
 from riskgate.adapters.access_definitions import scope_key
 from riskgate.adapters.audit_log import put_audit_event
-from riskgate.adapters.directory import integration_key
 from riskgate.adapters.entities import SCOPE_FIELD, Check, EntityStore, Uses, scope_use, shown
+from riskgate.adapters.references import integration_key
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
 from riskgate.domain.errors import InvalidInput, NotFound
@@ -109,7 +109,7 @@ class IntegrationStore(EntityStore):
         return self._secrets_client
 
     def key(self, entity_id: str) -> dict[str, str]:
-        return integration_key(entity_id)  # the directory's: integrations are targets of references
+        return integration_key(entity_id)  # references' own: integrations are targets of references
 
     def uses(self, fields: Mapping[str, Any]) -> Uses:
         """Its scope (`global` for one stored before scopes existed)."""

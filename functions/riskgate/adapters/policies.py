@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from riskgate.adapters.access_definitions import load_access_definitions
-from riskgate.adapters.directory import StaleRead, Transaction, actor_id, as_read
 from riskgate.adapters.dynamo import expression_values, now_iso, to_item
 from riskgate.adapters.entities import EntityStore, shown
 from riskgate.adapters.store import default_store
+from riskgate.adapters.transactions import StaleRead, Transaction, actor_id, as_read
 from riskgate.domain.access import ScopeDefinition
 from riskgate.domain.audit import Actor
 from riskgate.domain.policies import (

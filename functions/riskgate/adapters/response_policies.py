@@ -8,7 +8,7 @@ version, created/updated at/by.
 
 A response policy is a managed entity (riskgate.adapters.entities): each change is one TransactWriteItems
 with its audit event (entity type `response_policy`) and the
-directory's use references (riskgate.adapters.directory), kept in step with the policy:
+use references (riskgate.adapters.references), kept in step with the policy:
 `USES#scope#<id>` for a scope other than `global`, and `USES#integration#<name>` for each integration
 its outputs name — each added with the bump of its target's `uses_version`, on condition that the target
 exists (an integration: with the output's type), so that neither can be deleted while the policy uses it,
@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from riskgate.adapters.directory import Reference, visible
 from riskgate.adapters.entities import Check, EntityStore, Uses, scope_use
+from riskgate.adapters.references import Reference
 from riskgate.adapters.store import default_store
+from riskgate.adapters.transactions import visible
 from riskgate.domain.audit import Actor
 from riskgate.domain.response_policies import ResponseTrigger
 

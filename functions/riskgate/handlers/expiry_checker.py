@@ -1,5 +1,5 @@
 """The expiry checker: EventBridge Scheduler's tick → due acceptances expired, due reminders recorded.
-Wiring only (riskgate.services.acceptances.run_expiry_check).
+Wiring only (riskgate.services.acceptance_expiry.run_expiry_check).
 
 The event is the schedule's Input, `{"source", "detail-type", "time": "<aws.scheduler.scheduled-time>"}`:
 its `time` is "now" for the run, so a delayed or retried invocation judges as of the moment it was
@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from riskgate.adapters.acceptances import default_acceptance_store
 from riskgate.clock import parse_iso, system_now
-from riskgate.services.acceptances import run_expiry_check
+from riskgate.services.acceptance_expiry import run_expiry_check
 
 logger = Logger()
 

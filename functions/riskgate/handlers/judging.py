@@ -17,13 +17,9 @@ from riskgate.adapters.policies import default_policy_store
 from riskgate.adapters.store import default_store
 from riskgate.domain.acceptances import RiskAcceptance
 from riskgate.domain.access import ScopeDefinition
-from riskgate.services.acceptances import (
-    AcceptancesFor,
-    Reevaluate,
-    acceptances_for_images,
-    end_by_fix,
-    with_change,
-)
+from riskgate.services.acceptance_expiry import end_by_fix
+from riskgate.services.acceptance_lookup import acceptances_for_images, with_change
+from riskgate.services.acceptances import AcceptancesFor, Reevaluate
 from riskgate.services.evaluation import Evaluation, evaluate_image
 from riskgate.services.policies import PoliciesFor, policies_for_images
 

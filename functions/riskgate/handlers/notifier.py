@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from riskgate.adapters import channels
+from riskgate.adapters.delivery_errors import TransientDeliveryError
 from riskgate.adapters.integrations import default_integration_store
 from riskgate.adapters.notifications import default_notification_store
 from riskgate.clock import system_now
@@ -51,7 +52,7 @@ def record_handler(record: SQSRecord) -> None:
             now=system_now(),
             api_base_url=settings.public_base_url,
         )
-    except channels.TransientDeliveryError as error:
+    except TransientDeliveryError as error:
         delay = retry_delay(_receive_count(record), error.retry_after)
         logger.warning(
             "delivery failed, tried again later",

@@ -183,7 +183,9 @@ def create_role(
     directory: DirectoryPort, actor: Actor, *, name: str, description: str, permissions: list[str]
 ) -> dict[str, Any]:
     _ensure_custom_role(name, "created")
-    role = directory.create_role(name=name, description=description, permissions=permissions, actor=actor)
+    role = directory.create_role(
+        name=name, description=description, permissions=_canonical_permissions(permissions), actor=actor
+    )
     return {**role, "system": False}
 
 
@@ -196,7 +198,10 @@ def update_role(
     expected_version: int | None = None,
 ) -> dict[str, Any]:
     _ensure_custom_role(name, "changed")
-    return {**directory.update_role(name, changes, actor, expected_version), "system": False}
+    wanted = dict(changes)
+    if "permissions" in wanted:
+        wanted["permissions"] = _canonical_permissions(wanted["permissions"])
+    return {**directory.update_role(name, wanted, actor, expected_version), "system": False}
 
 
 def delete_role(
@@ -204,6 +209,11 @@ def delete_role(
 ) -> None:
     _ensure_custom_role(name, "deleted")
     directory.delete_role(name, actor, expected_version)
+
+
+def _canonical_permissions(permissions: list[str]) -> list[str]:
+    """Each once, sorted: a role's permissions are a set."""
+    return sorted(set(permissions))
 
 
 def _ensure_custom_role(name: str, done: str) -> None:

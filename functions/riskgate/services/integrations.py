@@ -211,7 +211,7 @@ def send_test_message(
     `render` and `deliver` are the notifier's (riskgate.domain.notifications.render,
     riskgate.adapters.channels.deliver with its clients and Telegram's base URL bound)."""
     # Imported here: the API loads the channels only for this.
-    from riskgate.adapters.channels import DeliveryError, DestinationNotAllowed, TransientDeliveryError
+    from riskgate.adapters.delivery_errors import DeliveryError, DestinationNotAllowed, TransientDeliveryError
 
     integration = _readable(port, access, name)
     RULES.check_for(access, name, doing="testing")(integration)

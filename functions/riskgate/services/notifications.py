@@ -36,7 +36,7 @@ from riskgate.domain.findings import Severity
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
 from riskgate.domain.response_policies import ResponseFilters, ResponseTrigger
 from riskgate.resources import TABLE
-from riskgate.services.acceptances import shown_event
+from riskgate.services.acceptance_reads import shown_event
 from riskgate.services.delivery import Deliver, Render, send_event
 from riskgate.services.pages import visible_page
 from riskgate.services.response_policies import may_read
@@ -352,7 +352,7 @@ def notify(
     """Deliver one notification, at most once (see the module's docstring). Raises
     `TransientDeliveryError` when it is to be tried again later."""
     # Imported here: the API reads the delivery log without loading the channels.
-    from riskgate.adapters.channels import PermanentDeliveryError, TransientDeliveryError
+    from riskgate.adapters.delivery_errors import PermanentDeliveryError, TransientDeliveryError
 
     notification = store.begin_attempt(notification_id, now)
     if notification is None:

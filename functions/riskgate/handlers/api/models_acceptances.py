@@ -1,7 +1,7 @@
 """API models of risk acceptances and trigger events: request bodies (shapes checked here) and responses.
 
 The meaning — periods, expiry in the future, malware severity, who may accept where — is checked by the
-service and the domain (`riskgate.services.acceptances`, `riskgate.domain.acceptances`); a 422 then
+service and the domain (`riskgate.services.acceptance_changes`, `riskgate.domain.acceptances`); a 422 then
 names the field, e.g. `expires_at`. Responses ignore stored fields they do not show.
 """
 

@@ -1,6 +1,7 @@
 """Risk acceptances: accept a finding for a period, extend, revoke, read, export for scanners; and the
 trigger events the expiry run records. Wiring only: the rules and access are in
-`riskgate.services.acceptances`. The clock is read here, once per request, and passed down.
+`riskgate.services.acceptance_changes` and `riskgate.services.acceptance_reads`. The clock is read here,
+once per request, and passed down.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from riskgate.handlers.api import models_acceptances as models
 from riskgate.handlers.api import openapi_docs
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
-from riskgate.services import acceptances as service
+from riskgate.services import acceptance_changes as changes
+from riskgate.services import acceptance_reads as reads
 from riskgate.settings import get_settings
 
 router = Router()
@@ -69,7 +71,7 @@ def view(acceptance: dict[str, Any]) -> models.RiskAcceptance:
 )
 def accept(body: Annotated[models.AcceptanceCreate, Body()]) -> Response[models.RiskAcceptance]:
     now = system_now()
-    stored = service.accept(
+    stored = changes.accept(
         default_acceptance_store(),
         default_store(),
         current_access(router),
@@ -115,14 +117,14 @@ def list_acceptances(
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> models.RiskAcceptancePage:
-    filters = service.ListFilters(
+    filters = reads.ListFilters(
         status=status,
         finding_id=finding_id,
         image_id=image_id,
         repository=repository,
         expires_before=_moment(expires_before, "expires_before"),
     )
-    page = service.list_acceptances(
+    page = reads.list_acceptances(
         default_acceptance_store(),
         default_store(),
         current_access(router),
@@ -202,7 +204,7 @@ def export(
 ) -> Response[str]:
     now = system_now()
     access = current_access(router)
-    content_type, text = service.export(
+    content_type, text = reads.export(
         default_acceptance_store(),
         access,
         export_format,
@@ -244,7 +246,7 @@ def _image_or_404(name: str) -> dict[str, Any]:
     responses=documented(200, "The acceptance", 404),
 )
 def get_acceptance(acceptance_id: AcceptanceId) -> models.RiskAcceptanceDetail:
-    found = service.get_acceptance(
+    found = reads.get_acceptance(
         default_acceptance_store(),
         default_store(),
         current_access(router),
@@ -267,7 +269,7 @@ def get_acceptance(acceptance_id: AcceptanceId) -> models.RiskAcceptanceDetail:
 def extend(
     acceptance_id: AcceptanceId, body: Annotated[models.AcceptanceExtend, Body()], if_match: IfMatch = None
 ) -> models.RiskAcceptance:
-    extended = service.extend(
+    extended = changes.extend(
         default_acceptance_store(),
         current_access(router),
         current_actor(router),
@@ -295,7 +297,7 @@ def revoke(
     if_match: IfMatch = None,
 ) -> models.RiskAcceptance:
     now = system_now()
-    revoked = service.revoke(
+    revoked = changes.revoke(
         default_acceptance_store(),
         current_access(router),
         current_actor(router),
@@ -325,7 +327,7 @@ def list_events(
     next_token: NextToken = None,
 ) -> models.EventPage:
     access = current_access(router)
-    page = service.list_events(default_acceptance_store(), access, event_type, limit, next_token)
+    page = reads.list_events(default_acceptance_store(), access, event_type, limit, next_token)
     return models.EventPage(
         items=[models.Event.model_validate(event) for event in page.items], next_token=page.next_token
     )

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from riskgate.adapters.audit_log import list_audit_events
 from riskgate.adapters.store import default_store
-from riskgate.domain.errors import InvalidInput, PermissionDenied
+from riskgate.domain.errors import InvalidInput
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models
-from riskgate.handlers.api.security import current_access, secured_route
+from riskgate.handlers.api.security import secured_route
 
 router = Router()
 
@@ -41,6 +41,8 @@ def stored_time(value: str | None, name: str) -> str | None:
     "GET",
     "/v1/audit-events",
     Permission.AUDIT_READ,
+    # The log spans every scope: reading it needs audit:read granted in the global scope.
+    only_in_global="reading the security event log needs audit:read in the global scope",
     tags=["audit"],
     summary="The security event log: every change, token issued or revoked, failed authentication",
 )
@@ -53,9 +55,6 @@ def audit_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     next_token: Annotated[str | None, Query()] = None,
 ) -> models.AuditEventPage:
-    # The log spans every scope: reading it needs audit:read granted in the global scope.
-    if not current_access(router).has_globally(Permission.AUDIT_READ):
-        raise PermissionDenied("reading the security event log needs audit:read in the global scope")
     if entity_id and not entity_type:
         raise InvalidInput(
             "entity_id needs entity_type",

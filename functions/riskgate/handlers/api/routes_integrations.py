@@ -19,7 +19,6 @@ from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_integrations as models
 from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
-from riskgate.handlers.api.security import secured_route
 from riskgate.services import integrations as service
 from riskgate.settings import get_settings
 
@@ -43,42 +42,35 @@ def view(integration: dict[str, Any]) -> models.Integration:
     return models.Integration.model_validate(integration)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/integrations",
     Permission.INTEGRATIONS_READ,
-    tags=ROUTES.tags,
-    summary="List the integrations in the caller's scopes, by name",
-    responses=ROUTES.documented(200, "A page of integrations"),
+    "List the integrations in the caller's scopes, by name",
+    (200, "A page of integrations"),
 )
 def list_integrations(limit: Limit = 50, next_token: NextToken = None) -> models.IntegrationPage:
     page = service.list_integrations(default_integration_store(), ROUTES.access(), limit, next_token)
     return models.IntegrationPage(items=[view(i) for i in page.items], next_token=page.next_token)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_READ,
-    tags=ROUTES.tags,
-    summary="Get an integration (never its write-only fields)",
-    responses=ROUTES.documented(200, "The integration", 404),
+    "Get an integration (never its write-only fields)",
+    (200, "The integration", 404),
 )
 def get_integration(name: IntegrationName) -> models.Integration:
     return view(service.get_integration(default_integration_store(), ROUTES.access(), name))
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/integrations",
     Permission.INTEGRATIONS_MANAGE,
-    status_code=201,
-    tags=ROUTES.tags,
-    summary="Create an integration in a scope; its secret fields go to Secrets Manager",
-    responses=ROUTES.documented(201, "The new integration", 403, 409, 422),
+    "Create an integration in a scope; its secret fields go to Secrets Manager",
+    (201, "The new integration", 403, 409, 422),
 )
 def create_integration(
     integration: Annotated[models.IntegrationCreate, Body()],
@@ -98,14 +90,12 @@ def create_integration(
     return created(view(stored), f"/v1/integrations/{stored['name']}")
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "PATCH",
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_MANAGE,
-    tags=ROUTES.tags,
-    summary="Change an integration's config (the fields sent); a secret is replaced only when sent",
-    responses=ROUTES.documented(200, "The integration as changed", 403, 404, 409, 422),
+    "Change an integration's config (the fields sent); a secret is replaced only when sent",
+    (200, "The integration as changed", 403, 404, 409, 422),
 )
 def update_integration(
     name: IntegrationName, changes: Annotated[models.IntegrationUpdate, Body()], if_match: IfMatch = None
@@ -124,15 +114,12 @@ def update_integration(
     return view(updated)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "DELETE",
     "/v1/integrations/<name>",
     Permission.INTEGRATIONS_MANAGE,
-    status_code=204,
-    tags=ROUTES.tags,
-    summary="Delete an integration no response policy uses; its secret is scheduled for deletion",
-    responses=ROUTES.documented(204, "Deleted", 403, 404, 409),
+    "Delete an integration no response policy uses; its secret is scheduled for deletion",
+    (204, "Deleted", 403, 404, 409),
 )
 def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Response[None]:
     service.delete_integration(
@@ -145,22 +132,18 @@ def delete_integration(name: IntegrationName, if_match: IfMatch = None) -> Respo
     return no_content()
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/integrations/<name>/test",
     Permission.INTEGRATIONS_MANAGE,
-    tags=ROUTES.tags,
-    summary="Send a test message through an integration and say what happened (a failed delivery too)",
+    "Send a test message through an integration and say what happened (a failed delivery too)",
+    (200, "What happened: delivered, or not and whether a retry may help", 403, 404),
     description=(
         "Delivers one sample message as the notifier would. The answer says whether it was delivered "
         "and, for webhooks, only the HTTP status the receiver answered: no connection or TLS error text "
         "and none of the receiver's answer. A webhook whose host is or resolves to an internal address "
         "(loopback, link-local/metadata, private, CGNAT, unique-local, …) is not contacted: `destination "
         "address not allowed`."
-    ),
-    responses=ROUTES.documented(
-        200, "What happened: delivered, or not and whether a retry may help", 403, 404
     ),
 )
 def send_test_message(name: IntegrationName) -> models.IntegrationTestResult:

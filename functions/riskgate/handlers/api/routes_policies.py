@@ -14,7 +14,6 @@ from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_policies as models
 from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
-from riskgate.handlers.api.security import secured_route
 from riskgate.services import policies as service
 
 router = Router()
@@ -37,42 +36,35 @@ def view(policy: dict[str, Any]) -> models.AssurancePolicy:
     return models.AssurancePolicy.model_validate(policy)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/assurance-policies",
     Permission.ASSURANCE_POLICIES_READ,
-    tags=ROUTES.tags,
-    summary="List the policies in the caller's scopes, by name; the built-in default first",
-    responses=ROUTES.documented(200, "A page of policies"),
+    "List the policies in the caller's scopes, by name; the built-in default first",
+    (200, "A page of policies"),
 )
 def list_policies(limit: Limit = 50, next_token: NextToken = None) -> models.AssurancePolicyPage:
     page = service.list_policies(default_policy_store(), ROUTES.access(), limit, next_token)
     return models.AssurancePolicyPage(items=[view(p) for p in page.items], next_token=page.next_token)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/assurance-policies/<policy_id>",
     Permission.ASSURANCE_POLICIES_READ,
-    tags=ROUTES.tags,
-    summary="Get a policy, with the progress of its re-evaluation",
-    responses=ROUTES.documented(200, "The policy", 404),
+    "Get a policy, with the progress of its re-evaluation",
+    (200, "The policy", 404),
 )
 def get_policy(policy_id: PolicyId) -> models.AssurancePolicy:
     return view(service.get_policy(default_policy_store(), ROUTES.access(), policy_id))
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/assurance-policies",
     Permission.ASSURANCE_POLICIES_MANAGE,
-    status_code=201,
-    tags=ROUTES.tags,
-    summary="Create a policy; images in its scope are judged by it from now on",
-    responses=ROUTES.documented(201, "The new policy", 422),
+    "Create a policy; images in its scope are judged by it from now on",
+    (201, "The new policy", 422),
 )
 def create_policy(policy: Annotated[models.PolicyCreate, Body()]) -> Response[models.AssurancePolicy]:
     stored = service.create_policy(
@@ -81,14 +73,12 @@ def create_policy(policy: Annotated[models.PolicyCreate, Body()]) -> Response[mo
     return created(view(stored), f"/v1/assurance-policies/{stored['id']}")
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "PATCH",
     "/v1/assurance-policies/<policy_id>",
     Permission.ASSURANCE_POLICIES_MANAGE,
-    tags=ROUTES.tags,
-    summary="Change a policy (the fields sent); a change that changes nothing writes nothing",
-    responses=ROUTES.documented(200, "The policy as changed", 404, 409, 422),
+    "Change a policy (the fields sent); a change that changes nothing writes nothing",
+    (200, "The policy as changed", 404, 409, 422),
 )
 def update_policy(
     policy_id: PolicyId, changes: Annotated[models.PolicyUpdate, Body()], if_match: IfMatch = None
@@ -104,15 +94,12 @@ def update_policy(
     return view(updated)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "DELETE",
     "/v1/assurance-policies/<policy_id>",
     Permission.ASSURANCE_POLICIES_MANAGE,
-    status_code=204,
-    tags=ROUTES.tags,
-    summary="Delete a policy; the built-in default stays deleted",
-    responses=ROUTES.documented(204, "Deleted", 404, 409),
+    "Delete a policy; the built-in default stays deleted",
+    (204, "Deleted", 404, 409),
 )
 def delete_policy(policy_id: PolicyId, if_match: IfMatch = None) -> Response[None]:
     service.delete_policy(

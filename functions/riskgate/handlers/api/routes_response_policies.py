@@ -15,7 +15,6 @@ from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_response_policies as models
 from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
-from riskgate.handlers.api.security import secured_route
 from riskgate.services import response_policies as service
 
 router = Router()
@@ -42,42 +41,35 @@ def view(policy: dict[str, Any]) -> models.ResponsePolicy:
     return models.ResponsePolicy.model_validate(policy)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/response-policies",
     Permission.RESPONSE_POLICIES_READ,
-    tags=ROUTES.tags,
-    summary="List the response policies in the caller's scopes, by name",
-    responses=ROUTES.documented(200, "A page of response policies"),
+    "List the response policies in the caller's scopes, by name",
+    (200, "A page of response policies"),
 )
 def list_policies(limit: Limit = 50, next_token: NextToken = None) -> models.ResponsePolicyPage:
     page = service.list_policies(default_response_policy_store(), ROUTES.access(), limit, next_token)
     return models.ResponsePolicyPage(items=[view(p) for p in page.items], next_token=page.next_token)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "GET",
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_READ,
-    tags=ROUTES.tags,
-    summary="Get a response policy",
-    responses=ROUTES.documented(200, "The response policy", 404),
+    "Get a response policy",
+    (200, "The response policy", 404),
 )
 def get_policy(policy_id: PolicyId) -> models.ResponsePolicy:
     return view(service.get_policy(default_response_policy_store(), ROUTES.access(), policy_id))
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/response-policies",
     Permission.RESPONSE_POLICIES_MANAGE,
-    status_code=201,
-    tags=ROUTES.tags,
-    summary="Create a response policy (enabled unless sent otherwise)",
-    responses=ROUTES.documented(201, "The new response policy", 422),
+    "Create a response policy (enabled unless sent otherwise)",
+    (201, "The new response policy", 422),
 )
 def create_policy(
     policy: Annotated[models.ResponsePolicyCreate, Body()],
@@ -92,14 +84,12 @@ def create_policy(
     return created(view(stored), f"/v1/response-policies/{stored['id']}")
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "PATCH",
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=ROUTES.tags,
-    summary="Change a response policy (the fields sent); a change that changes nothing writes nothing",
-    responses=ROUTES.documented(200, "The response policy as changed", 404, 409, 422),
+    "Change a response policy (the fields sent); a change that changes nothing writes nothing",
+    (200, "The response policy as changed", 404, 409, 422),
 )
 def update_policy(
     policy_id: PolicyId, changes: Annotated[models.ResponsePolicyUpdate, Body()], if_match: IfMatch = None
@@ -116,27 +106,23 @@ def update_policy(
     return view(updated)
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/response-policies/<policy_id>/enable",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=ROUTES.tags,
-    summary="Enable a response policy; an enabled one stays as it is",
-    responses=ROUTES.documented(200, "The response policy", 404, 409),
+    "Enable a response policy; an enabled one stays as it is",
+    (200, "The response policy", 404, 409),
 )
 def enable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
     return view(_set_enabled(policy_id, True, if_match))
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "POST",
     "/v1/response-policies/<policy_id>/disable",
     Permission.RESPONSE_POLICIES_MANAGE,
-    tags=ROUTES.tags,
-    summary="Disable a response policy: it no longer fires; a disabled one stays as it is",
-    responses=ROUTES.documented(200, "The response policy", 404, 409),
+    "Disable a response policy: it no longer fires; a disabled one stays as it is",
+    (200, "The response policy", 404, 409),
 )
 def disable_policy(policy_id: PolicyId, if_match: IfMatch = None) -> models.ResponsePolicy:
     return view(_set_enabled(policy_id, False, if_match))
@@ -153,15 +139,12 @@ def _set_enabled(policy_id: str, enabled: bool, if_match: str | None) -> dict[st
     )
 
 
-@secured_route(
-    router,
+@ROUTES.route(
     "DELETE",
     "/v1/response-policies/<policy_id>",
     Permission.RESPONSE_POLICIES_MANAGE,
-    status_code=204,
-    tags=ROUTES.tags,
-    summary="Delete a response policy; the integrations it named are free to delete",
-    responses=ROUTES.documented(204, "Deleted", 404, 409),
+    "Delete a response policy; the integrations it named are free to delete",
+    (204, "Deleted", 404, 409),
 )
 def delete_policy(policy_id: PolicyId, if_match: IfMatch = None) -> Response[None]:
     service.delete_policy(

@@ -67,8 +67,9 @@ def access_for(principal: Principal) -> Access:
     )
 
 
-def _requires(permission: Permission) -> Callable[..., Any]:
-    """The caller must hold `permission` in some scope; routes then check the object's own scope.
+def _requires(permission: Permission, only_in_global: str | None = None) -> Callable[..., Any]:
+    """The caller must hold `permission` in some scope; routes then check the object's own scope. For
+    what belongs to the whole account, `only_in_global` (the refusal's message): in the global scope.
 
     Lists' page tokens are opened and sealed here, for every route at once: routes and stores see only
     plain positions, callers only sealed tokens bound to them and to the list they asked for."""
@@ -79,6 +80,8 @@ def _requires(permission: Permission) -> Callable[..., Any]:
         access = access_for(principal)
         if not access.has_anywhere(permission):
             raise PermissionDenied(f"this action needs the permission {permission.value}")
+        if only_in_global is not None and not access.has_globally(permission):
+            raise PermissionDenied(only_in_global)
         app.append_context(
             access=access,
             permission=permission,
@@ -109,13 +112,20 @@ def page_binding(raw_event: dict[str, Any], user_id: str) -> bytes:
 
 
 def secured_route(
-    router: Router, method: str, path: str, permission: Permission, **options: Any
+    router: Router,
+    method: str,
+    path: str,
+    permission: Permission,
+    *,
+    only_in_global: str | None = None,
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `method path` needing `permission`."""
+    """Register `method path` needing `permission` (in the global scope when `only_in_global`, the
+    message of the refusal, is given)."""
     return router.route(
         path,
         method,
-        middlewares=[_requires(permission)],
+        middlewares=[_requires(permission, only_in_global)],
         security=BEARER,
         openapi_extensions={PERMISSION_EXTENSION: permission.value},
         **options,
