@@ -274,3 +274,34 @@ def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
         "detail-type": ["Object Created"],
         "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": UPLOADS_PREFIX}]}},
     }
+
+# --- business metrics (issue 13) -------------------------------------------------------------------
+# Emitted by the functions as CloudWatch embedded metric format (Powertools Metrics, riskgate.metrics)
+# in this namespace, each with the dimension `service` = POWERTOOLS_SERVICE_NAME; the dashboard
+# (riskgate_infra.constructs.operations) graphs them by these names.
+METRICS_NAMESPACE = "Riskgate"
+METRICS_SERVICE = "riskgate"
+METRIC_SCANS_INGESTED = "ScansIngested"  # one per stored scan (a report of several images: one each)
+METRIC_FINDINGS_STORED = "FindingsStored"  # finding items written (0 for a re-scan that changed nothing)
+METRIC_VERDICT_COMPLIANT = "VerdictsCompliant"  # evaluations that left an image compliant
+METRIC_VERDICT_NON_COMPLIANT = "VerdictsNonCompliant"
+METRIC_FINDINGS_ACCEPTED = "FindingsAccepted"  # findings an evaluation counted as accepted
+METRIC_ACCEPTANCES_CREATED = "AcceptancesCreated"
+METRIC_ACCEPTANCES_EXPIRED = "AcceptancesExpired"  # ended by the expiry checker (time or fix)
+METRIC_ACCEPTANCES_REVOKED = "AcceptancesRevoked"
+METRIC_NOTIFICATIONS_SENT = "NotificationsSent"
+METRIC_NOTIFICATIONS_FAILED = "NotificationsFailed"  # a delivery attempt that failed (retried or not)
+METRIC_IMAGES_REEVALUATED = "ImagesReevaluated"  # images the re-evaluator judged again after a change
+BUSINESS_METRICS = (
+    METRIC_SCANS_INGESTED,
+    METRIC_FINDINGS_STORED,
+    METRIC_VERDICT_COMPLIANT,
+    METRIC_VERDICT_NON_COMPLIANT,
+    METRIC_FINDINGS_ACCEPTED,
+    METRIC_ACCEPTANCES_CREATED,
+    METRIC_ACCEPTANCES_EXPIRED,
+    METRIC_ACCEPTANCES_REVOKED,
+    METRIC_NOTIFICATIONS_SENT,
+    METRIC_NOTIFICATIONS_FAILED,
+    METRIC_IMAGES_REEVALUATED,
+)
