@@ -275,6 +275,23 @@ def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
         "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": UPLOADS_PREFIX}]}},
     }
 
+
+# --- findings storage (issue 13) -------------------------------------------------------------------
+# The findings of one scan are written by this many BatchWriteItem requests at once.
+FINDINGS_WRITE_CONCURRENCY = 8
+# Days the findings of a superseded scan stay once newer findings replaced them (stack parameter
+# FindingsRetentionDays; the table's TTL then deletes them). Scan records, verdicts and decision records stay.
+DEFAULT_FINDINGS_RETENTION_DAYS = 90
+
+# The findings retirer: image summaries whose findings were replaced (stream MODIFY of IMAGE#…/META) →
+# the replaced partition's items get the TTL. A partition of 1,500 findings is ~61 BatchWriteItem requests.
+FINDINGS_RETIRER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.findings_retirer.handler", memory_mb=512, timeout_seconds=300
+)
+FINDINGS_RETIRER_BATCH_SIZE = 10
+FINDINGS_RETIRER_RETRY_ATTEMPTS = 5
+FINDINGS_RETIRER_STREAM_FILTER: dict[str, Any] = {"eventName": ["MODIFY"], **EVALUATOR_STREAM_FILTER}
+
 # --- business metrics (issue 13) -------------------------------------------------------------------
 # Emitted by the functions as CloudWatch embedded metric format (Powertools Metrics, riskgate.metrics)
 # in this namespace, each with the dimension `service` = POWERTOOLS_SERVICE_NAME; the dashboard

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from riskgate.resources import DEFAULT_EXPIRY_REMINDER_DAYS, DEFAULT_MAX_UPLOAD_BYTES
+from riskgate.resources import (
+    DEFAULT_EXPIRY_REMINDER_DAYS,
+    DEFAULT_FINDINGS_RETENTION_DAYS,
+    DEFAULT_MAX_UPLOAD_BYTES,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Settings:
     # Where reports too large for a request go (`POST /v1/scans/uploads`), and the largest object accepted.
     uploads_bucket: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    # How long the findings of a superseded scan stay readable once newer findings replaced them (TTL).
+    findings_retention_days: int = DEFAULT_FINDINGS_RETENTION_DAYS
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +83,9 @@ def get_settings() -> Settings:
         page_token_secret_id=os.environ.get("RISKGATE_PAGE_TOKEN_SECRET_ID") or None,
         uploads_bucket=os.environ.get("RISKGATE_UPLOADS_BUCKET") or None,
         max_upload_bytes=int(os.environ.get("RISKGATE_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
+        findings_retention_days=int(
+            os.environ.get("RISKGATE_FINDINGS_RETENTION_DAYS", str(DEFAULT_FINDINGS_RETENTION_DAYS))
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -24,7 +24,9 @@ from riskgate_infra.constructs.expiry import AcceptanceExpiry, rate_parameter
 from riskgate_infra.constructs.functions import ARCHITECTURE, RUNTIME, LambdaFactory
 from riskgate_infra.constructs.layer import DependenciesLayer
 from riskgate_infra.constructs.notifications import Notifications, NotificationSettings
+from riskgate_infra.constructs.operations import Operations, operations_email_parameter
 from riskgate_infra.constructs.reevaluation import PolicyReevaluation
+from riskgate_infra.constructs.retention import FindingsRetention, findings_retention_parameter
 from riskgate_infra.constructs.table import RiskgateTable
 from riskgate_infra.constructs.uploads import ReportUploads, max_upload_bytes_parameter
 from riskgate_infra.settings import Settings
@@ -64,11 +66,18 @@ class RiskgateStack(Stack):
             notification_settings=notification_settings,
         )
         StreamEvaluation(self, "Evaluation", factory=factory, table=table, events_topic=events)
+        FindingsRetention(
+            self,
+            "Retention",
+            factory=factory,
+            table=table,
+            retention_days=findings_retention_parameter(self),
+        )
         audit = AuditDelivery(
             self, "Audit", factory=factory, table=table, retention_days=settings.audit_retention_days
         )
-        PolicyReevaluation(self, "Reevaluation", factory=factory, table=table)
-        AcceptanceExpiry(
+        reevaluation = PolicyReevaluation(self, "Reevaluation", factory=factory, table=table)
+        expiry = AcceptanceExpiry(
             self,
             "Expiry",
             factory=factory,
@@ -97,11 +106,27 @@ class RiskgateStack(Stack):
         api.accept_uploads(
             bucket=uploads.bucket, encryption_key=data_key.key, environment=uploads.environment
         )
+        # Last: it alarms every function, stream consumer and dead-letter queue built above, and makes
+        # every alarm notify its topic (synthesis fails if anything is built after it).
+        operations = Operations(
+            self,
+            "Operations",
+            email=operations_email_parameter(self),
+            api=api.rest_api,
+            reevaluation_queue=reevaluation.work.queue,
+            expiry_schedule=expiry.schedule,
+        )
 
-        self._outputs(api=api, table=table, audit=audit, uploads=uploads)
+        self._outputs(api=api, table=table, audit=audit, uploads=uploads, operations=operations)
 
     def _outputs(
-        self, *, api: RiskgateApi, table: dynamodb.Table, audit: AuditDelivery, uploads: ReportUploads
+        self,
+        *,
+        api: RiskgateApi,
+        table: dynamodb.Table,
+        audit: AuditDelivery,
+        uploads: ReportUploads,
+        operations: Operations,
     ) -> None:
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
         CfnOutput(self, "TableName", value=table.table_name)
@@ -131,6 +156,24 @@ class RiskgateStack(Stack):
             "CreateFirstToken",
             value=f"riskgate admin create-token --table {table.table_name}",
             description="Run with the deploying account's credentials to get the first (administrator) token",
+        )
+        CfnOutput(
+            self,
+            "OperationsTopicArn",
+            value=operations.topic.topic_arn,
+            description="Every alarm notifies this SNS topic (and again when it is OK): subscribe an "
+            "address with the OperationsEmail parameter, or anything else to the topic (docs/operations.md)",
+        )
+        CfnOutput(
+            self,
+            "OperationsDashboardUrl",
+            value=Fn.sub(
+                "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
+                "#dashboards/dashboard/${Name}",
+                {"Name": operations.dashboard_name},
+            ),
+            description=f"The CloudWatch dashboard {operations.dashboard_name}: business figures, the API, "
+            "the functions, every alarm",
         )
 
 

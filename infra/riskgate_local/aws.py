@@ -209,6 +209,8 @@ class LocalResources:
     uploads_bucket: str = ""
     upload_queue_url: str = ""
     upload_dead_letter_queue_url: str = ""
+    # The findings retirer's on-failure queue (it reads image summaries from the stream).
+    findings_retirer_failure_queue_url: str = ""
 
 
 def create_resources(
@@ -253,6 +255,7 @@ def create_resources(
         name_prefix, topic_arn, visibility_timeout_seconds=notify_visibility_timeout_seconds
     )
     dispatcher_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-dispatcher-failures")["QueueUrl"]
+    retirer_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-findings-retirer-failures")["QueueUrl"]
     bus_name = f"{name_prefix}{AUDIT_BUS_NAME_SUFFIX}"
     boto3.client("events").create_event_bus(Name=bus_name)
     bucket = f"{name_prefix}{AUDIT_ARCHIVE_BUCKET_SUFFIX}"
@@ -279,6 +282,7 @@ def create_resources(
         notify_dead_letter_queue_url=notify_dead_letters_url,
         notify_subscription_arn=subscription_arn,
         dispatcher_failure_queue_url=dispatcher_queue_url,
+        findings_retirer_failure_queue_url=retirer_queue_url,
         page_token_secret_arn=page_token_secret_arn,
     )
     logger.info("local resources created: %s", resources)

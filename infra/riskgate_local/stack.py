@@ -33,6 +33,10 @@ from riskgate.resources import (
     EVALUATOR_RETRY_ATTEMPTS,
     EVALUATOR_STREAM_FILTER,
     EXPIRY_CHECKER_FUNCTION,
+    FINDINGS_RETIRER_BATCH_SIZE,
+    FINDINGS_RETIRER_FUNCTION,
+    FINDINGS_RETIRER_RETRY_ATTEMPTS,
+    FINDINGS_RETIRER_STREAM_FILTER,
     LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS,
     NOTIFIER_BATCH_SIZE,
     NOTIFIER_FUNCTION,
@@ -114,9 +118,10 @@ class LocalStack:
     The handlers default to the real ones, named as Lambda names them in `riskgate.resources`;
     tests pass small callables instead. Nothing is imported, created or bound before `start()`.
 
-    Four consumers read the table's stream, as four event source mappings do on AWS: the evaluator
-    (image summaries), the audit forwarder (new audit items), the re-evaluation planner (policy
-    items) and the dispatcher (new trigger events), each with its filter, retry cap and failure queue
+    Five consumers read the table's stream, as five event source mappings do on AWS: the evaluator
+    (image summaries), the findings retirer (image summaries whose findings were replaced), the audit
+    forwarder (new audit items), the re-evaluation planner (policy items) and the dispatcher (new trigger
+    events), each with its filter, retry cap and failure queue
     from `riskgate.resources`. The planner's work queue, `resources.reevaluation_queue_url`, is polled for
     the re-evaluator, and the notify queue, `resources.notify_queue_url` (subscribed to the events topic:
     moto delivers the dispatcher's publishes to it), for the notifier, as their SQS event sources would.
@@ -151,6 +156,7 @@ class LocalStack:
         dispatcher: Handler | str = DISPATCHER_FUNCTION.handler,
         notifier: Handler | str = NOTIFIER_FUNCTION.handler,
         upload_ingester: Handler | str = UPLOAD_INGESTER_FUNCTION.handler,
+        findings_retirer: Handler | str = FINDINGS_RETIRER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
@@ -204,6 +210,9 @@ class LocalStack:
         self.notifier_function = _local_function(f"{name_prefix}-notifier", notifier, NOTIFIER_FUNCTION)
         self.upload_ingester_function = _local_function(
             f"{name_prefix}-upload-ingester", upload_ingester, UPLOAD_INGESTER_FUNCTION
+        )
+        self.findings_retirer_function = _local_function(
+            f"{name_prefix}-findings-retirer", findings_retirer, FINDINGS_RETIRER_FUNCTION
         )
         self._environment = EnvironmentPatch()
         self._moto = MotoServer()
@@ -282,6 +291,7 @@ class LocalStack:
             self.dispatcher_function,
             self.notifier_function,
             self.upload_ingester_function,
+            self.findings_retirer_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
@@ -338,7 +348,7 @@ class LocalStack:
         )
 
     def _consumers(self, resources: LocalResources) -> tuple[Consumer, ...]:
-        """What consumes the table's stream and the queues, as on AWS: four stream consumers, each with its
+        """What consumes the table's stream and the queues, as on AWS: five stream consumers, each with its
         filter, retry cap and failure queue; the re-evaluation work queue, the notify queue (subscribed to
         the events topic: moto delivers the dispatcher's publishes to it) and the upload queue."""
         return (
@@ -377,6 +387,15 @@ class LocalStack:
                 filter_pattern=DISPATCH_STREAM_FILTER,
                 retry_attempts=DISPATCHER_RETRY_ATTEMPTS,
                 failure_queue_url=resources.dispatcher_failure_queue_url,
+            ),
+            Consumer(
+                "findings-retirer",
+                self.findings_retirer_function,
+                STREAM,
+                FINDINGS_RETIRER_BATCH_SIZE,
+                filter_pattern=FINDINGS_RETIRER_STREAM_FILTER,
+                retry_attempts=FINDINGS_RETIRER_RETRY_ATTEMPTS,
+                failure_queue_url=resources.findings_retirer_failure_queue_url,
             ),
             Consumer(
                 "reevaluator",

@@ -88,6 +88,59 @@ def cold_import(module: str) -> dict[str, float]:
     }
 
 
+# The API handler side by side with the floor any Powertools + boto3 + pydantic REST handler pays (issue
+# 13): fresh interpreters, run in turns so that a busy moment hits them all alike.
+COLD_SIDE_BY_SIDE_RUNS = 9
+COLD_PROBES = {
+    "floor: import event_handler, boto3, pydantic": (
+        "import aws_lambda_powertools.event_handler, boto3, pydantic"
+    ),
+    "floor: a minimal Powertools REST handler": (
+        "import boto3\n"
+        "from aws_lambda_powertools import Logger\n"
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
+        "from pydantic import BaseModel\n"
+        "logger = Logger()\n"
+        "app = APIGatewayRestResolver(enable_validation=True)\n"
+        "class Health(BaseModel):\n"
+        "    status: str\n"
+        "@app.get('/health')\n"
+        "def health() -> Health:\n"
+        "    return Health(status='ok')\n"
+    ),
+    "api: import riskgate.handlers.api": "import riskgate.handlers.api",
+    "api: + the modules GET /v1/verdict loads": (
+        "import riskgate.handlers.api\n"
+        "from riskgate.handlers.api.app import app, modules_for\n"
+        "app.include_modules(modules_for('/v1/verdict'))\n"
+    ),
+    "api: + every route module (as before issue 13)": (
+        "import riskgate.handlers.api\n"
+        "from riskgate.handlers.api.app import all_route_modules, app\n"
+        "app.include_modules(all_route_modules())\n"
+    ),
+}
+
+
+def cold_side_by_side() -> dict[str, dict[str, float]]:
+    """Each of COLD_PROBES in a fresh interpreter, in turns; best and median milliseconds."""
+    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO / "functions")}
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(COLD_SIDE_BY_SIDE_RUNS):
+        for name, code in COLD_PROBES.items():
+            timed = f"start = time.perf_counter()\n{code}\nprint((time.perf_counter() - start) * 1000)\n"
+            probe = "import time\n" + timed
+            out = subprocess.run(
+                [sys.executable, "-X", "frozen_modules=on", "-c", probe],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            times[name].append(float(out[-1]))
+    return {name: {"best": min(runs), "median": statistics.median(runs)} for name, runs in times.items()}
+
+
 def ingest() -> dict[str, object]:
     os.environ.update(ENV)
     import boto3
@@ -605,11 +658,12 @@ def upload() -> dict[str, object]:
         server.stop()
 
 
-PARTS = ("ingest", "reevaluation", "expiry", "cold", "upload")
+PARTS = ("ingest", "reevaluation", "expiry", "cold", "upload", "verdict")
 
 
 def main() -> int:
-    """`run.py [part ...]`: the parts named (ingest, reevaluation, expiry, cold, upload), all by default."""
+    """`run.py [part ...]`: the parts named (ingest, reevaluation, expiry, cold, upload, verdict), all by
+    default."""
     parts = sys.argv[1:] or list(PARTS)
     sys.path[:0] = [str(REPO / "functions"), str(REPO)]
     unknown = set(parts) - set(PARTS)
@@ -644,7 +698,25 @@ def main() -> int:
         )
         for key, value in upload().items():
             print(f"{key:>30}: {value}")
+    if "verdict" in parts:
+        from tests.bench.verdict import verdict_requests
+
+        print("\n== DynamoDB requests of a scoped CI token's GET /v1/verdict (API handler against moto)")
+        for key, value in verdict_requests(ENV).items():
+            print(f"{key:>46}: {value}")
     if "cold" in parts:
+        print(
+            "\n== the API handler's cold import and the floor, side by side (fresh interpreters in turns,"
+            f" best and median of {COLD_SIDE_BY_SIDE_RUNS} runs)"
+        )
+        side = cold_side_by_side()
+        floor = side[next(iter(COLD_PROBES))]
+        for name, figures in side.items():
+            best, median = figures["best"] / floor["best"], figures["median"] / floor["median"]
+            print(
+                f"{name:>46}: {figures['best']:.0f} ms best, {figures['median']:.0f} ms median"
+                f" ({best:.2f}x / {median:.2f}x the floor)"
+            )
         print(
             "\n== cold import per handler (fresh interpreter, best and median of", COLD_IMPORT_RUNS, "runs)"
         )

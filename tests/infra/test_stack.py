@@ -24,6 +24,7 @@ from riskgate.resources import (
     EVALUATOR_HANDLER,
     EVALUATOR_STREAM_FILTER,
     EXPIRY_CHECKER_FUNCTION,
+    FINDINGS_RETIRER_FUNCTION,
     GATEWAY_ERROR_BODIES,
     NOTIFICATION_MESSAGE_KIND,
     NOTIFIER_BATCH_SIZE,
@@ -63,6 +64,7 @@ HANDLERS = {
     DISPATCHER_HANDLER,
     NOTIFIER_HANDLER,
     UPLOAD_INGESTER_FUNCTION.handler,
+    FINDINGS_RETIRER_FUNCTION.handler,
 }
 
 
@@ -159,7 +161,9 @@ def test_table_is_built_from_the_shared_spec(synthesized: Synthesized) -> None:
     assert properties["SSESpecification"]["SSEType"] == "KMS"
     assert "KMSMasterKeyId" in properties["SSESpecification"]
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
-    key = only(synthesized.resources("AWS::KMS::Key"))
+    # (the data key: the operations topic has a key of its own)
+    key_id = properties["SSESpecification"]["KMSMasterKeyId"]["Fn::GetAtt"][0]
+    key = synthesized.resources("AWS::KMS::Key")[key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
 
@@ -268,7 +272,9 @@ def assert_alarm_watches(synthesized: Synthesized, queue_id: str) -> None:
         {
             logical_id: alarm
             for logical_id, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items()
-            if alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+            # (metric-math and dimensionless alarms, the operations ones, have no Dimensions)
+            if alarm["Properties"].get("Dimensions", [{}])[0].get("Value")
+            == {"Fn::GetAtt": [queue_id, "QueueName"]}
         }
     )["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
@@ -277,7 +283,14 @@ def assert_alarm_watches(synthesized: Synthesized, queue_id: str) -> None:
 
 
 def test_the_events_topic_is_encrypted(synthesized: Synthesized) -> None:
-    topic = only(synthesized.resources("AWS::SNS::Topic"))["Properties"]
+    # (the operations topic is tested in test_operations.py)
+    topic = only(
+        {
+            logical_id: topic
+            for logical_id, topic in synthesized.resources("AWS::SNS::Topic").items()
+            if topic["Properties"].get("DisplayName") == "Riskgate events"
+        }
+    )["Properties"]
     assert "KmsMasterKeyId" in topic
 
 

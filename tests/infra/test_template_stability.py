@@ -5,7 +5,8 @@ retained) and some whose properties change: for the table, the buckets, the queu
 messages), the key, the log groups, the secret, the bus and the topic that would lose data or break
 whoever names them. The ids, the whole resource definitions and the resource counts below were taken from
 the template synthesized before the constructs were folded into shared ones (issue 12); a change here is
-a deliberate migration, never a side effect.
+a deliberate migration, never a side effect. Issue 13 added the operations topic and its key (and the
+alarms and dashboard counted below), and the findings retirer (its log group and failure queues).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ STATEFUL = {
     "ReevaluationWorkB3C76C15": "AWS::SQS::Queue",
     "UploadsDeadLetters990BC9BA": "AWS::SQS::Queue",
     "UploadsQueue9C3802C9": "AWS::SQS::Queue",
+    "RetentionFailedBatches062901BC": "AWS::SQS::Queue",
+    "RetentionPoisonQueueF9106D1A": "AWS::SQS::Queue",
     "DataKey2A0DE9E6": "AWS::KMS::Key",
     "ApiAccessLogs50B185DB": "AWS::Logs::LogGroup",
     "ApiAuthorizerLogsC726F6FF": "AWS::Logs::LogGroup",
@@ -66,9 +69,12 @@ STATEFUL = {
     "ReevaluationPlannerLogs7305154C": "AWS::Logs::LogGroup",
     "ReevaluationReevaluatorLogs3112F974": "AWS::Logs::LogGroup",
     "UploadsIngesterLogsEECF7D97": "AWS::Logs::LogGroup",
+    "RetentionRetirerLogs56100EB4": "AWS::Logs::LogGroup",
     "ApiPageTokenKeyD4A5291D": "AWS::SecretsManager::Secret",
     "AuditBusA72CB67D": "AWS::Events::EventBus",
     "EventsTopic97220A64": "AWS::SNS::Topic",
+    "OperationsTopicKey50BA7F3B": "AWS::KMS::Key",
+    "OperationsTopic6D6844EA": "AWS::SNS::Topic",
 }
 
 RESOURCE_COUNTS = {
@@ -81,25 +87,26 @@ RESOURCE_COUNTS = {
     "AWS::ApiGateway::RestApi": 1,
     "AWS::ApiGateway::Stage": 1,
     "AWS::CDK::Metadata": 1,
-    "AWS::CloudWatch::Alarm": 8,
+    "AWS::CloudWatch::Alarm": 46,
+    "AWS::CloudWatch::Dashboard": 1,
     "AWS::DynamoDB::Table": 1,
     "AWS::Events::EventBus": 1,
     "AWS::Events::Rule": 1,
-    "AWS::IAM::Policy": 11,
-    "AWS::IAM::Role": 12,
-    "AWS::KMS::Key": 1,
-    "AWS::Lambda::EventSourceMapping": 7,
-    "AWS::Lambda::Function": 10,
+    "AWS::IAM::Policy": 12,
+    "AWS::IAM::Role": 13,
+    "AWS::KMS::Key": 2,
+    "AWS::Lambda::EventSourceMapping": 8,
+    "AWS::Lambda::Function": 11,
     "AWS::Lambda::LayerVersion": 1,
     "AWS::Lambda::Permission": 5,
-    "AWS::Logs::LogGroup": 11,
+    "AWS::Logs::LogGroup": 12,
     "AWS::S3::Bucket": 3,
     "AWS::S3::BucketPolicy": 3,
-    "AWS::SNS::Subscription": 1,
-    "AWS::SNS::Topic": 1,
-    "AWS::SNS::TopicPolicy": 1,
-    "AWS::SQS::Queue": 15,
-    "AWS::SQS::QueuePolicy": 15,
+    "AWS::SNS::Subscription": 2,
+    "AWS::SNS::Topic": 2,
+    "AWS::SNS::TopicPolicy": 2,
+    "AWS::SQS::Queue": 17,
+    "AWS::SQS::QueuePolicy": 17,
     "AWS::Scheduler::Schedule": 1,
     "AWS::SecretsManager::Secret": 1,
 }

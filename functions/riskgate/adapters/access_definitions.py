@@ -9,6 +9,7 @@ System roles and the global scope are not stored: they are code (riskgate.domain
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from riskgate.adapters.dynamo import batch_get
@@ -45,13 +46,24 @@ def load_access_definitions(
     client: Any, table_name: str, role_names: set[str], scope_ids: set[str]
 ) -> tuple[dict[str, frozenset[Permission]], dict[str, ScopeDefinition]]:
     """Custom roles and scopes named by a caller's bindings, in one BatchGetItem (per 100 keys)."""
-    keys = [role_key(name) for name in sorted(role_names - set(SYSTEM_ROLES))]
-    keys += [scope_key(scope_id) for scope_id in sorted(scope_ids - {GLOBAL_SCOPE})]
+    return definitions_from_items(batch_get(client, table_name, definition_keys(role_names, scope_ids)))
+
+
+def definition_keys(role_names: Iterable[str], scope_ids: Iterable[str]) -> list[dict[str, str]]:
+    """The items of the custom roles and scopes named (system roles and `global` are code: none)."""
+    keys = [role_key(name) for name in sorted(set(role_names) - set(SYSTEM_ROLES))]
+    return keys + [scope_key(scope_id) for scope_id in sorted(set(scope_ids) - {GLOBAL_SCOPE})]
+
+
+def definitions_from_items(
+    items: Iterable[dict[str, Any]],
+) -> tuple[dict[str, frozenset[Permission]], dict[str, ScopeDefinition]]:
+    """Role and scope items (as read, with their keys) as custom roles' permissions and scopes."""
     roles: dict[str, frozenset[Permission]] = {}
     scopes: dict[str, ScopeDefinition] = {}
-    for item in batch_get(client, table_name, keys):
+    for item in items:
         if item["pk"].startswith("ROLE#"):
             roles[item["name"]] = role_permissions(item)
-        else:
+        elif item["pk"].startswith("SCOPE#"):
             scopes[item["id"]] = scope_definition(item)
     return roles, scopes

@@ -24,6 +24,10 @@ before looking for them.
 
 An entity can have a *virtual* form, shown but not stored (the default assurance policy): `_read` returns
 it with `stored: False`, and a subclass decides how its first change and its delete are stored.
+
+Every change also bumps the configuration version (riskgate.adapters.config_version) in the same
+transaction: what a function instance keeps of scopes, roles and policies is good exactly while that
+version is unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from riskgate.adapters.audit_log import audit_put
+from riskgate.adapters.config_version import version_bump
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
@@ -212,6 +217,7 @@ class EntityStore(TableClient):
             transaction.put_new(guard, self._name_taken(created["name"]))
         self._move_uses(transaction, {}, created)
         transaction.add(self._audit(actor, AuditAction.CREATE, entity_id, after=created))
+        transaction.add(self._version_bump(created=entity_id))
         retry_once(lambda: transaction.commit(self.client), f"{self.what_changed} {created['name']}")
         return created
 
@@ -243,6 +249,7 @@ class EntityStore(TableClient):
             self._move_uses(transaction, current, after)
             before = shown(current)
             transaction.add(self._audit(actor, AuditAction.UPDATE, entity_id, before=before, after=after))
+            transaction.add(self._version_bump())
             transaction.commit(self.client)
             return after
 
@@ -258,6 +265,7 @@ class EntityStore(TableClient):
             for reference in sorted(self._stored_uses(current)):
                 transaction.delete(reference_key(reference, self.referrer_type, entity_id))
             transaction.add(self._audit(actor, AuditAction.DELETE, entity_id, before=shown(current)))
+            transaction.add(self._version_bump(deleted=entity_id))
             transaction.commit(self.client)
 
         retry_once(attempt, f"{self.what_changed} {entity_id}")
@@ -364,6 +372,11 @@ class EntityStore(TableClient):
             f"{article} {self.what} named {name} already exists",
             details=[{"location": "body.name", "message": "already in use"}],
         )
+
+    def _version_bump(self, *, created: str | None = None, deleted: str | None = None) -> dict[str, Any]:
+        """The change's mark on the configuration version, last in its transaction (no condition).
+        `created` / `deleted`: the entity's id when the change creates or deletes it."""
+        return version_bump(self.table_name)
 
     def _audit(self, actor: Actor, action: str, entity_id: str, **states: Any) -> dict[str, Any]:
         """`states`: `before` and/or `after`."""

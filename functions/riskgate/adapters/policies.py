@@ -17,10 +17,11 @@ that a scope a policy uses cannot be deleted. Updates and deletes are conditiona
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from riskgate.adapters.access_definitions import load_access_definitions
+from riskgate.adapters.config_version import ConfigReads, version_bump
 from riskgate.adapters.dynamo import expression_values, now_iso, to_item
 from riskgate.adapters.entities import EntityStore, shown
 from riskgate.adapters.store import default_store
@@ -91,11 +92,23 @@ class PolicyStore(EntityStore):
         One Query (paged) on gsi2; its reads are eventually consistent, so a policy written a moment
         ago may miss one evaluation — the re-evaluation after each policy write catches up.
         """
-        items = self.query_all("gsi2", "gsi2pk", self.list_partition)
-        policies = [policy_from_fields(item) for item in items if not item.get("deleted")]
-        if any(item["id"] == DEFAULT_POLICY_ID for item in items):
-            return policies
-        return [DEFAULT_POLICY, *policies]
+        return policies_in_force(self.query_all("gsi2", "gsi2pk", self.list_partition))
+
+    def load_policies_exactly(self, known_ids: Iterable[str]) -> list[AssurancePolicy]:
+        """Every policy in force as it is now: each read by its key, strongly consistent.
+
+        The ids are those the list partition shows (gsi2, eventually consistent: a policy created a
+        moment ago may be missing, one deleted still listed), those `known_ids` names (the configuration
+        version's `policy_ids`: every policy created since that item exists, from the moment it exists)
+        and the default's. One Query (paged), then one BatchGetItem per 100 policies. What is read after
+        a strongly consistent read of the configuration version is the state of that version or newer,
+        which is what `riskgate.services.config_cache` keeps under it.
+        """
+        listed = {str(item["id"]) for item in self.query_all("gsi2", "gsi2pk", self.list_partition)}
+        ids = sorted(listed | set(known_ids) | {DEFAULT_POLICY_ID})
+        return policies_in_force(
+            ConfigReads(self.table_name, self.client).get_many([self.key(i) for i in ids])
+        )
 
     def scope_definitions(self, scope_ids: set[str]) -> dict[str, ScopeDefinition]:
         """The scopes the policies name, in one BatchGetItem (a missing one is left out)."""
@@ -103,6 +116,11 @@ class PolicyStore(EntityStore):
         return scopes
 
     # --- the virtual default ----------------------------------------------------------------------
+
+    def _version_bump(self, *, created: str | None = None, deleted: str | None = None) -> dict[str, Any]:
+        """A policy's creation and deletion also keep the version item's `policy_ids` (the default's
+        item is always read by its key: its id needs no keeping)."""
+        return version_bump(self.table_name, policy_created=created, policy_deleted=deleted)
 
     def _read(self, entity_id: str) -> dict[str, Any] | None:
         """The stored item (a tombstone included), or the virtual default, or None."""
@@ -169,6 +187,17 @@ class PolicyStore(EntityStore):
             },
             StaleRead(),
         )
+
+
+def policies_in_force(items: Iterable[dict[str, Any]]) -> list[AssurancePolicy]:
+    """Policy items (a tombstone included) as the policies in force, in the list's order (by name, as
+    gsi2 sorts them; the virtual default first): the stored ones that are not deleted, and the default
+    unless it is stored (changed, or deleted: its tombstone)."""
+    items = sorted(items, key=lambda item: str(item.get("gsi2sk") or ""))
+    policies = [policy_from_fields(item) for item in items if not item.get("deleted")]
+    if any(item["id"] == DEFAULT_POLICY_ID for item in items):
+        return policies
+    return [DEFAULT_POLICY, *policies]
 
 
 def default_policy_store() -> PolicyStore:

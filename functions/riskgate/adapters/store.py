@@ -2,12 +2,23 @@
 
 Keys and item types are described in docs/architecture.md. Every access is a key lookup or a Query;
 nothing here scans the table.
+
+**Findings are stored once per change, not once per scan.** A scan's findings live in the partition
+`SCAN#<scan id>` of the scan that first stored them, identified by their digest (a hash of the set). A
+re-scan whose findings equal the image's current ones writes no finding: its scan record points at the
+current partition (`findings_scan_id`), on condition that it is still the image's current one when the
+transaction commits. A partition that stops being an image's current one is retired (its items get the
+table's TTL, `retire_findings`) and can never become current again, so a retirement cannot race a reuse.
+Items written before digests existed are read as before: a scan without `findings_scan_id` holds its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,7 +40,8 @@ from riskgate.adapters.tokens import TokenStore
 from riskgate.domain.audit import AuditEvent
 from riskgate.domain.errors import Conflict
 from riskgate.domain.findings import Finding, FindingKind, Severity
-from riskgate.domain.images import ImageRef
+from riskgate.domain.images import ImageRef, findings_scan_id
+from riskgate.resources import FINDINGS_WRITE_CONCURRENCY, TABLE
 from riskgate.settings import get_settings
 
 BATCH_WRITE_SIZE = 25  # DynamoDB's limit per BatchWriteItem
@@ -39,11 +51,34 @@ MAX_TAG_RECHECKS = 3
 
 @dataclass(frozen=True)
 class StoredScan:
-    """What saving a scan did: whether it became the image's current scan."""
+    """What saving a scan did: whether it became the image's current scan, and how many finding items
+    it wrote (0 when it shared the image's current findings)."""
 
     scan_id: str
     image_id: str
     became_current: bool
+    findings_written: int = 0
+
+
+@dataclass(frozen=True)
+class FindingsSet:
+    """An image's current findings: their digest, and the scan whose partition holds them."""
+
+    digest: str
+    scan_id: str
+
+
+def current_findings(image: Mapping[str, Any] | None) -> FindingsSet | None:
+    """The findings an image summary points at, when it says (summaries written before digests do not)."""
+    if not image or not image.get("current_findings_digest") or not image.get("current_findings_scan_id"):
+        return None
+    return FindingsSet(str(image["current_findings_digest"]), str(image["current_findings_scan_id"]))
+
+
+def findings_digest(findings: list[Finding]) -> str:
+    """The identity of a set of findings: equal for equal findings in any order."""
+    lines = sorted(json.dumps(finding_to_record(f), sort_keys=True, default=str) for f in findings)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def image_pk(image_id: str) -> str:
@@ -111,10 +146,14 @@ class Store(TokenStore):
         audit: AuditEvent | None = None,
         known_tags: tuple[str, ...] | None = None,
         recheck: Callable[[tuple[str, ...]], None] | None = None,
+        known_findings: FindingsSet | None = None,
     ) -> StoredScan:
         """Store a scan so that readers see the image's old findings or the new ones, never a mix.
 
-        1. The findings go under the new scan's own partition (invisible: nothing points there yet).
+        1. The findings go under the new scan's own partition (invisible: nothing points there yet) —
+           unless they equal the image's current ones as read (`known_findings`): then nothing is written
+           and the scan shares that partition, on condition that it is still current at step 2 (else the
+           findings are written after all and step 2 is tried again).
         2. One transaction writes the scan record and its audit event, points the image summary at the
            new scan — only if no newer scan got there first — and moves the tag pointer.
 
@@ -128,7 +167,10 @@ class Store(TokenStore):
         )
         scan_id = scan["scan_id"]
         image_id = image.image_id
-        self._write_findings(scan_id, image_id, findings)
+        digest = findings_digest(findings)
+        shared = known_findings if known_findings is not None and known_findings.digest == digest else None
+        written = 0 if shared else self._write_findings(scan_id, image_id, findings)
+        holder = shared.scan_id if shared else scan_id
 
         scan_item = {
             "pk": image_pk(image_id),
@@ -136,6 +178,8 @@ class Store(TokenStore):
             "item_type": "scan",
             "image_id": image_id,
             **scan,
+            "findings_scan_id": holder,
+            "findings_digest": digest,
         }
         order = f"{scan['received_at']}#{scan_id}"
         summary_values = {
@@ -145,6 +189,8 @@ class Store(TokenStore):
             "current_scan_id": scan_id,
             "current_scan_order": order,
             "last_scan_at": scan["received_at"],
+            "current_findings_scan_id": holder,
+            "current_findings_digest": digest,
             **image_summary,
         }
         names: dict[str, str] = {}
@@ -184,7 +230,7 @@ class Store(TokenStore):
         if removes:
             update += " REMOVE " + ", ".join(removes)
 
-        def summary_update(known: tuple[str, ...] | None) -> dict[str, Any]:
+        def summary_update(known: tuple[str, ...] | None, sharing: FindingsSet | None) -> dict[str, Any]:
             condition = "attribute_not_exists(pk) OR current_scan_order < :order"
             guard_values: dict[str, Any] = {}
             if recheck is not None:
@@ -196,6 +242,10 @@ class Store(TokenStore):
                     guard_values[":tag_count"] = len(known)
                 else:
                     condition = "current_scan_order < :order AND attribute_not_exists(tags)"
+            if sharing is not None:
+                # The shared partition must still be current: once it is not, it may be retiring.
+                condition = f"({condition}) AND current_findings_scan_id = :shared"
+                guard_values[":shared"] = sharing.scan_id
             return {
                 "Update": {
                     "TableName": self.table_name,
@@ -209,7 +259,7 @@ class Store(TokenStore):
 
         transact: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table_name, "Item": to_item(scan_item)}},
-            summary_update(known_tags),
+            summary_update(known_tags, shared),
         ]
         if image.tag:
             transact.append(
@@ -235,21 +285,34 @@ class Store(TokenStore):
                 if not condition_failed_at(error, 1):
                     raise
             else:
-                return StoredScan(scan_id=scan_id, image_id=image_id, became_current=True)
+                return StoredScan(scan_id, image_id, became_current=True, findings_written=written)
             current = self.get_image(image_id)
             tags_now = tuple(sorted(current.get("tags") or ())) if current else None
             if recheck is not None and tags_now != known_tags:
                 assert tags_now is not None  # images are never deleted
                 recheck(tags_now)
                 known_tags = tags_now
-                transact[1] = summary_update(known_tags)
+                transact[1] = summary_update(known_tags, shared)
                 continue
-            # A newer scan of this image was stored meanwhile: keep ours as history only.
+            newer = current is not None and str(current.get("current_scan_order") or "") >= order
+            if shared is not None and not newer:
+                # The findings we meant to share were replaced meanwhile: store ours after all.
+                written, shared = self._write_findings(scan_id, image_id, findings), None
+                scan_item["findings_scan_id"] = scan_id
+                values[f":v{list(summary_values).index('current_findings_scan_id')}"] = scan_id
+                transact[0] = {"Put": {"TableName": self.table_name, "Item": to_item(scan_item)}}
+                transact[1] = summary_update(known_tags, None)
+                continue
+            # A newer scan of this image was stored meanwhile: keep ours as history only. Findings it
+            # wrote were never any image's current ones: they retire at once (nothing else would).
             self.client.transact_write_items(TransactItems=[transact[0], *audit_entries])
-            return StoredScan(scan_id=scan_id, image_id=image_id, became_current=False)
+            if written:
+                self.retire_findings(scan_id, int(time.time()), get_settings().findings_retention_days)
+            return StoredScan(scan_id, image_id, became_current=False, findings_written=written)
         raise Conflict("the image was renamed concurrently several times: submit the scan again")
 
-    def _write_findings(self, scan_id: str, image_id: str, findings: list[Finding]) -> None:
+    def _write_findings(self, scan_id: str, image_id: str, findings: list[Finding]) -> int:
+        """Write the findings under the scan's own partition, several batches at once; how many."""
         requests = []
         for finding in findings:
             item = {
@@ -264,8 +327,22 @@ class Store(TokenStore):
                 item["gsi1pk"] = f"VULN#{finding.finding_id}"
                 item["gsi1sk"] = f"{image_id}#{scan_id}#{finding.key}"
             requests.append({"PutRequest": {"Item": to_item(item)}})
-        for start in range(0, len(requests), BATCH_WRITE_SIZE):
-            self._batch_write(requests[start : start + BATCH_WRITE_SIZE])
+        self._batch_write_all(requests)
+        return len(requests)
+
+    def _batch_write_all(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem per 25 requests, FINDINGS_WRITE_CONCURRENCY of them in flight (boto3 clients are
+        thread-safe): the CI waits for one round trip per `concurrency` batches, not per batch."""
+        batches = [
+            requests[start : start + BATCH_WRITE_SIZE] for start in range(0, len(requests), BATCH_WRITE_SIZE)
+        ]
+        if len(batches) <= 1:
+            for batch in batches:
+                self._batch_write(batch)
+            return
+        with ThreadPoolExecutor(max_workers=min(FINDINGS_WRITE_CONCURRENCY, len(batches))) as pool:
+            for done in [pool.submit(self._batch_write, batch) for batch in batches]:
+                done.result()  # the first failure is raised; the rest were written or are retried by a resend
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending = {self.table_name: requests}
@@ -350,19 +427,35 @@ class Store(TokenStore):
         )
 
     def iter_findings(self, scan_id: str) -> Iterator[Finding]:
-        """Every finding of a scan, page by page."""
+        """Every finding of the partition of `scan_id` (an image's: `findings_scan_id(image)`), page by
+        page."""
+        return (finding_from_record(item) for item in self._partition(f"SCAN#{scan_id}"))
+
+    def retire_findings(self, scan_id: str, now_epoch: int, retention_days: int) -> int:
+        """Give every finding of a partition that is no longer an image's current one the table's TTL:
+        they stay readable for `retention_days`, then DynamoDB deletes them. Items already retiring keep
+        their date (a redelivered stream record writes nothing); how many items were written."""
+        expires = now_epoch + retention_days * 86_400
+        requests = [
+            {"PutRequest": {"Item": to_item({**item, TABLE.ttl_attribute: expires})}}
+            for item in self._partition(f"SCAN#{scan_id}")
+            if TABLE.ttl_attribute not in item
+        ]
+        self._batch_write_all(requests)
+        return len(requests)
+
+    def _partition(self, pk: str) -> Iterator[dict[str, Any]]:
         start: dict[str, Any] | None = None
         while True:
             kwargs: dict[str, Any] = {
                 "TableName": self.table_name,
                 "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": f"SCAN#{scan_id}"}},
+                "ExpressionAttributeValues": {":pk": {"S": pk}},
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
             response = self.client.query(**kwargs)
-            for item in response.get("Items", []):
-                yield finding_from_record(from_item(item))
+            yield from (from_item(item) for item in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
@@ -382,8 +475,7 @@ class Store(TokenStore):
         current = [
             ({"finding": item, "image": images[item["image_id"]]}, position)
             for item, position in zip(page.items, page.positions, strict=True)
-            if item["image_id"] in images
-            and images[item["image_id"]].get("current_scan_id") == item["scan_id"]
+            if item["image_id"] in images and findings_scan_id(images[item["image_id"]]) == item["scan_id"]
         ]
         return Page(
             items=[row for row, _ in current],

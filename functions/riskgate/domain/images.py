@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from riskgate.domain.errors import InvalidInput
 
@@ -265,3 +267,11 @@ def _invalid(text: str, reason: str) -> InvalidInput:
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "…")
+
+
+def findings_scan_id(image: Mapping[str, Any]) -> str | None:
+    """The scan whose partition holds an image summary's current findings: a re-scan that found the same
+    shares an earlier scan's (riskgate.adapters.store); summaries written before that hold their current
+    scan's."""
+    found = image.get("current_findings_scan_id") or image.get("current_scan_id")
+    return str(found) if found else None

@@ -4,6 +4,7 @@ Wiring only (riskgate.services.acceptance_expiry.run_expiry_check).
 The event is the schedule's Input, `{"source", "detail-type", "time": "<aws.scheduler.scheduled-time>"}`:
 its `time` is "now" for the run, so a delayed or retried invocation judges as of the moment it was
 scheduled for. A run repeated for the same time writes nothing twice (every write is conditional).
+Each run emits the acceptances it ended as AcceptancesExpired (0 included: the run happened).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from riskgate import metrics
 from riskgate.adapters.acceptances import default_acceptance_store
 from riskgate.clock import parse_iso, system_now
+from riskgate.resources import METRIC_ACCEPTANCES_EXPIRED
 from riskgate.services.acceptance_expiry import run_expiry_check
 
 logger = Logger()
@@ -40,6 +43,9 @@ def scheduled_time(event: Any) -> datetime:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = scheduled_time(event)
-    result = run_expiry_check(default_acceptance_store(), now).as_dict()
+    run = run_expiry_check(default_acceptance_store(), now)
+    # Those it ended only: a repeated run finds them done (`skipped`) and does not count them again.
+    metrics.count(METRIC_ACCEPTANCES_EXPIRED, run.expired)
+    result = run.as_dict()
     logger.info("expiry check done", **result)
     return result

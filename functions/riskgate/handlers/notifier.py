@@ -5,6 +5,9 @@ A message body is the SNS message itself (raw message delivery) or SNS's envelop
 batch failures are reported: a delivery that failed transiently leaves its message on the queue, made
 visible again after the channel's `retry_after` or a growing backoff; after 5 receives it goes to the
 dead-letter queue (alarmed). A redelivered message of a sent notification sends nothing.
+
+Each delivery sent counts as NotificationsSent, each failed attempt (failed for good, or to be retried)
+as NotificationsFailed: emitted once per batch (riskgate.metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from riskgate import metrics
 from riskgate.adapters import channels
 from riskgate.adapters.delivery_errors import TransientDeliveryError
 from riskgate.adapters.integrations import default_integration_store
@@ -24,6 +28,7 @@ from riskgate.adapters.notifications import default_notification_store
 from riskgate.clock import system_now
 from riskgate.domain import notifications as messages
 from riskgate.handlers.consumers import queue_consumer
+from riskgate.resources import METRIC_NOTIFICATIONS_FAILED, METRIC_NOTIFICATIONS_SENT
 from riskgate.services.notifications import notification_id_from_body, notify, retry_delay
 from riskgate.settings import get_settings
 
@@ -53,6 +58,7 @@ def record_handler(record: SQSRecord) -> None:
             api_base_url=settings.public_base_url,
         )
     except TransientDeliveryError as error:
+        metrics.count(METRIC_NOTIFICATIONS_FAILED)
         delay = retry_delay(_receive_count(record), error.retry_after)
         logger.warning(
             "delivery failed, tried again later",
@@ -62,6 +68,10 @@ def record_handler(record: SQSRecord) -> None:
         )
         _retry_in(record, delay)
         raise
+    if result.status in ("sent", "sent_unrecorded"):
+        metrics.count(METRIC_NOTIFICATIONS_SENT)
+    elif result.status == "failed":
+        metrics.count(METRIC_NOTIFICATIONS_FAILED)
     if result.status == "sent_unrecorded":
         # Not failed (a redelivery would send it twice), but the delivery log will say `sending`.
         logger.error(
@@ -105,4 +115,4 @@ def _queue_of(arn: str) -> tuple[str, str]:
     return parts[5], parts[4]
 
 
-handler = queue_consumer(record_handler, logger)
+handler = metrics.per_invocation(queue_consumer(record_handler, logger))

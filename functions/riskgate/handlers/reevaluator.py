@@ -2,7 +2,9 @@
 current policies, the chunk counted once. Wiring only (riskgate.services.reevaluation.work).
 
 Partial batch failures are reported: a failed message stays on the queue and comes back after its
-visibility timeout (then to the dead-letter queue); the others of the batch are deleted.
+visibility timeout (then to the dead-letter queue); the others of the batch are deleted. Each image
+judged again counts as ImagesReevaluated, emitted once per batch (riskgate.metrics): a redelivered
+message judges its images again and counts them again.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from riskgate import metrics
 from riskgate.adapters.reevaluation import default_table
 from riskgate.clock import system_now
 from riskgate.handlers import judging
 from riskgate.handlers.consumers import queue_consumer
+from riskgate.resources import METRIC_IMAGES_REEVALUATED
 from riskgate.services.reevaluation import ChunkMessage, work
 
 logger = Logger()
@@ -30,7 +34,11 @@ def record_handler(record: SQSRecord) -> None:
         evaluation = judging.evaluate(
             image_id, now=system_now(), policies=policies_for, acceptances=acceptances_for, force=True
         )
-        return evaluation is not None and evaluation.stored
+        stored = evaluation is not None and evaluation.stored
+        if stored:
+            # Counted as it happens: the images judged before a failure of the chunk were judged too.
+            metrics.count(METRIC_IMAGES_REEVALUATED)
+        return stored
 
     result = work(message, evaluate_one=evaluate_one, progress=default_table())
     logger.info(
@@ -45,4 +53,4 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-handler = queue_consumer(record_handler, logger)
+handler = metrics.per_invocation(queue_consumer(record_handler, logger))

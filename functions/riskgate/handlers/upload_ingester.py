@@ -4,6 +4,9 @@ upload marked done or failed, the object deleted. Wiring only (riskgate.services
 One object per invocation. A failure that is not the report's fault (AWS busy, a timeout) fails the
 record: SQS delivers it again after the visibility timeout, and the scans already written are found, not
 written twice; after the last receive it goes to the dead-letter queue (alarmed).
+
+Each scan written counts as ScansIngested, emitted once per invocation (riskgate.metrics), also when the
+delivery then fails: the next delivery finds it and neither writes nor counts it again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from riskgate.adapters.store import default_store
+from riskgate import metrics
+from riskgate.adapters.store import StoredScan, default_store
 from riskgate.adapters.uploads import default_objects, default_uploads
 from riskgate.clock import system_now
 from riskgate.domain.images import ImageRef
@@ -24,8 +28,8 @@ from riskgate.handlers import judging
 from riskgate.handlers.api.errors import status_for
 from riskgate.handlers.api.security import access_for
 from riskgate.handlers.consumers import queue_consumer
-from riskgate.resources import UPLOADS_PREFIX
-from riskgate.services.scans import Authorize, may_submit_for
+from riskgate.resources import METRIC_FINDINGS_STORED, METRIC_SCANS_INGESTED, UPLOADS_PREFIX
+from riskgate.services.scans import Authorize, ScanStore, may_submit_for
 from riskgate.services.uploads import ingest_upload
 
 logger = Logger()
@@ -53,6 +57,22 @@ def authorize_as_creator(upload: dict[str, Any]) -> Authorize:
     return may_submit_for(access_for(principal))
 
 
+class _CountingScans:
+    """The scan store, counting each scan it writes as ScansIngested, and the finding items it wrote."""
+
+    def __init__(self, store: ScanStore) -> None:
+        self._store = store
+
+    def get_image(self, image_id: str) -> dict[str, Any] | None:
+        return self._store.get_image(image_id)
+
+    def save_scan(self, **kwargs: Any) -> StoredScan:
+        stored = self._store.save_scan(**kwargs)
+        metrics.count(METRIC_SCANS_INGESTED)
+        metrics.count(METRIC_FINDINGS_STORED, stored.findings_written)
+        return stored
+
+
 def record_handler(record: SQSRecord) -> None:
     key = object_key_of(record.body)
     upload_id = upload_id_of_key(UPLOADS_PREFIX, key) if key else None
@@ -69,7 +89,7 @@ def record_handler(record: SQSRecord) -> None:
         upload_id,
         uploads=default_uploads(),
         objects=default_objects(),
-        store=store,
+        store=_CountingScans(store),
         authorize_for=authorize_as_creator,
         policies_for=judging.policies_for(),
         acceptances_for=judging.acceptances_for(),
@@ -86,4 +106,4 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-handler = queue_consumer(record_handler, logger)
+handler = metrics.per_invocation(queue_consumer(record_handler, logger))

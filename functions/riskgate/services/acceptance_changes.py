@@ -29,6 +29,7 @@ from riskgate.domain.access import Access
 from riskgate.domain.audit import Actor
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from riskgate.domain.findings import FindingKind
+from riskgate.domain.images import findings_scan_id
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
 from riskgate.domain.versions import ensure_version
 from riskgate.services.acceptances import (
@@ -188,7 +189,7 @@ def _within(access: Access) -> tuple[str, ...]:
 def _check_finding_in_image(images: ImagePort, image: Mapping[str, Any], finding: AcceptedFinding) -> None:
     """An image-scope acceptance names a finding of the image's latest scan; malware above medium
     cannot be accepted."""
-    scan_id = image.get("current_scan_id")
+    scan_id = findings_scan_id(image)
     matching = [f for f in images.iter_findings(str(scan_id)) if finding.matches(f)] if scan_id else []
     if not matching:
         raise InvalidInput(

@@ -18,6 +18,7 @@ from riskgate.domain.acceptances import RiskAcceptance, ScopeKind, parse_reposit
 from riskgate.domain.access import Access, ScopeDefinition
 from riskgate.domain.errors import InvalidInput, NotFound
 from riskgate.domain.findings import Finding, FindingKind
+from riskgate.domain.images import findings_scan_id
 from riskgate.domain.permissions import GLOBAL_SCOPE, Permission
 from riskgate.services.acceptances import (
     READ,
@@ -155,11 +156,10 @@ def _covered_images(
             definitions,
         ):
             continue
-        if not access.may_on_image(READ, image_target(image)) or not image.get("current_scan_id"):
+        scan_id = findings_scan_id(image)
+        if not access.may_on_image(READ, image_target(image)) or not scan_id:
             continue
-        found = [
-            f for f in images.iter_findings(str(image["current_scan_id"])) if acceptance.finding.matches(f)
-        ]
+        found = [f for f in images.iter_findings(scan_id) if acceptance.finding.matches(f)]
         if not found:
             continue
         if len(covered) == COVERED_IMAGES_SHOWN:

@@ -13,6 +13,7 @@ from riskgate.clock import iso, system_now
 from riskgate.domain.acceptances import AcceptancePeriod, Applied, RiskAcceptance, apply_acceptances
 from riskgate.domain.evaluation import Verdict, evaluate
 from riskgate.domain.findings import Finding
+from riskgate.domain.images import findings_scan_id
 from riskgate.domain.policies import AssurancePolicy
 from riskgate.domain.triggers import Fired, event_fields, image_triggers
 from riskgate.services.policies import PoliciesFor, policies_used
@@ -127,7 +128,8 @@ def evaluate_image(
         if on_fix_available is not None:
             _hand_over_fixes_again(store, image, scan_id, acceptances_for, moment, on_fix_available)
         return None
-    judgement = judge(store.iter_findings(scan_id), policies_for(image), acceptances_for(image), moment)
+    findings = store.iter_findings(findings_scan_id(image) or scan_id)
+    judgement = judge(findings, policies_for(image), acceptances_for(image), moment)
     decision = judgement.decision()
     fired = image_triggers(judgement.applied.effective, judgement.verdict)
     events = _events_to_record(image, scan_id, fired, judgement, moment)
@@ -165,7 +167,8 @@ def _hand_over_fixes_again(
     acceptances = acceptances_for(image)
     if not any(a.period is AcceptancePeriod.UNTIL_FIXED and a.in_force(now) for a in acceptances):
         return
-    for acceptance in apply_acceptances(store.iter_findings(scan_id), acceptances, now).fix_available:
+    findings = store.iter_findings(findings_scan_id(image) or scan_id)
+    for acceptance in apply_acceptances(findings, acceptances, now).fix_available:
         on_fix_available(acceptance)
 
 
@@ -243,7 +246,7 @@ def current_verdict(
     ):
         evaluated_at = image.get("evaluated_at") or image.get("last_scan_at") or iso(moment)
         return CurrentVerdict(scan_id, stored, used, list(recorded or []), evaluated_at)
-    judgement = judge(store.iter_findings(scan_id), policies, in_force, moment)
+    judgement = judge(store.iter_findings(findings_scan_id(image) or scan_id), policies, in_force, moment)
     decision = judgement.decision()
     return CurrentVerdict(scan_id, judgement.verdict.as_dict(), used, decision["acceptances"], iso(moment))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from riskgate.adapters.store import StoredScan
+from riskgate.adapters.store import FindingsSet, StoredScan, current_findings
 from riskgate.clock import iso
 from riskgate.domain.access import Access, ImageTarget
 from riskgate.domain.audit import Actor, AuditAction, AuditEvent, audit_event
@@ -38,6 +38,7 @@ class ScanStore(Protocol):
         audit: AuditEvent | None = None,
         known_tags: tuple[str, ...] | None = None,
         recheck: Callable[[tuple[str, ...]], None] | None = None,
+        known_findings: FindingsSet | None = None,
     ) -> StoredScan: ...
 
 
@@ -51,6 +52,8 @@ class ReceivedScan:
     became_current: bool
     # The report's counts and how many of its findings risk acceptances took out (`accepted`).
     counts: dict[str, Any]
+    # Finding items written: 0 when the findings equal the image's current ones (or were stored before).
+    findings_written: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ def store_reports(
     a first delivery of the same object wrote: those are judged again for the answer, not written twice).
     """
     subjects = resolve_subjects(reports, image_param, cluster_param)
-    known_tags = {image.image_id: _known_tags(store, image) for image, _ in subjects}
+    known = {image.image_id: store.get_image(image.image_id) for image, _ in subjects}
+    known_tags = {image_id: _tags(image) for image_id, image in known.items()}
     _authorize_all(authorize, [(image, known_tags[image.image_id]) for image, _ in subjects])
     received_at = iso(now)
     scans = []
@@ -199,6 +203,7 @@ def store_reports(
                 image,
                 report,
                 known_tags=known_tags[image.image_id],
+                known_findings=current_findings(known[image.image_id]),
                 scan_id=scan_id,
                 received_at=received_at,
                 actor=actor,
@@ -219,8 +224,8 @@ def store_reports(
     )
 
 
-def _known_tags(store: ScanStore, image: ImageRef) -> tuple[str, ...] | None:
-    known = store.get_image(image.image_id)
+def _tags(known: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """An image's tags as read (None: no such image yet)."""
     return tuple(sorted(known.get("tags") or ())) if known else None
 
 
@@ -249,6 +254,7 @@ def _store_subject(
     report: ParsedReport,
     *,
     known_tags: tuple[str, ...] | None,
+    known_findings: FindingsSet | None,
     scan_id: str,
     received_at: str,
     actor: Actor,
@@ -290,6 +296,7 @@ def _store_subject(
         findings=report.findings,
         image_summary={"counts": counts, "status": verdict.status, "verdict": verdict.as_dict(), **decision},
         known_tags=known_tags,
+        known_findings=known_findings,
         recheck=lambda tags: authorize(image, tags),
         audit=audit_event(
             actor,
@@ -314,6 +321,7 @@ def _store_subject(
         received_at=received_at,
         became_current=stored.became_current,
         counts=counts,
+        findings_written=stored.findings_written,
     )
 
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from riskgate.resources import FunctionSpec
+from riskgate.resources import METRICS_NAMESPACE, METRICS_SERVICE, FunctionSpec
 from riskgate_infra.nag import acknowledge, acknowledge_table_grant
 from riskgate_infra.paths import FUNCTIONS_DIR
 from riskgate_infra.runtime import ARCHITECTURE as ARCHITECTURE_NAME
@@ -53,8 +53,10 @@ class LambdaFactory:
         self._layer = layer
         self._settings = settings
         self._environment = {
-            "POWERTOOLS_SERVICE_NAME": "riskgate",
-            "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
+            # Powertools Metrics emits the business figures (EMF) in this namespace, with the dimension
+            # `service` = the service name: what the operations dashboard graphs.
+            "POWERTOOLS_SERVICE_NAME": METRICS_SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
             **environment,
         }

@@ -1,9 +1,21 @@
-"""The API's resolver: routers, OpenAPI, and the mapping of every error to the API's error shape."""
+"""The API's resolver: routers, OpenAPI, and the mapping of every error to the API's error shape.
+
+**Route modules load on demand.** Importing this module (the function's cold start) builds the resolver
+and the error mapping, nothing of the routes: a route module — its models, services and adapters — is
+imported and its router included on the first request whose path one of its rules matches
+(`ROUTE_MODULES`, in the order the API has always included them). A request therefore loads what its
+route needs: `GET /v1/verdict` never imports the report parsers, the directory or the integrations.
+No path is matched by rules of two modules (`tests/unit/test_route_modules.py`), so the order in which
+modules happen to load cannot change which route answers. The OpenAPI document is generated from a
+resolver of its own with every module in that order: it is the same whatever was loaded before.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
-from functools import cached_property
+import re
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +25,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from riskgate.domain.errors import MalformedInput, RiskgateError
-from riskgate.handlers.api import (
-    models,
-    routes_acceptances,
-    routes_audit,
-    routes_directory,
-    routes_images,
-    routes_integrations,
-    routes_notifications,
-    routes_policies,
-    routes_response_policies,
-    routes_scans,
-    routes_uploads,
-    routes_verdicts,
-)
+from riskgate.handlers.api.bodies import raw_body
 from riskgate.handlers.api.errors import (
     RETRY_AFTER_SECONDS,
     error_response,
@@ -37,11 +37,65 @@ from riskgate.handlers.api.errors import (
     response_for,
     validation_details,
 )
-from riskgate.handlers.api.openapi_contract import apply_contract
-from riskgate.handlers.api.security import public_route
-from riskgate.settings import get_settings
 
 logger = Logger(child=True)
+
+# Every route module of `riskgate.handlers.api`, in the order their routers are included, with the rules
+# of its routes (checked against the routers themselves by tests/unit/test_route_modules.py). A new route
+# module gets a row here; a new route of a module, its rule.
+ROUTE_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("routes_meta", ("/v1/health", "/v1/openapi.json", "/v1/docs")),
+    ("routes_scans", ("/v1/scans",)),
+    ("routes_uploads", ("/v1/scans/uploads", "/v1/scans/uploads/<upload_id>")),
+    (
+        "routes_images",
+        (
+            "/v1/images",
+            "/v1/images/<image_id>",
+            "/v1/images/<image_id>/findings",
+            "/v1/images/<image_id>/scans",
+            "/v1/vulnerabilities/<vulnerability_id>/images",
+        ),
+    ),
+    ("routes_audit", ("/v1/audit-events",)),
+    (
+        "routes_directory",
+        (
+            "/v1/roles",
+            "/v1/roles/<name>",
+            "/v1/scopes",
+            "/v1/scopes/<scope_id>",
+            "/v1/users",
+            "/v1/users/<user_id>",
+            "/v1/users/<user_id>/tokens",
+            "/v1/users/<user_id>/tokens/<token_id>",
+        ),
+    ),
+    ("routes_policies", ("/v1/assurance-policies", "/v1/assurance-policies/<policy_id>")),
+    ("routes_verdicts", ("/v1/images/<image_id>/verdict", "/v1/images/<image_id>/verdicts", "/v1/verdict")),
+    (
+        "routes_acceptances",
+        (
+            "/v1/events",
+            "/v1/risk-acceptances",
+            "/v1/risk-acceptances/<acceptance_id>",
+            "/v1/risk-acceptances/<acceptance_id>/extend",
+            "/v1/risk-acceptances/<acceptance_id>/revoke",
+            "/v1/risk-acceptances/export",
+        ),
+    ),
+    ("routes_integrations", ("/v1/integrations", "/v1/integrations/<name>", "/v1/integrations/<name>/test")),
+    (
+        "routes_response_policies",
+        (
+            "/v1/response-policies",
+            "/v1/response-policies/<policy_id>",
+            "/v1/response-policies/<policy_id>/disable",
+            "/v1/response-policies/<policy_id>/enable",
+        ),
+    ),
+    ("routes_notifications", ("/v1/notifications",)),
+)
 
 API_TITLE = "Riskgate"
 API_VERSION = "1.0.0"
@@ -75,7 +129,7 @@ def body_text(raw_event: dict[str, Any]) -> str | None:
     Bytes that are not UTF-8 are the caller's mistake (400), not a crash. A leading BOM is dropped, as
     `POST /v1/scans` does (Windows shells add one when redirecting to a file).
     """
-    raw = routes_scans.raw_body(raw_event)
+    raw = raw_body(raw_event)
     if not raw:
         return None
     try:
@@ -147,31 +201,49 @@ class _Resolver(APIGatewayRestResolver):
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True, json_body_deserializer=body_json)
+        self._included: set[str] = set()
 
     def _to_proxy_event(self, event: dict[str, Any]) -> APIGatewayProxyEvent:
         # The one place Powertools builds `current_event` (and so decodes the body) from the raw event.
         return _RequestEvent(event, self._json_body_deserializer)
 
+    def include_modules(self, modules: list[str]) -> None:
+        """Import the route modules named and include those not included yet."""
+        for module in modules:
+            if module not in self._included:
+                self.include_router(route_router(module))
+                self._included.add(module)
+
+    def resolve(self, event: Any, context: LambdaContext) -> dict[str, Any]:
+        self.include_modules(modules_for(str(event.get("path") or "")))
+        return super().resolve(event, context)
+
 
 app = _Resolver()
 
-meta = Router()
+
+def route_router(module: str) -> Router:
+    """The router of a route module (imported on first use)."""
+    router: Router = importlib.import_module(f"{__package__}.{module}").router
+    return router
 
 
-@public_route(meta, "GET", "/v1/health", tags=["meta"], summary="Liveness")
-def health() -> models.Health:
-    return models.Health(status="ok")
+@cache
+def _rule_pattern(rule: str) -> re.Pattern[str]:
+    """A rule as a pattern matching at least every path Powertools matches it with (a `<name>` segment:
+    anything but `/`): loading a module for a path it does not serve would only cost time."""
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in re.split(r"<\w+>", rule)) + "$")
 
 
-@public_route(meta, "GET", "/v1/openapi.json", tags=["meta"], summary="This API's OpenAPI document")
-def openapi_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(openapi_json(base_path()))
-    return document
+def modules_for(path: str) -> list[str]:
+    """The route modules with a rule matching `path`, in `ROUTE_MODULES` order."""
+    return [
+        module for module, rules in ROUTE_MODULES if any(_rule_pattern(rule).match(path) for rule in rules)
+    ]
 
 
-@public_route(meta, "GET", "/v1/docs", include_in_schema=False)
-def swagger_ui() -> Response[str]:
-    return Response(status_code=200, content_type="text/html", body=swagger_html(openapi_json(base_path())))
+def all_route_modules() -> list[str]:
+    return [module for module, _ in ROUTE_MODULES]
 
 
 def base_path() -> str:
@@ -185,7 +257,10 @@ def openapi_json(server_url: str = "") -> str:
     # The OpenAPI models are imported only when a document is asked for: they cost ~150 ms of cold start.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-    generated = app.get_openapi_json_schema(
+    from riskgate.handlers.api.openapi_contract import apply_contract
+    from riskgate.settings import get_settings
+
+    generated = _document_resolver().get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
         description=API_DESCRIPTION,
@@ -194,6 +269,22 @@ def openapi_json(server_url: str = "") -> str:
     )
     document = apply_contract(json.loads(generated), max_report_bytes=get_settings().max_report_bytes)
     return json.dumps(document, indent=2)
+
+
+@cache
+def _document_resolver() -> _Resolver:
+    """A resolver with every route module, in `ROUTE_MODULES` order, that only generates the document: the
+    operations and schemas come out in that order whatever the requests so far have loaded into `app`.
+
+    Including a router points it at the resolver (`Router.api_resolver`, through which routes read the
+    request's context); each is pointed back where it was, at `app` or at nothing yet."""
+    document = _Resolver()
+    for module in all_route_modules():
+        router = route_router(module)
+        serving = router.api_resolver
+        document.include_modules([module])
+        router.api_resolver = serving
+    return document
 
 
 def swagger_html(spec: str) -> str:
@@ -209,20 +300,6 @@ def swagger_html(spec: str) -> str:
         None,
         False,
     )
-
-
-app.include_router(meta)
-app.include_router(routes_scans.router)
-app.include_router(routes_uploads.router)
-app.include_router(routes_images.router)
-app.include_router(routes_audit.router)
-app.include_router(routes_directory.router)
-app.include_router(routes_policies.router)
-app.include_router(routes_verdicts.router)
-app.include_router(routes_acceptances.router)
-app.include_router(routes_integrations.router)
-app.include_router(routes_response_policies.router)
-app.include_router(routes_notifications.router)
 
 
 @app.exception_handler(RiskgateError)

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from riskgate import metrics
 from riskgate.adapters.acceptances import default_acceptance_store
 from riskgate.adapters.store import default_store
 from riskgate.clock import parse_iso, system_now
@@ -27,6 +28,7 @@ from riskgate.handlers.api import models_acceptances as models
 from riskgate.handlers.api import openapi_docs
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.resources import METRIC_ACCEPTANCES_CREATED, METRIC_ACCEPTANCES_REVOKED
 from riskgate.services import acceptance_changes as changes
 from riskgate.services import acceptance_reads as reads
 from riskgate.settings import get_settings
@@ -81,6 +83,7 @@ def accept(body: Annotated[models.AcceptanceCreate, Body()]) -> Response[models.
         reminder_days=get_settings().expiry_reminder_days,
         reevaluate=judging.reevaluate_now(now),
     )
+    metrics.count(METRIC_ACCEPTANCES_CREATED)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -307,6 +310,7 @@ def revoke(
         reevaluate=judging.reevaluate_now(now),
         expected_version=expected_version(if_match),
     )
+    metrics.count(METRIC_ACCEPTANCES_REVOKED)
     return view(revoked)
 
 

@@ -19,7 +19,7 @@ from riskgate.domain.acceptances import RiskAcceptance, apply_acceptances
 from riskgate.domain.access import ImageTarget
 from riskgate.domain.errors import NotFound
 from riskgate.domain.findings import FindingKind, Severity
-from riskgate.domain.images import WORKLOAD_REGISTRY_PREFIX
+from riskgate.domain.images import WORKLOAD_REGISTRY_PREFIX, findings_scan_id
 from riskgate.domain.permissions import Permission
 from riskgate.handlers import judging
 from riskgate.handlers.api import models
@@ -171,7 +171,7 @@ def list_findings(
     # Severity without kind means vulnerabilities: the only kind whose severity people filter by.
     finding_kind = FindingKind(kind) if kind else (FindingKind.VULNERABILITY if severity else None)
     page = default_store().list_findings(
-        image["current_scan_id"],
+        findings_scan_id(image) or image["current_scan_id"],
         finding_kind,
         Severity(severity) if severity else None,
         fixable,

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
+from riskgate import metrics
 from riskgate.adapters.idempotency import call_idempotent
 from riskgate.adapters.store import default_store
 from riskgate.clock import system_now
@@ -22,6 +23,7 @@ from riskgate.handlers import judging
 from riskgate.handlers.api import models
 from riskgate.handlers.api.openapi_docs import documented
 from riskgate.handlers.api.security import current_access, current_actor, secured_route
+from riskgate.resources import METRIC_FINDINGS_STORED, METRIC_SCANS_INGESTED
 from riskgate.services.scans import accepted_answer, may_submit_for, receive_scan
 from riskgate.settings import get_settings
 
@@ -143,6 +145,11 @@ def accept_report(
             findings=len(scan.report.findings),
             status=scan.verdict.status,
         )
+    # Here, not in submit_scan: a retry with the same Idempotency-Key gets the first answer back without
+    # coming here, so its scans are counted once.
+    with metrics.collected():  # one EMF line for the request
+        metrics.count(METRIC_SCANS_INGESTED, len(received.scans))
+        metrics.count(METRIC_FINDINGS_STORED, sum(scan.findings_written for scan in received.scans))
     return accepted_answer(received)
 
 
