@@ -275,6 +275,7 @@ def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
         "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": UPLOADS_PREFIX}]}},
     }
 
+
 # --- business metrics (issue 13) -------------------------------------------------------------------
 # Emitted by the functions as CloudWatch embedded metric format (Powertools Metrics, riskgate.metrics)
 # in this namespace, each with the dimension `service` = POWERTOOLS_SERVICE_NAME; the dashboard
