@@ -357,7 +357,7 @@ class EntityStore(TableClient):
         )
 
     def _name_taken(self, name: str) -> Exception:
-        """The 409 of a second entity of the name (id_field "name")."""
+        """The 409 of a second entity of the name (its key, id_field "name", or its guard, `unique_name`)."""
         article = "an" if self.what[:1] in ("a", "e", "i", "o", "u") else "a"
         return Conflict(
             f"{article} {self.what} named {name} already exists",
