@@ -21,7 +21,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from riskgate.adapters.audit_log import audit_put
+from riskgate.adapters.audit_log import audit_entry
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
@@ -35,7 +35,7 @@ from riskgate.adapters.store import default_store
 from riskgate.adapters.transactions import StaleRead, Transaction, actor_id, visible
 from riskgate.clock import iso, parse_iso
 from riskgate.domain.acceptances import AcceptancePeriod, AcceptanceStatus, acceptance_snapshot
-from riskgate.domain.audit import SYSTEM_ACTOR, Actor, AuditAction, audit_event
+from riskgate.domain.audit import SYSTEM_ACTOR, Actor, AuditAction
 from riskgate.domain.errors import Conflict
 from riskgate.domain.versions import ensure_version
 from riskgate.resources import TABLE
@@ -551,10 +551,16 @@ class AcceptanceStore(TableClient):
         after: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        event = audit_event(
-            actor, action, ENTITY_TYPE, acceptance_id, before=before, after=after, details=details
+        return audit_entry(
+            self.table_name,
+            actor,
+            action,
+            ENTITY_TYPE,
+            acceptance_id,
+            before=before,
+            after=after,
+            details=details,
         )
-        return audit_put(self.table_name, event, get_settings().audit_retention_days)
 
 
 def default_acceptance_store() -> AcceptanceStore:

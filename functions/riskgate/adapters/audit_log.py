@@ -21,14 +21,17 @@ from botocore.exceptions import ClientError
 from riskgate.adapters.dynamo import Page, query_page, to_item
 from riskgate.clock import iso
 from riskgate.domain.audit import (
+    Actor,
     AuditEvent,
     FailedAuthentication,
     address_key,
+    audit_event,
     failure_event,
     failure_window,
     sample_slot,
 )
 from riskgate.resources import TABLE
+from riskgate.settings import get_settings
 
 AUDIT_PARTITION = "AUDIT"
 SECONDS_PER_DAY = 86_400
@@ -67,6 +70,22 @@ def audit_put(table_name: str, event: AuditEvent, retention_days: int) -> dict[s
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
+
+
+def audit_entry(
+    table_name: str,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The transaction entry that records a change of an entity as its audit event."""
+    event = audit_event(actor, action, entity_type, entity_id, before=before, after=after, details=details)
+    return audit_put(table_name, event, get_settings().audit_retention_days)
 
 
 def put_audit_event(client: Any, table_name: str, event: AuditEvent, retention_days: int) -> None:

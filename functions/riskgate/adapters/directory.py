@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from riskgate.adapters.access_definitions import role_key, scope_key
+from riskgate.adapters.audit_log import audit_entry
 from riskgate.adapters.dynamo import (
     Page,
     TableClient,
@@ -23,7 +24,7 @@ from riskgate.adapters.dynamo import (
     query_page,
     to_item,
 )
-from riskgate.adapters.entities import Check, EntityStore, Uses, audit_entry
+from riskgate.adapters.entities import Check, EntityStore, Uses
 from riskgate.adapters.identity_items import new_token_id, token_item, user_key
 from riskgate.adapters.references import Reference
 from riskgate.adapters.store import default_store

@@ -36,7 +36,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from riskgate.adapters.audit_log import audit_put
+from riskgate.adapters.audit_log import audit_entry
 from riskgate.adapters.config_version import version_bump
 from riskgate.adapters.dynamo import (
     Page,
@@ -65,10 +65,9 @@ from riskgate.adapters.transactions import (
     versioned_update,
     visible,
 )
-from riskgate.domain.audit import Actor, AuditAction, audit_event
+from riskgate.domain.audit import Actor, AuditAction
 from riskgate.domain.errors import Conflict, NotFound
 from riskgate.domain.permissions import GLOBAL_SCOPE
-from riskgate.settings import get_settings
 
 # Called with the entity as read (before every attempt): raises when the caller may not change it.
 Check = Callable[[dict[str, Any]], None]
@@ -366,7 +365,7 @@ class EntityStore(TableClient):
         )
 
     def _name_taken(self, name: str) -> Exception:
-        """The 409 of a second entity of the name (id_field "name")."""
+        """The 409 of a second entity of the name (its key, id_field "name", or its guard, `unique_name`)."""
         article = "an" if self.what[:1] in ("a", "e", "i", "o", "u") else "a"
         return Conflict(
             f"{article} {self.what} named {name} already exists",
@@ -385,19 +384,3 @@ class EntityStore(TableClient):
 
 def name_guard_key(kind: str, name: str) -> dict[str, str]:
     return {"pk": f"NAME#{kind}#{name}", "sk": "NAME"}
-
-
-def audit_entry(
-    table_name: str,
-    actor: Actor,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The transaction entry that records a change of an entity as its audit event."""
-    event = audit_event(actor, action, entity_type, entity_id, before=before, after=after, details=details)
-    return audit_put(table_name, event, get_settings().audit_retention_days)

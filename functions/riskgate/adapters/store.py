@@ -37,6 +37,7 @@ from riskgate.adapters.dynamo import (
 )
 from riskgate.adapters.events import event_item
 from riskgate.adapters.tokens import TokenStore
+from riskgate.clock import parse_iso
 from riskgate.domain.audit import AuditEvent
 from riskgate.domain.errors import Conflict
 from riskgate.domain.findings import Finding, FindingKind, Severity
@@ -307,7 +308,9 @@ class Store(TokenStore):
             # wrote were never any image's current ones: they retire at once (nothing else would).
             self.client.transact_write_items(TransactItems=[transact[0], *audit_entries])
             if written:
-                self.retire_findings(scan_id, int(time.time()), get_settings().findings_retention_days)
+                # The scan's own receipt time is "now" here (the clock is read by the caller, once).
+                received = int(parse_iso(str(scan_item["received_at"])).timestamp())
+                self.retire_findings(scan_id, received, get_settings().findings_retention_days)
             return StoredScan(scan_id, image_id, became_current=False, findings_written=written)
         raise Conflict("the image was renamed concurrently several times: submit the scan again")
 
