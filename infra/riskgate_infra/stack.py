@@ -17,6 +17,7 @@ from riskgate.resources import (
 )
 from riskgate_infra.constructs.api import RiskgateApi
 from riskgate_infra.constructs.audit import AuditDelivery
+from riskgate_infra.constructs.console import Console, ConsoleSettings
 from riskgate_infra.constructs.encryption import DataKey
 from riskgate_infra.constructs.evaluation import StreamEvaluation
 from riskgate_infra.constructs.events import EventsTopic
@@ -106,6 +107,17 @@ class RiskgateStack(Stack):
         api.accept_uploads(
             bucket=uploads.bucket, encryption_key=data_key.key, environment=uploads.environment
         )
+        console_settings = ConsoleSettings.from_context(self.node)
+        console = Console(
+            self,
+            "Console",
+            api=api.rest_api,
+            source=console_settings.source,
+            access_logs=audit.access_logs,
+            log_retention_days=settings.audit_retention_days,
+            function_log_retention=settings.retention,
+            web_acl_arn=console_settings.web_acl_arn,
+        )
         # Last: it alarms every function, stream consumer and dead-letter queue built above, and makes
         # every alarm notify its topic (synthesis fails if anything is built after it).
         operations = Operations(
@@ -117,7 +129,9 @@ class RiskgateStack(Stack):
             expiry_schedule=expiry.schedule,
         )
 
-        self._outputs(api=api, table=table, audit=audit, uploads=uploads, operations=operations)
+        self._outputs(
+            api=api, table=table, audit=audit, uploads=uploads, operations=operations, console=console
+        )
 
     def _outputs(
         self,
@@ -127,8 +141,16 @@ class RiskgateStack(Stack):
         audit: AuditDelivery,
         uploads: ReportUploads,
         operations: Operations,
+        console: Console,
     ) -> None:
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; routes are under /v1")
+        CfnOutput(
+            self,
+            "ConsoleUrl",
+            value=console.url,
+            description="The console for security officers (sign in with an API token); the API is also "
+            "served here under /v1",
+        )
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(
             self,

@@ -295,11 +295,16 @@ def outbox_route(items: Callable[[], Iterable[Mapping[str, Any]]]) -> LocalRoute
     return route
 
 
+def _api_or_local(path: str) -> bool:
+    return path == PROXY_PARENT or path.startswith((PROXY_PARENT + "/", LOCAL_ROUTE_PREFIX))
+
+
 class RestApiGateway:
     """Requests in, API Gateway REST proxy events to the handlers, their answers out.
 
     `local_routes` ((method, path) → route) are answered before anything else, without the authorizer:
-    they exist only locally.
+    they exist only locally. `site` answers GET and HEAD outside `/v1` and `/_local/` (the console,
+    riskgate_local.console), as CloudFront does in front of the deployed API.
     """
 
     def __init__(
@@ -310,6 +315,7 @@ class RestApiGateway:
         public_routes: Iterable[tuple[str, str]] = PUBLIC_ROUTES,
         max_body_bytes: int = GATEWAY_MAX_BODY_BYTES,
         local_routes: Mapping[tuple[str, str], LocalRoute] | None = None,
+        site: LocalRoute | None = None,
     ) -> None:
         self._api = api
         self._authorizer = authorizer
@@ -317,6 +323,7 @@ class RestApiGateway:
         self._public_paths = frozenset(path for _, path in self._public_routes)
         self.max_body_bytes = max_body_bytes
         self._local_routes = dict(local_routes or {})
+        self._site = site
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
@@ -339,6 +346,8 @@ class RestApiGateway:
         public = (request.method, path) in self._public_routes
         proxied = path.startswith(PROXY_PARENT + "/") and path not in self._public_paths
         if not (public or proxied):
+            if self._site is not None and request.method in ("GET", "HEAD") and not _api_or_local(path):
+                return self._site(request)
             # No method on the resource the path matches: MISSING_AUTHENTICATION_TOKEN, which the
             # deployed API answers with 404.
             return gateway_response(

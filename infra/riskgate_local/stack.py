@@ -62,6 +62,7 @@ from riskgate_local.aws import (
     create_resources,
     overriding_aws_variables,
 )
+from riskgate_local.console import CONSOLE_DIST, console_site
 from riskgate_local.consumers import STREAM, Consumer
 from riskgate_local.gateway import (
     LOCAL_EXPIRY_CHECK_ROUTE,
@@ -320,6 +321,7 @@ class LocalStack:
                 LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(self._invoke_expiry_checker),
                 LOCAL_OUTBOX_ROUTE: outbox_route(self._outbox.items),
             },
+            site=console_site(),
         )
         self._gateway_server = GatewayServer(gateway, self._host, self._port)
         url = self._gateway_server.start()
@@ -327,6 +329,11 @@ class LocalStack:
             task.start()
         self._running = True
         logger.info("local stack ready at %s (moto at %s)", url, endpoint_url)
+        logger.info(
+            "the console is at %s/ (%s)",
+            url,
+            "built" if (CONSOLE_DIST / "index.html").is_file() else "not built yet: run `make console`",
+        )
         logger.info(
             'the expiry checker runs every %g s; POST %s%s {"as_of": "<ISO time>"} runs it for any time',
             self._expiry_check_interval_seconds,

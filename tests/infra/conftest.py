@@ -55,14 +55,37 @@ def built_layer() -> Path:
     return LAYER_STAMP.parent
 
 
+def fake_console_build(root: Path) -> Path:
+    """What `make console` (esbuild) writes to console/dist, in miniature."""
+    dist = root / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text(
+        '<!doctype html><title>Riskgate</title><script type="module" src="/assets/app.123.js"></script>\n'
+    )
+    (dist / "assets" / "app.123.js").write_text('document.title = "Riskgate";\n')
+    (dist / "assets" / "app.456.css").write_text("body { margin: 0 }\n")
+    return dist
+
+
 @pytest.fixture(scope="session")
-def synthesized(built_layer: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def console_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The infra tests upload this instead of the real build: they need neither Node nor `make console`,
+    and the template does not change with the console's code."""
+    return fake_console_build(tmp_path_factory.mktemp("console"))
+
+
+@pytest.fixture(scope="session")
+def synthesized(
+    built_layer: Path, console_build: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
     from aws_cdk.assertions import Template
 
     from riskgate_infra.application import create_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = create_app(outdir=str(outdir), context=TEST_CONTEXT)
+    app, stack = create_app(
+        outdir=str(outdir), context={**TEST_CONTEXT, "riskgate:consoleDist": str(console_build)}
+    )
     template = Template.from_stack(stack)  # synthesizes the whole app, validation plugins included
     assembly = app.synth()  # the same, already written, cloud assembly
     artifact = assembly.get_stack_artifact(stack.artifact_id)

@@ -16,6 +16,7 @@ from riskgate.resources import (
     METRICS_SERVICE,
 )
 from tests.infra.conftest import Synthesized
+from tests.infra.test_stack import riskgate_functions
 
 pytestmark = pytest.mark.infra
 
@@ -351,7 +352,7 @@ def test_the_dashboard_draws_every_business_metric_as_the_functions_emit_it(synt
 
 
 def test_the_functions_emit_business_metrics_where_the_dashboard_reads_them(synthesized: Synthesized) -> None:
-    for logical_id, function in synthesized.resources("AWS::Lambda::Function").items():
+    for logical_id, function in riskgate_functions(synthesized).items():
         environment = function["Properties"]["Environment"]["Variables"]
         assert environment["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE, logical_id
         assert environment["POWERTOOLS_SERVICE_NAME"] == METRICS_SERVICE, logical_id

@@ -73,9 +73,32 @@ def only(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return next(iter(resources.values()))
 
 
+# CDK's own function uploading the console (aws_s3_deployment.BucketDeployment, test_console_stack.py):
+# not built by the factory, so the factory's guarantees tested here are not its.
+CDK_UPLOAD_FUNCTION_PREFIX = "CustomCDKBucketDeployment"
+
+
+def riskgate_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """Every function of the stack built by the factory."""
+    return {
+        logical_id: function
+        for logical_id, function in synthesized.resources("AWS::Lambda::Function").items()
+        if not logical_id.startswith(CDK_UPLOAD_FUNCTION_PREFIX)
+    }
+
+
 def functions_by_handler(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
-    functions = synthesized.resources("AWS::Lambda::Function")
+    functions = riskgate_functions(synthesized)
     return {function["Properties"]["Handler"]: function for function in functions.values()}
+
+
+def dependencies_layer(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
+    """The layer of layers/build (the console's upload brings CDK's AWS CLI layer beside it)."""
+    return next(
+        (logical_id, layer)
+        for logical_id, layer in synthesized.resources("AWS::Lambda::LayerVersion").items()
+        if logical_id.startswith("Dependencies")
+    )
 
 
 def function_id(synthesized: Synthesized, handler: str) -> str:
@@ -179,7 +202,7 @@ def test_every_function_runs_on_the_newest_python_on_arm64_with_json_logs_and_tr
     runtime = newest_python_runtime()
     # The layer is built for the same CPython the functions run.
     assert runtime == f"python{PYTHON_VERSION}"
-    layer_id = next(iter(synthesized.resources("AWS::Lambda::LayerVersion")))
+    layer_id, _ = dependencies_layer(synthesized)
     log_groups = synthesized.resources("AWS::Logs::LogGroup")
 
     for handler, function in functions.items():
@@ -232,7 +255,7 @@ def test_function_roles_carry_no_aws_managed_policy(synthesized: Synthesized) ->
         for logical_id, role in roles.items()
         if "lambda.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
     }
-    assert len(lambda_roles) == len(HANDLERS)
+    assert len(lambda_roles) == len(HANDLERS) + 1  # and the console upload's
     for logical_id, role in lambda_roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
 
@@ -1287,7 +1310,7 @@ def test_the_layer_is_built_for_the_runtime(built_layer: Path) -> None:
 
 
 def test_the_layer_asset_is_that_build(synthesized: Synthesized) -> None:
-    layer = only(synthesized.resources("AWS::Lambda::LayerVersion"))
+    _, layer = dependencies_layer(synthesized)
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Properties"]["CompatibleRuntimes"] == [newest_python_runtime()]
     staged = asset_dir(synthesized, layer)

@@ -7,6 +7,8 @@ whoever names them. The ids, the whole resource definitions and the resource cou
 the template synthesized before the constructs were folded into shared ones (issue 12); a change here is
 a deliberate migration, never a side effect. Issue 13 added the operations topic and its key (and the
 alarms and dashboard counted below), and the findings retirer (its log group and failure queues).
+Issue 15 added the console: its bucket, the bucket of CloudFront's logs, and the log group of the function
+uploading the console (CDK's bucket deployment, whose failures are alarmed like every function's).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ STATEFUL = {
     "AuditAccessLogs9A4BEAE3": "AWS::S3::Bucket",
     "AuditArchive233CCC85": "AWS::S3::Bucket",
     "UploadsBucketC4B27CC7": "AWS::S3::Bucket",
+    "ConsoleBucket86B6957C": "AWS::S3::Bucket",
+    "ConsoleLogs223D8CCD": "AWS::S3::Bucket",
     "AuditFailedBatchesFFE41F5F": "AWS::SQS::Queue",
     "AuditPoisonQueueE4BBEA8C": "AWS::SQS::Queue",
     "EvaluationFailedBatches3F7C8901": "AWS::SQS::Queue",
@@ -70,6 +74,7 @@ STATEFUL = {
     "ReevaluationReevaluatorLogs3112F974": "AWS::Logs::LogGroup",
     "UploadsIngesterLogsEECF7D97": "AWS::Logs::LogGroup",
     "RetentionRetirerLogs56100EB4": "AWS::Logs::LogGroup",
+    "ConsoleUploadLogs1C38CCD8": "AWS::Logs::LogGroup",
     "ApiPageTokenKeyD4A5291D": "AWS::SecretsManager::Secret",
     "AuditBusA72CB67D": "AWS::Events::EventBus",
     "EventsTopic97220A64": "AWS::SNS::Topic",
@@ -87,21 +92,25 @@ RESOURCE_COUNTS = {
     "AWS::ApiGateway::RestApi": 1,
     "AWS::ApiGateway::Stage": 1,
     "AWS::CDK::Metadata": 1,
-    "AWS::CloudWatch::Alarm": 46,
+    "AWS::CloudFront::Distribution": 1,
+    "AWS::CloudFront::Function": 2,
+    "AWS::CloudFront::OriginAccessControl": 1,
+    "AWS::CloudFront::ResponseHeadersPolicy": 3,
+    "AWS::CloudWatch::Alarm": 48,
     "AWS::CloudWatch::Dashboard": 1,
     "AWS::DynamoDB::Table": 1,
     "AWS::Events::EventBus": 1,
     "AWS::Events::Rule": 1,
-    "AWS::IAM::Policy": 12,
-    "AWS::IAM::Role": 13,
+    "AWS::IAM::Policy": 13,
+    "AWS::IAM::Role": 14,
     "AWS::KMS::Key": 2,
     "AWS::Lambda::EventSourceMapping": 8,
-    "AWS::Lambda::Function": 11,
-    "AWS::Lambda::LayerVersion": 1,
+    "AWS::Lambda::Function": 12,
+    "AWS::Lambda::LayerVersion": 2,
     "AWS::Lambda::Permission": 5,
-    "AWS::Logs::LogGroup": 12,
-    "AWS::S3::Bucket": 3,
-    "AWS::S3::BucketPolicy": 3,
+    "AWS::Logs::LogGroup": 13,
+    "AWS::S3::Bucket": 5,
+    "AWS::S3::BucketPolicy": 5,
     "AWS::SNS::Subscription": 2,
     "AWS::SNS::Topic": 2,
     "AWS::SNS::TopicPolicy": 2,
@@ -109,6 +118,7 @@ RESOURCE_COUNTS = {
     "AWS::SQS::QueuePolicy": 17,
     "AWS::Scheduler::Schedule": 1,
     "AWS::SecretsManager::Secret": 1,
+    "Custom::CDKBucketDeployment": 1,
 }
 
 # Each stateful resource as the template defined it (Type, Properties, DeletionPolicy,

@@ -10,7 +10,12 @@ import pytest
 
 from riskgate.handlers.api import handler
 from riskgate.handlers.api.app import app, openapi_json
-from riskgate.handlers.api.security import PERMISSION_EXTENSION, PUBLIC_EXTENSION
+from riskgate.handlers.api.security import (
+    CALLER_EXTENSION,
+    CALLER_ROUTES,
+    PERMISSION_EXTENSION,
+    PUBLIC_EXTENSION,
+)
 from riskgate.resources import PUBLIC_ROUTES
 from tests.support.events import FakeLambdaContext, api_event, response_json
 
@@ -77,12 +82,17 @@ def assert_error(body: Any, code: str | None = None) -> None:
 def test_every_route_declares_its_permission_or_is_public() -> None:
     # Given the OpenAPI document generated from the code
     document = json.loads(openapi_json())
-    # Then every operation carries a permission, unless it is one of the public routes
+    # Then every operation carries a permission, unless it is one of the public routes or tells the
+    # caller about themselves
     public = {(method, path) for method, path in PUBLIC_ROUTES}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (method.upper(), path) in public:
                 assert operation.get(PUBLIC_EXTENSION) is True, (method, path)
+            elif (method.upper(), path) in CALLER_ROUTES:
+                assert operation.get(CALLER_EXTENSION) is True, (method, path)
+                assert PERMISSION_EXTENSION not in operation, (method, path)
+                assert operation.get("security") == [{"bearerAuth": []}]
             else:
                 assert operation.get(PERMISSION_EXTENSION), f"{method.upper()} {path} declares no permission"
                 assert operation.get("security") == [{"bearerAuth": []}]

@@ -45,6 +45,7 @@ logger = Logger(child=True)
 # module gets a row here; a new route of a module, its rule.
 ROUTE_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("routes_meta", ("/v1/health", "/v1/openapi.json", "/v1/docs")),
+    ("routes_me", ("/v1/me",)),
     ("routes_scans", ("/v1/scans",)),
     ("routes_uploads", ("/v1/scans/uploads", "/v1/scans/uploads/<upload_id>")),
     (

@@ -193,3 +193,26 @@ class IssuedToken(Token):
 class TokenPage(BaseModel):
     items: list[Token]
     next_token: str | None = None
+
+
+class CallerGrant(BaseModel):
+    scope: str = Field(description="A scope id, or global")
+    permissions: list[Permission]
+
+
+class Caller(BaseModel):
+    """Who a token acts as and what it may do: what a client asks before showing any action."""
+
+    user_id: str
+    name: str | None = Field(default=None, description="The user's name")
+    kind: Kind | None = None
+    token_id: str | None = None
+    role_bindings: list[RoleBinding]
+    grants: list[CallerGrant] = Field(
+        description="The permissions of each binding in its scope (a binding to a role or scope that no "
+        "longer exists grants nothing and is left out)"
+    )
+    permissions: list[Permission] = Field(description="Held in some scope: the actions the caller may take")
+    global_permissions: list[Permission] = Field(
+        description="Held in the global scope: what account-wide routes (users, audit log) need"
+    )

@@ -125,6 +125,10 @@ def list_images(
         Literal["image", "workload"] | None,
         Query(description="image: container images; workload: Kubernetes resources (registry k8s://…)"),
     ] = None,
+    status: Annotated[
+        Literal["compliant", "non_compliant", "not_scanned"] | None,
+        Query(description="Only images with this security status (applied while paging, like kind)"),
+    ] = None,
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> models.ImagePage:
@@ -133,7 +137,8 @@ def list_images(
 
     def shown(image: dict[str, Any]) -> bool:
         is_kind = kind is None or (image_kind(image) == kind)
-        return is_kind and visible(image)
+        is_status = status is None or image.get("status", "not_scanned") == status
+        return is_kind and is_status and visible(image)
 
     page = visible_page(
         lambda size, token: store.list_images(registry, repository, size, token, workloads_only),

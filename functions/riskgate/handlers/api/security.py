@@ -28,6 +28,9 @@ from riskgate.services.config_cache import ConfigCache, Snapshot
 
 PERMISSION_EXTENSION = "x-riskgate-permission"
 PUBLIC_EXTENSION = "x-riskgate-public"
+# Routes about the caller themselves (what their token is and may do): any valid token, no permission.
+CALLER_EXTENSION = "x-riskgate-caller"
+CALLER_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/v1/me"),)
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 # What a route reads first, by key, given its validated arguments: read together with the configuration
@@ -164,6 +167,36 @@ def public_route(
     if (method, path) not in PUBLIC_ROUTES:
         raise ValueError(f"{method} {path} is not a public route in riskgate.resources.PUBLIC_ROUTES")
     return router.route(path, method, openapi_extensions={PUBLIC_EXTENSION: True}, **options)
+
+
+def _caller_only() -> Callable[..., Any]:
+    """Any valid token: the caller's grants and identity in the context, no permission checked."""
+
+    def middleware(app: Any, next_middleware: NextMiddleware) -> Any:
+        raw_event = app.current_event.raw_event
+        principal = principal_from_event(raw_event)
+        app.append_context(access=access_for(principal), actor=actor_from_event(raw_event, principal))
+        return next_middleware(app)
+
+    return middleware
+
+
+def caller_route(
+    router: Router, method: str, path: str, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route that tells callers about themselves: it needs a valid token (the authorizer) and
+    no permission, so it must be listed in CALLER_ROUTES (a client asks it what it may do before doing
+    anything)."""
+    if (method, path) not in CALLER_ROUTES:
+        raise ValueError(f"{method} {path} is not a caller route in CALLER_ROUTES")
+    return router.route(
+        path,
+        method,
+        middlewares=[_caller_only()],
+        security=BEARER,
+        openapi_extensions={CALLER_EXTENSION: True},
+        **options,
+    )
 
 
 def current_access(router: Router) -> Access:
