@@ -276,6 +276,36 @@ def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
     }
 
 
+# --- registry connections (issue 14) ---------------------------------------------------------------
+# Every kind of registry work goes through one queue (docs/architecture.md, "Registry connections"): the
+# EventBridge events of ECR and Inspector as they are, Harbor webhooks and sync pages as JSON messages.
+REGISTRY_INGESTER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.registry_ingester.handler", memory_mb=1024, timeout_seconds=300
+)
+REGISTRY_WORK_BATCH_SIZE = 1
+# Findings not readable yet: the message comes back after 30 s, 60 s, 120 s … (at most 15 min); after this
+# many receives the failure is recorded on the connection and the message let go (nothing dead-letters
+# but what raised for another reason).
+REGISTRY_RETRY_BASE_SECONDS = 30
+REGISTRY_RETRY_MAX_SECONDS = 900
+REGISTRY_MAX_ATTEMPTS = 6
+REGISTRY_WORK_MAX_RECEIVE_COUNT = REGISTRY_MAX_ATTEMPTS + 2
+REGISTRY_WORK_VISIBILITY_TIMEOUT_SECONDS = 6 * REGISTRY_INGESTER_FUNCTION.timeout_seconds
+REGISTRY_WORK_QUEUE_SUFFIX = "-registry-work"
+REGISTRY_WORK_DEAD_LETTER_QUEUE_SUFFIX = "-registry-work-dead-letters"
+# Images of one sync page: each page is one message, the next page a new one (a resumable job).
+REGISTRY_SYNC_PAGE_SIZE = 50
+# A connection's events (imported, failed, refused) stay this long, then TTL removes them.
+REGISTRY_EVENT_TTL_DAYS = 90
+# The daily reconcile (stack parameter RegistrySyncSchedule; empty: none).
+DEFAULT_REGISTRY_SYNC_SCHEDULE = "cron(30 3 * * ? *)"
+# The EventBridge pattern of "a registry finished scanning an image".
+REGISTRY_SCAN_EVENT_PATTERN: dict[str, Any] = {
+    "source": ["aws.ecr", "aws.inspector2"],
+    "detail-type": ["ECR Image Scan", "Inspector2 Scan"],
+}
+
+
 # --- findings storage (issue 13) -------------------------------------------------------------------
 # The findings of one scan are written by this many BatchWriteItem requests at once.
 FINDINGS_WRITE_CONCURRENCY = 8
