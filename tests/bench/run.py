@@ -658,12 +658,12 @@ def upload() -> dict[str, object]:
         server.stop()
 
 
-PARTS = ("ingest", "reevaluation", "expiry", "cold", "upload", "verdict")
+PARTS = ("ingest", "writes", "reevaluation", "expiry", "cold", "upload", "verdict")
 
 
 def main() -> int:
-    """`run.py [part ...]`: the parts named (ingest, reevaluation, expiry, cold, upload, verdict), all by
-    default."""
+    """`run.py [part ...]`: the parts named (ingest, writes, reevaluation, expiry, cold, upload, verdict),
+    all by default."""
     parts = sys.argv[1:] or list(PARTS)
     sys.path[:0] = [str(REPO / "functions"), str(REPO)]
     unknown = set(parts) - set(PARTS)
@@ -677,6 +677,12 @@ def main() -> int:
         print("== ingest (API handler against moto, in-process)")
         for key, value in ingest().items():
             print(f"{key:>30}: {value}")
+    if "writes" in parts:
+        from tests.bench.writes import writes
+
+        print("\n== the DynamoDB wait of the findings' writes, 10 ms per request (store; API on moto)")
+        for key, value in writes(FIXTURE, ENV).items():
+            print(f"{key:>46}: {value}")
     if "reevaluation" in parts:
         print(
             f"\n== re-evaluation of {REEVALUATION_IN_SCOPE:,} images after a policy change"
