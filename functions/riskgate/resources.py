@@ -110,11 +110,14 @@ EVALUATOR_RETRY_ATTEMPTS = 5
 # The REST API's stage: deployed URLs are https://<api>/api/v1/…
 API_STAGE = "api"
 
-# Routes that answer without a token (no authorizer on them in API Gateway).
+# Routes that answer without a token (no authorizer on them in API Gateway), paths as API Gateway and
+# OpenAPI write them (`{name}`: one path segment). Harbor's webhook cannot send a bearer token: the route
+# checks Harbor's shared secret itself.
 PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
+    ("POST", "/v1/registries/{registry_id}/webhook"),
 )
 
 # What API Gateway answers itself when the authorizer refuses a request, in the API's error shape.
@@ -339,6 +342,9 @@ METRIC_ACCEPTANCES_REVOKED = "AcceptancesRevoked"
 METRIC_NOTIFICATIONS_SENT = "NotificationsSent"
 METRIC_NOTIFICATIONS_FAILED = "NotificationsFailed"  # a delivery attempt that failed (retried or not)
 METRIC_IMAGES_REEVALUATED = "ImagesReevaluated"  # images the re-evaluator judged again after a change
+METRIC_REGISTRY_SCANS_IMPORTED = "RegistryScansImported"  # registry scans imported (event or sync), once each
+METRIC_REGISTRY_EVENTS_IGNORED = "RegistryEventsIgnored"  # registry events no connection covers or acts on
+METRIC_REGISTRY_PULLS_FAILED = "RegistryPullsFailed"  # pulls failed for good (refused, or after the retries)
 BUSINESS_METRICS = (
     METRIC_SCANS_INGESTED,
     METRIC_FINDINGS_STORED,
@@ -351,4 +357,7 @@ BUSINESS_METRICS = (
     METRIC_NOTIFICATIONS_SENT,
     METRIC_NOTIFICATIONS_FAILED,
     METRIC_IMAGES_REEVALUATED,
+    METRIC_REGISTRY_SCANS_IMPORTED,
+    METRIC_REGISTRY_EVENTS_IGNORED,
+    METRIC_REGISTRY_PULLS_FAILED,
 )

@@ -6,7 +6,8 @@ messages), the key, the log groups, the secret, the bus and the topic that would
 whoever names them. The ids, the whole resource definitions and the resource counts below were taken from
 the template synthesized before the constructs were folded into shared ones (issue 12); a change here is
 a deliberate migration, never a side effect. Issue 13 added the operations topic and its key (and the
-alarms and dashboard counted below), and the findings retirer (its log group and failure queues).
+alarms and dashboard counted below), and the findings retirer (its log group and failure queues). Issue 14
+added the registry-work queue, its dead letters and the registry ingester's log group.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ STATEFUL = {
     "ReevaluationWorkB3C76C15": "AWS::SQS::Queue",
     "UploadsDeadLetters990BC9BA": "AWS::SQS::Queue",
     "UploadsQueue9C3802C9": "AWS::SQS::Queue",
+    "RegistriesWorkQueue34248EA9": "AWS::SQS::Queue",
+    "RegistriesWorkDeadLetters3B7B1D53": "AWS::SQS::Queue",
     "RetentionFailedBatches062901BC": "AWS::SQS::Queue",
     "RetentionPoisonQueueF9106D1A": "AWS::SQS::Queue",
     "DataKey2A0DE9E6": "AWS::KMS::Key",
@@ -69,6 +72,7 @@ STATEFUL = {
     "ReevaluationPlannerLogs7305154C": "AWS::Logs::LogGroup",
     "ReevaluationReevaluatorLogs3112F974": "AWS::Logs::LogGroup",
     "UploadsIngesterLogsEECF7D97": "AWS::Logs::LogGroup",
+    "RegistriesIngesterLogsABE4D6C1": "AWS::Logs::LogGroup",
     "RetentionRetirerLogs56100EB4": "AWS::Logs::LogGroup",
     "ApiPageTokenKeyD4A5291D": "AWS::SecretsManager::Secret",
     "AuditBusA72CB67D": "AWS::Events::EventBus",
@@ -82,32 +86,33 @@ RESOURCE_COUNTS = {
     "AWS::ApiGateway::Authorizer": 1,
     "AWS::ApiGateway::Deployment": 1,
     "AWS::ApiGateway::GatewayResponse": 7,
-    "AWS::ApiGateway::Method": 4,
-    "AWS::ApiGateway::Resource": 5,
+    "AWS::ApiGateway::Method": 8,
+    "AWS::ApiGateway::Resource": 9,
     "AWS::ApiGateway::RestApi": 1,
     "AWS::ApiGateway::Stage": 1,
     "AWS::CDK::Metadata": 1,
-    "AWS::CloudWatch::Alarm": 46,
+    "AWS::CloudWatch::Alarm": 49,
     "AWS::CloudWatch::Dashboard": 1,
     "AWS::DynamoDB::Table": 1,
     "AWS::Events::EventBus": 1,
-    "AWS::Events::Rule": 1,
-    "AWS::IAM::Policy": 12,
-    "AWS::IAM::Role": 13,
+    "AWS::Events::EventBusPolicy": 1,
+    "AWS::Events::Rule": 2,
+    "AWS::IAM::Policy": 15,
+    "AWS::IAM::Role": 15,
     "AWS::KMS::Key": 2,
-    "AWS::Lambda::EventSourceMapping": 8,
-    "AWS::Lambda::Function": 11,
+    "AWS::Lambda::EventSourceMapping": 9,
+    "AWS::Lambda::Function": 12,
     "AWS::Lambda::LayerVersion": 1,
-    "AWS::Lambda::Permission": 5,
-    "AWS::Logs::LogGroup": 12,
+    "AWS::Lambda::Permission": 9,
+    "AWS::Logs::LogGroup": 13,
     "AWS::S3::Bucket": 3,
     "AWS::S3::BucketPolicy": 3,
     "AWS::SNS::Subscription": 2,
     "AWS::SNS::Topic": 2,
     "AWS::SNS::TopicPolicy": 2,
-    "AWS::SQS::Queue": 17,
-    "AWS::SQS::QueuePolicy": 17,
-    "AWS::Scheduler::Schedule": 1,
+    "AWS::SQS::Queue": 19,
+    "AWS::SQS::QueuePolicy": 19,
+    "AWS::Scheduler::Schedule": 2,
     "AWS::SecretsManager::Secret": 1,
 }
 
