@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from riskgate.adapters.harbor_api import HarborClient, vulnerabilities_path
+from riskgate.adapters.harbor_api import HarborClient
 from riskgate.adapters.registry_sources import NotReady, PullRefused
 from riskgate.domain.parsers.harbor import REPORT_MEDIA_TYPE
+from riskgate.domain.registries.harbor import report_path
 from tests.support.fake_harbor import FakeHarbor
 
 DIGEST = "sha256:b50334049354ed01330403212605dce2f4676a4e787ed113506861d9cf3c5424"
-REPORT_PATH = vulnerabilities_path("test", "alpine/helm", DIGEST)
+REPORT_PATH = report_path("test", "alpine/helm", DIGEST)
 
 
 @pytest.fixture

@@ -40,10 +40,11 @@ from collections.abc import Collection
 from email.message import Message as HeaderMessage
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from riskgate.adapters.delivery_errors import one_line
 from riskgate.adapters.registry_sources import NotReady, PullRefused
+from riskgate.domain.registries.harbor import project_segment, reference_segment, repository_segment
 
 API_PREFIX = "/api/v2.0"
 # A report is read up to this size; a larger one is refused rather than risk the function's memory.
@@ -56,31 +57,11 @@ USER_AGENT = "riskgate-registry-ingester"
 # --- paths ----------------------------------------------------------------------------------------------
 
 
-def project_segment(project: str) -> str:
-    return quote(project, safe="")
-
-
-def repository_segment(repository: str) -> str:
-    """A repository name inside its project, for a path: URL-encoded twice, as Harbor requires of nested
-    names (`alpine/helm` → `alpine%252Fhelm`; its proxy decodes the path once before routing it)."""
-    return quote(quote(repository, safe=""), safe="")
-
-
-def reference_segment(reference: str) -> str:
-    """A digest (`sha256:…`) or a tag, for a path: a colon may stay as it is."""
-    return quote(reference, safe=":")
-
-
 def artifact_path(project: str, repository: str, reference: str) -> str:
     return (
         f"{API_PREFIX}/projects/{project_segment(project)}/repositories/{repository_segment(repository)}"
         f"/artifacts/{reference_segment(reference)}"
     )
-
-
-def vulnerabilities_path(project: str, repository: str, reference: str) -> str:
-    """The path of an artifact's vulnerability report, for `HarborClient.vulnerability_report`."""
-    return f"{artifact_path(project, repository, reference)}/additions/vulnerabilities"
 
 
 # --- HTTP -----------------------------------------------------------------------------------------------
@@ -147,9 +128,10 @@ class HarborClient:
     # --- reads ------------------------------------------------------------------------------------------
 
     def vulnerability_report(self, path: str, accept: str) -> dict[str, Any]:
-        """The report at `path` (see `vulnerabilities_path`) in the format `accept` names (Harbor's
-        `X-Accept-Vulnerabilities`), as Harbor answered it: an object keyed by the report's media type.
-        A 404 is `NotReady`: the report may not be there yet (the ingester gives up after its attempts)."""
+        """The report at `path` (riskgate.domain.registries.harbor.report_path) in the format `accept`
+        names (Harbor's `X-Accept-Vulnerabilities`), as Harbor answered it: an object keyed by the
+        report's media type. A 404 is `NotReady`: the report may not be there yet (the ingester gives up
+        after its attempts)."""
         answer = self._get(path, {"X-Accept-Vulnerabilities": accept}, missing=NotReady)
         if not isinstance(answer, dict):
             raise PullRefused(f"Harbor's answer to {path} is not a JSON object")

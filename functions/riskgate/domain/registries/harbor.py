@@ -110,13 +110,27 @@ def harbor_event(payload: Any) -> HarborEvent:
         raise MalformedInput(f"{_NOT_AN_EVENT}: {problem.message}", details=problem.details) from None
 
 
+def project_segment(project: str) -> str:
+    return quote(project, safe="")
+
+
+def repository_segment(repository: str) -> str:
+    """A repository name inside its project, for a path: URL-encoded twice, as Harbor requires of nested
+    names (`alpine/helm` → `alpine%252Fhelm`; its proxy decodes the path once before routing it)."""
+    return quote(quote(repository, safe=""), safe="")
+
+
+def reference_segment(reference: str) -> str:
+    """A digest (`sha256:…`) or a tag, for a path: a colon may stay as it is."""
+    return quote(reference, safe=_SEGMENT_SAFE)
+
+
 def report_path(project: str, repository: str, reference: str) -> str:
     """The path of an artifact's vulnerability report in Harbor's API v2.0; `reference` is a digest or a
-    tag. The repository is encoded twice (`alpine/helm` → `alpine%252Fhelm`), the others once."""
+    tag (riskgate.adapters.harbor_api builds its other paths from the same segments)."""
     return (
-        f"/api/v2.0/projects/{quote(project, safe='')}"
-        f"/repositories/{quote(quote(repository, safe=''), safe='')}"
-        f"/artifacts/{quote(reference, safe=_SEGMENT_SAFE)}/additions/vulnerabilities"
+        f"/api/v2.0/projects/{project_segment(project)}/repositories/{repository_segment(repository)}"
+        f"/artifacts/{reference_segment(reference)}/additions/vulnerabilities"
     )
 
 

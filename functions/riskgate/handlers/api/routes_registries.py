@@ -19,13 +19,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from riskgate.adapters.registries import default_registry_store
 from riskgate.adapters.work_queue import WorkQueue, registry_work_queue
 from riskgate.clock import system_now
-from riskgate.domain.errors import RiskgateError
+from riskgate.domain.errors import NotConfigured
 from riskgate.domain.permissions import Permission
 from riskgate.handlers.api import models_registries as models
 from riskgate.handlers.api import openapi_docs
 from riskgate.handlers.api.bodies import raw_body
 from riskgate.handlers.api.entity_routes import EntityRoutes, Limit, NextToken, created, no_content
-from riskgate.handlers.api.errors import error_response
 from riskgate.handlers.api.preconditions import IfMatch, expected_version
 from riskgate.handlers.api.security import public_route
 from riskgate.services import registries as service
@@ -51,22 +50,11 @@ CHANGES = EntityRoutes(router, TAGS, ERRORS, only_in_global=service.MANAGE_REFUS
 NO_QUEUE = "registry syncs and webhooks are not available: the registry work queue is not configured"
 
 
-class WorkQueueMissing(RiskgateError):
-    """The deployment names no registry work queue (RISKGATE_REGISTRY_WORK_QUEUE_URL)."""
-
-    code = "service_unavailable"
-
-
-@router.exception_handler(WorkQueueMissing)
-def _no_work_queue(error: WorkQueueMissing) -> Response[Any]:
-    return error_response(503, error.code, error.message)
-
-
 def work_queue() -> WorkQueue:
     """The registry work queue; 503 when the deployment names none."""
     queue = registry_work_queue()
     if queue is None:
-        raise WorkQueueMissing(NO_QUEUE)
+        raise NotConfigured(NO_QUEUE)
     return queue
 
 
