@@ -1,4 +1,6 @@
-"""A small fake Harbor (v2.0 API) on a loopback port, for the tests of anything that reads Harbor.
+"""A small fake Harbor (v2.0 API) on a loopback port, for the tests of anything that reads Harbor — and
+for a person trying Harbor webhooks against `make run` (README): `python -m tests.support.fake_harbor
+--port 5010 PROJECT/REPOSITORY@DIGEST REPORT.json` serves that report until Ctrl-C.
 
     with FakeHarbor() as harbor:                       # started on 127.0.0.1:<free port>, stopped after
         harbor.set_report("test", "alpine/helm", "sha256:b5…", report)     # a dict (JSON) or raw bytes
@@ -89,8 +91,12 @@ class FakeHarbor:
     """A fake Harbor: start it with `with`, or `start()` / `stop()`."""
 
     def __init__(
-        self, robot_name: str = "robot$riskgate", robot_secret: str = "fake-harbor-robot-secret"
+        self,
+        robot_name: str = "robot$riskgate",
+        robot_secret: str = "fake-harbor-robot-secret",
+        port: int = 0,
     ) -> None:
+        self.port = port
         self.robot_name = robot_name
         self.robot_secret = robot_secret
         self._catalogue = _Catalogue()
@@ -116,7 +122,7 @@ class FakeHarbor:
         return frozenset({"127.0.0.1"})
 
     def start(self) -> FakeHarbor:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
         # A short poll: stopping waits for the loop to notice, once per test.
@@ -274,3 +280,33 @@ def _handler_for(harbor: FakeHarbor) -> type[BaseHTTPRequestHandler]:
             pass  # quiet: tests read `harbor.requests` instead
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve one artifact's report on a fixed loopback port until interrupted (the README's Harbor)."""
+    import argparse
+    import time
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_harbor")
+    parser.add_argument("--port", type=int, default=5010)
+    parser.add_argument("--robot-name", default="robot$riskgate")
+    parser.add_argument("--robot-secret", default="fake-harbor-robot-secret")
+    parser.add_argument("artifact", help="PROJECT/REPOSITORY@DIGEST, e.g. test/alpine/helm@sha256:…")
+    parser.add_argument("report", type=Path, help="the /additions/vulnerabilities answer (JSON)")
+    arguments = parser.parse_args(argv)
+    name, _, digest = arguments.artifact.partition("@")
+    project, _, repository = name.partition("/")
+    harbor = FakeHarbor(arguments.robot_name, arguments.robot_secret, port=arguments.port)
+    harbor.set_report(project, repository, digest, json.loads(arguments.report.read_text()))
+    with harbor:
+        print(f"fake Harbor at {harbor.url} (robot {harbor.robot_name!r})", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
