@@ -110,11 +110,14 @@ EVALUATOR_RETRY_ATTEMPTS = 5
 # The REST API's stage: deployed URLs are https://<api>/api/v1/…
 API_STAGE = "api"
 
-# Routes that answer without a token (no authorizer on them in API Gateway).
+# Routes that answer without a token (no authorizer on them in API Gateway), paths as API Gateway and
+# OpenAPI write them (`{name}`: one path segment). Harbor's webhook cannot send a bearer token: the route
+# checks Harbor's shared secret itself.
 PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
+    ("POST", "/v1/registries/{registry_id}/webhook"),
 )
 
 # What API Gateway answers itself when the authorizer refuses a request, in the API's error shape.
@@ -276,6 +279,36 @@ def upload_object_created_pattern(bucket_name: str) -> dict[str, Any]:
     }
 
 
+# --- registry connections (issue 14) ---------------------------------------------------------------
+# Every kind of registry work goes through one queue (docs/architecture.md, "Registry connections"): the
+# EventBridge events of ECR and Inspector as they are, Harbor webhooks and sync pages as JSON messages.
+REGISTRY_INGESTER_FUNCTION = FunctionSpec(
+    "riskgate.handlers.registry_ingester.handler", memory_mb=1024, timeout_seconds=300
+)
+REGISTRY_WORK_BATCH_SIZE = 1
+# Findings not readable yet: the message comes back after 30 s, 60 s, 120 s … (at most 15 min); after this
+# many receives the failure is recorded on the connection and the message let go (nothing dead-letters
+# but what raised for another reason).
+REGISTRY_RETRY_BASE_SECONDS = 30
+REGISTRY_RETRY_MAX_SECONDS = 900
+REGISTRY_MAX_ATTEMPTS = 6
+REGISTRY_WORK_MAX_RECEIVE_COUNT = REGISTRY_MAX_ATTEMPTS + 2
+REGISTRY_WORK_VISIBILITY_TIMEOUT_SECONDS = 6 * REGISTRY_INGESTER_FUNCTION.timeout_seconds
+REGISTRY_WORK_QUEUE_SUFFIX = "-registry-work"
+REGISTRY_WORK_DEAD_LETTER_QUEUE_SUFFIX = "-registry-work-dead-letters"
+# Images of one sync page: each page is one message, the next page a new one (a resumable job).
+REGISTRY_SYNC_PAGE_SIZE = 50
+# A connection's events (imported, failed, refused) stay this long, then TTL removes them.
+REGISTRY_EVENT_TTL_DAYS = 90
+# The daily reconcile (stack parameter RegistrySyncSchedule; empty: none).
+DEFAULT_REGISTRY_SYNC_SCHEDULE = "cron(30 3 * * ? *)"
+# The EventBridge pattern of "a registry finished scanning an image".
+REGISTRY_SCAN_EVENT_PATTERN: dict[str, Any] = {
+    "source": ["aws.ecr", "aws.inspector2"],
+    "detail-type": ["ECR Image Scan", "Inspector2 Scan"],
+}
+
+
 # --- findings storage (issue 13) -------------------------------------------------------------------
 # The findings of one scan are written by this many BatchWriteItem requests at once.
 FINDINGS_WRITE_CONCURRENCY = 8
@@ -309,6 +342,9 @@ METRIC_ACCEPTANCES_REVOKED = "AcceptancesRevoked"
 METRIC_NOTIFICATIONS_SENT = "NotificationsSent"
 METRIC_NOTIFICATIONS_FAILED = "NotificationsFailed"  # a delivery attempt that failed (retried or not)
 METRIC_IMAGES_REEVALUATED = "ImagesReevaluated"  # images the re-evaluator judged again after a change
+METRIC_REGISTRY_SCANS_IMPORTED = "RegistryScansImported"  # registry scans imported (event or sync), once each
+METRIC_REGISTRY_EVENTS_IGNORED = "RegistryEventsIgnored"  # registry events no connection covers or acts on
+METRIC_REGISTRY_PULLS_FAILED = "RegistryPullsFailed"  # pulls failed for good (refused, or after the retries)
 BUSINESS_METRICS = (
     METRIC_SCANS_INGESTED,
     METRIC_FINDINGS_STORED,
@@ -321,4 +357,7 @@ BUSINESS_METRICS = (
     METRIC_NOTIFICATIONS_SENT,
     METRIC_NOTIFICATIONS_FAILED,
     METRIC_IMAGES_REEVALUATED,
+    METRIC_REGISTRY_SCANS_IMPORTED,
+    METRIC_REGISTRY_EVENTS_IGNORED,
+    METRIC_REGISTRY_PULLS_FAILED,
 )

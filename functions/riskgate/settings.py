@@ -55,6 +55,10 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     # How long the findings of a superseded scan stay readable once newer findings replaced them (TTL).
     findings_retention_days: int = DEFAULT_FINDINGS_RETENTION_DAYS
+    # Where registry work goes (ECR / Inspector events, Harbor webhooks, sync pages): the ingester's queue.
+    registry_work_queue_url: str | None = None
+    # Hosts a Harbor connection may reach over plain http: loopback addresses in the local stack only.
+    registry_insecure_hosts: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -86,6 +90,8 @@ def get_settings() -> Settings:
         findings_retention_days=int(
             os.environ.get("RISKGATE_FINDINGS_RETENTION_DAYS", str(DEFAULT_FINDINGS_RETENTION_DAYS))
         ),
+        registry_work_queue_url=os.environ.get("RISKGATE_REGISTRY_WORK_QUEUE_URL") or None,
+        registry_insecure_hosts=_hosts(os.environ.get("RISKGATE_REGISTRY_INSECURE_HOSTS", "")),
     )
 
 

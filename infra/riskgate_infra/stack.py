@@ -27,6 +27,11 @@ from riskgate_infra.constructs.layer import DependenciesLayer
 from riskgate_infra.constructs.notifications import Notifications, NotificationSettings
 from riskgate_infra.constructs.operations import Operations, operations_email_parameter
 from riskgate_infra.constructs.reevaluation import PolicyReevaluation
+from riskgate_infra.constructs.registries import (
+    RegistryConnections,
+    registry_event_accounts_parameter,
+    registry_sync_schedule_parameter,
+)
 from riskgate_infra.constructs.retention import FindingsRetention, findings_retention_parameter
 from riskgate_infra.constructs.table import RiskgateTable
 from riskgate_infra.constructs.uploads import ReportUploads, max_upload_bytes_parameter
@@ -41,8 +46,9 @@ class RiskgateStack(Stack):
         settings = Settings.from_context(self.node)
         # The notifier delivers notifications, the API an integration's test message: both the same way.
         notification_settings = NotificationSettings.from_context(self.node)
-        # Integration secrets are named `<prefix>/integrations/<name>`: one prefix per stack, so that two
-        # stacks in one account and region neither share nor reach each other's secrets.
+        # Integration secrets are named `<prefix>/integrations/<name>`, registry connections'
+        # `<prefix>/registries/<id>`: one prefix per stack, so that two stacks in one account and region
+        # neither share nor reach each other's secrets.
         secrets_prefix = self.stack_name.lower()
 
         data_key = DataKey(self, "DataKey")
@@ -118,6 +124,17 @@ class RiskgateStack(Stack):
             function_log_retention=settings.retention,
             web_acl_arn=console_settings.web_acl_arn,
         )
+        registries = RegistryConnections(
+            self,
+            "Registries",
+            factory=factory,
+            table=table,
+            secrets_prefix=secrets_prefix,
+            event_accounts=registry_event_accounts_parameter(self),
+            sync_schedule=registry_sync_schedule_parameter(self),
+        )
+        # Harbor webhooks and sync requests are queued by the API.
+        registries.accept_work_from(api.handler)
         # Last: it alarms every function, stream consumer and dead-letter queue built above, and makes
         # every alarm notify its topic (synthesis fails if anything is built after it).
         operations = Operations(

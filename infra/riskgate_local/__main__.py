@@ -5,7 +5,9 @@ RISKGATE_AUDIT_RETENTION_DAYS (365: how long security events are locked in the l
 RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS (30: how often the stand-in for the expiry checker's schedule
 ticks), RISKGATE_EXPIRY_REMINDER_DAYS (7,1: days before an acceptance's end that get a reminder),
 RISKGATE_SINK_PORT (0: any free port; the local HTTP sink that Telegram and local webhooks reach, logged at
-start), RISKGATE_TELEGRAM_API_URL (else the sink). E-mail and the sink's requests: GET /_local/outbox.
+start), RISKGATE_TELEGRAM_API_URL (else the sink), RISKGATE_AWS_PORT (0: any free port; the embedded moto
+server every AWS call goes to, logged at start: ECR repositories and findings are seeded through it). E-mail
+and the sink's requests: GET /_local/outbox.
 Standard output carries exactly one line, once everything is ready: the URL and the admin token, so a
 script can wait for it. Everything else goes to standard error.
 """
@@ -18,7 +20,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from types import FrameType
+from typing import Any
 
 from riskgate.resources import (
     DEFAULT_AUDIT_RETENTION_DAYS,
@@ -48,6 +52,29 @@ def _configure_logging() -> None:
     own_logger.propagate = False
 
 
+def local_stack_from_environment(environment: Mapping[str, str], **overrides: Any) -> LocalStack:
+    """The stack `make run` starts, configured by `environment` (see the module); `overrides` are further
+    `LocalStack` arguments (tests replace handlers)."""
+    options: dict[str, Any] = {
+        "host": environment.get("RISKGATE_HOST", "127.0.0.1"),
+        "port": int(environment.get("RISKGATE_PORT", "8000")),
+        "admin_token": environment.get("RISKGATE_ADMIN_TOKEN") or None,
+        "audit_retention_days": int(
+            environment.get("RISKGATE_AUDIT_RETENTION_DAYS") or DEFAULT_AUDIT_RETENTION_DAYS
+        ),
+        "expiry_check_interval_seconds": float(
+            environment.get("RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS") or LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS
+        ),
+        "expiry_reminder_days": environment.get(
+            "RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS
+        ),
+        "telegram_api_url": environment.get("RISKGATE_TELEGRAM_API_URL") or None,
+        "sink_port": int(environment.get("RISKGATE_SINK_PORT") or 0),
+        "aws_port": int(environment.get("RISKGATE_AWS_PORT") or 0),
+    }
+    return LocalStack(**(options | overrides))
+
+
 def main() -> int:
     ready_output = sys.stdout
     if isinstance(ready_output, io.TextIOWrapper):
@@ -68,20 +95,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    stack = LocalStack(
-        host=os.environ.get("RISKGATE_HOST", "127.0.0.1"),
-        port=int(os.environ.get("RISKGATE_PORT", "8000")),
-        admin_token=os.environ.get("RISKGATE_ADMIN_TOKEN") or None,
-        audit_retention_days=int(
-            os.environ.get("RISKGATE_AUDIT_RETENTION_DAYS") or DEFAULT_AUDIT_RETENTION_DAYS
-        ),
-        expiry_check_interval_seconds=float(
-            os.environ.get("RISKGATE_EXPIRY_CHECK_INTERVAL_SECONDS") or LOCAL_EXPIRY_CHECK_INTERVAL_SECONDS
-        ),
-        expiry_reminder_days=os.environ.get("RISKGATE_EXPIRY_REMINDER_DAYS", DEFAULT_EXPIRY_REMINDER_DAYS),
-        telegram_api_url=os.environ.get("RISKGATE_TELEGRAM_API_URL") or None,
-        sink_port=int(os.environ.get("RISKGATE_SINK_PORT") or 0),
-    )
+    stack = local_stack_from_environment(os.environ)
     try:
         stack.start()
     except Exception:

@@ -27,6 +27,11 @@ from riskgate.resources import (
     REEVALUATION_MAX_RECEIVE_COUNT,
     REEVALUATION_QUEUE_SUFFIX,
     REEVALUATION_VISIBILITY_TIMEOUT_SECONDS,
+    REGISTRY_SCAN_EVENT_PATTERN,
+    REGISTRY_WORK_DEAD_LETTER_QUEUE_SUFFIX,
+    REGISTRY_WORK_MAX_RECEIVE_COUNT,
+    REGISTRY_WORK_QUEUE_SUFFIX,
+    REGISTRY_WORK_VISIBILITY_TIMEOUT_SECONDS,
     TABLE,
     UPLOAD_DEAD_LETTER_QUEUE_SUFFIX,
     UPLOAD_INGEST_MAX_RECEIVE_COUNT,
@@ -211,6 +216,10 @@ class LocalResources:
     upload_dead_letter_queue_url: str = ""
     # The findings retirer's on-failure queue (it reads image summaries from the stream).
     findings_retirer_failure_queue_url: str = ""
+    # Registry connections: the registry-work queue (fed by the rule on the default bus taking ECR's and
+    # Inspector's scan events, as the CDK stack declares it, and by the API) and its dead letters.
+    registry_work_queue_url: str = ""
+    registry_work_dead_letter_queue_url: str = ""
 
 
 def create_resources(
@@ -220,9 +229,9 @@ def create_resources(
     notify_visibility_timeout_seconds: int = NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
 ) -> LocalResources:
     """Create the table (from the same definition as the CDK stack), the events topic, the audit bus and
-    archive, the re-evaluation work queue, the notify queue and its subscription to the topic, and the
-    queues that stand for the stream consumers' on-failure destinations. Needs aws_environment() in
-    os.environ."""
+    archive, the re-evaluation work queue, the notify queue and its subscription to the topic, the uploads
+    bucket and queue, the registry-work queue, and the queues that stand for the stream consumers'
+    on-failure destinations. Needs aws_environment() in os.environ."""
     table_name = f"{name_prefix}-table"
     dynamodb = boto3.client("dynamodb")
     created = dynamodb.create_table(**TABLE.create_table_kwargs(table_name))
@@ -235,21 +244,12 @@ def create_resources(
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"{name_prefix}-evaluator-failures")["QueueUrl"]
     audit_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-audit-forwarder-failures")["QueueUrl"]
-    dead_letters_url = sqs.create_queue(QueueName=f"{name_prefix}{REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX}")[
-        "QueueUrl"
-    ]
-    dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    work_url = sqs.create_queue(
-        QueueName=f"{name_prefix}{REEVALUATION_QUEUE_SUFFIX}",
-        Attributes={
-            "VisibilityTimeout": str(REEVALUATION_VISIBILITY_TIMEOUT_SECONDS),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": REEVALUATION_MAX_RECEIVE_COUNT}
-            ),
-        },
-    )["QueueUrl"]
+    work_url, dead_letters_url = create_work_queue(
+        f"{name_prefix}{REEVALUATION_QUEUE_SUFFIX}",
+        f"{name_prefix}{REEVALUATION_DEAD_LETTER_QUEUE_SUFFIX}",
+        visibility_timeout_seconds=REEVALUATION_VISIBILITY_TIMEOUT_SECONDS,
+        max_receive_count=REEVALUATION_MAX_RECEIVE_COUNT,
+    )
     planner_queue_url = sqs.create_queue(QueueName=f"{name_prefix}-reevaluation-planner-failures")["QueueUrl"]
     notify_url, notify_dead_letters_url, subscription_arn = create_notify_queue(
         name_prefix, topic_arn, visibility_timeout_seconds=notify_visibility_timeout_seconds
@@ -264,7 +264,10 @@ def create_resources(
         Name=f"{name_prefix}/page-token-key", SecretString=secrets.token_urlsafe(48)
     )["ARN"]
     uploads_bucket, upload_queue_url, upload_dead_letters_url = create_uploads(name_prefix)
+    registry_work_url, registry_dead_letters_url = create_registry_work(name_prefix)
     resources = LocalResources(
+        registry_work_queue_url=registry_work_url,
+        registry_work_dead_letter_queue_url=registry_dead_letters_url,
         uploads_bucket=uploads_bucket,
         upload_queue_url=upload_queue_url,
         upload_dead_letter_queue_url=upload_dead_letters_url,
@@ -297,19 +300,13 @@ def create_notify_queue(
     policy on the message attribute `kind`, what SNS cannot deliver going to the same dead letters. moto
     delivers a publish to the queue in-process. Returns the queue's URL, the dead letters' URL and the
     subscription's ARN."""
-    sqs = boto3.client("sqs")
-    dead_letters_name = f"{name_prefix}{NOTIFY_DEAD_LETTER_QUEUE_SUFFIX}"
-    dead_letters_url = sqs.create_queue(QueueName=dead_letters_name)["QueueUrl"]
+    queue_url, dead_letters_url = create_work_queue(
+        f"{name_prefix}{NOTIFY_QUEUE_SUFFIX}",
+        f"{name_prefix}{NOTIFY_DEAD_LETTER_QUEUE_SUFFIX}",
+        visibility_timeout_seconds=visibility_timeout_seconds,
+        max_receive_count=NOTIFY_MAX_RECEIVE_COUNT,
+    )
     dead_letters_arn = queue_arn(dead_letters_url)
-    queue_url = sqs.create_queue(
-        QueueName=f"{name_prefix}{NOTIFY_QUEUE_SUFFIX}",
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout_seconds),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dead_letters_arn, "maxReceiveCount": NOTIFY_MAX_RECEIVE_COUNT}
-            ),
-        },
-    )["QueueUrl"]
     subscription = boto3.client("sns").subscribe(
         TopicArn=topic_arn,
         Protocol="sqs",
@@ -334,27 +331,56 @@ def create_uploads(name_prefix: str) -> tuple[str, str, str]:
     s3.put_bucket_notification_configuration(
         Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
+    queue_url, dead_letters_url = create_work_queue(
+        f"{name_prefix}{UPLOAD_QUEUE_SUFFIX}",
+        f"{name_prefix}{UPLOAD_DEAD_LETTER_QUEUE_SUFFIX}",
+        visibility_timeout_seconds=UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS,
+        max_receive_count=UPLOAD_INGEST_MAX_RECEIVE_COUNT,
+    )
+    route_events(
+        f"{name_prefix}-upload-arrived", upload_object_created_pattern(bucket), queue_url, "upload-queue"
+    )
+    return bucket, queue_url, dead_letters_url
+
+
+def create_registry_work(name_prefix: str) -> tuple[str, str]:
+    """The registry-work queue with its dead letters, and the rule on the default bus that puts ECR's and
+    Inspector's scan events on it as they are (`riskgate_local.eventbridge.deliver_event` brings such an
+    event). Returns the two queues' URLs."""
+    queue_url, dead_letters_url = create_work_queue(
+        f"{name_prefix}{REGISTRY_WORK_QUEUE_SUFFIX}",
+        f"{name_prefix}{REGISTRY_WORK_DEAD_LETTER_QUEUE_SUFFIX}",
+        visibility_timeout_seconds=REGISTRY_WORK_VISIBILITY_TIMEOUT_SECONDS,
+        max_receive_count=REGISTRY_WORK_MAX_RECEIVE_COUNT,
+    )
+    route_events(f"{name_prefix}-registry-scan", REGISTRY_SCAN_EVENT_PATTERN, queue_url, "registry-work")
+    return queue_url, dead_letters_url
+
+
+def create_work_queue(
+    queue_name: str, dead_letter_queue_name: str, *, visibility_timeout_seconds: int, max_receive_count: int
+) -> tuple[str, str]:
+    """A queue and its dead-letter queue as `WorkQueue` declares them in the CDK stack: a message received
+    `max_receive_count` times moves to the dead letters. Returns both URLs."""
     sqs = boto3.client("sqs")
-    dead_letters_url = sqs.create_queue(QueueName=f"{name_prefix}{UPLOAD_DEAD_LETTER_QUEUE_SUFFIX}")[
-        "QueueUrl"
-    ]
+    dead_letters_url = sqs.create_queue(QueueName=dead_letter_queue_name)["QueueUrl"]
     queue_url = sqs.create_queue(
-        QueueName=f"{name_prefix}{UPLOAD_QUEUE_SUFFIX}",
+        QueueName=queue_name,
         Attributes={
-            "VisibilityTimeout": str(UPLOAD_INGEST_VISIBILITY_TIMEOUT_SECONDS),
+            "VisibilityTimeout": str(visibility_timeout_seconds),
             "RedrivePolicy": json.dumps(
-                {
-                    "deadLetterTargetArn": queue_arn(dead_letters_url),
-                    "maxReceiveCount": UPLOAD_INGEST_MAX_RECEIVE_COUNT,
-                }
+                {"deadLetterTargetArn": queue_arn(dead_letters_url), "maxReceiveCount": max_receive_count}
             ),
         },
     )["QueueUrl"]
+    return queue_url, dead_letters_url
+
+
+def route_events(rule: str, pattern: Mapping[str, Any], queue_url: str, target_id: str) -> None:
+    """A rule on moto's default bus sending the events `pattern` matches to the queue, as they are."""
     events = boto3.client("events")
-    rule = f"{name_prefix}-upload-arrived"
-    events.put_rule(Name=rule, EventPattern=json.dumps(upload_object_created_pattern(bucket)))
-    events.put_targets(Rule=rule, Targets=[{"Id": "upload-queue", "Arn": queue_arn(queue_url)}])
-    return bucket, queue_url, dead_letters_url
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": target_id, "Arn": queue_arn(queue_url)}])
 
 
 def queue_arn(queue_url: str) -> str:

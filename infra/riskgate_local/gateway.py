@@ -36,10 +36,12 @@ from riskgate_local.lambdas import LocalFunction
 logger = logging.getLogger(__name__)
 
 # The resources of the deployed API (riskgate_infra.constructs.api): every public route has one of its
-# own, without the authorizer; everything else under /v1 goes through the proxy resource, authorizer
-# first. No other path has a method, and API Gateway answers those itself (404 there).
+# own, without the authorizer (a `{name}` segment of its path matches any one segment); everything else
+# under /v1 goes through the authorizer first. No other path has a method, and API Gateway answers those
+# itself (404 there).
 PROXY_PARENT = "/v1"
 PROXY_RESOURCE = PROXY_PARENT + "/{proxy+}"
+_PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 # What the local API calls itself in ARNs and request contexts; the stage is the deployed one's.
 API_ID = "local"
 STAGE = API_STAGE
@@ -68,6 +70,7 @@ LocalRoute = Callable[[HttpRequest], HttpResponse]
 LOCAL_ROUTE_PREFIX = "/_local/"
 LOCAL_EXPIRY_CHECK_ROUTE = ("POST", LOCAL_ROUTE_PREFIX + "expiry-check")
 LOCAL_OUTBOX_ROUTE = ("GET", LOCAL_ROUTE_PREFIX + "outbox")
+LOCAL_EVENTBRIDGE_ROUTE = ("POST", LOCAL_ROUTE_PREFIX + "eventbridge")
 
 
 class AuthorizerResponseError(ValueError):
@@ -277,6 +280,29 @@ def expiry_check_route(run: Callable[[datetime | None], Mapping[str, Any]]) -> L
     return route
 
 
+def eventbridge_route(deliver: Callable[[Mapping[str, Any]], Mapping[str, Any]]) -> LocalRoute:
+    """`POST /_local/eventbridge` with an AWS service's event (`source`, `detail-type`, `detail`, …) →
+    `deliver(event)`: the event routed by the default bus's rules as EventBridge would (an ECR or
+    Inspector scan event reaches the registry-work queue), 200 with what it matched. A body that is not
+    a JSON object, or an event the bus would refuse (riskgate_local.eventbridge.EventError), is 400."""
+
+    def route(request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        try:
+            event = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return malformed_request(f"the body is not JSON: {error}", None, request_id)
+        if not isinstance(event, dict):
+            return malformed_request("the body must be an EventBridge event (an object)", None, request_id)
+        try:
+            delivered = deliver(event)
+        except ValueError as error:  # EventError: what PutEvents would refuse
+            return malformed_request(str(error), None, request_id)
+        return json_response(200, dict(delivered), request_id)
+
+    return route
+
+
 def outbox_route(items: Callable[[], Iterable[Mapping[str, Any]]]) -> LocalRoute:
     """`GET /_local/outbox` → 200 `{"items": items()}`: what the local stack delivered
     (riskgate_local.outbox)."""
@@ -299,6 +325,16 @@ def _api_or_local(path: str) -> bool:
     return path == PROXY_PARENT or path.startswith((PROXY_PARENT + "/", LOCAL_ROUTE_PREFIX))
 
 
+def _resource_pattern(resource: str) -> re.Pattern[str]:
+    """A resource path (`/v1/registries/{registry_id}/webhook`) as a pattern of the paths it serves: a
+    `{name}` segment is any one segment, captured as `name`."""
+    parts = _PATH_PARAMETER.split(resource)
+    pattern = "".join(
+        re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)" for index, part in enumerate(parts)
+    )
+    return re.compile(f"^{pattern}$")
+
+
 class RestApiGateway:
     """Requests in, API Gateway REST proxy events to the handlers, their answers out.
 
@@ -319,8 +355,9 @@ class RestApiGateway:
     ) -> None:
         self._api = api
         self._authorizer = authorizer
-        self._public_routes = frozenset(public_routes)
-        self._public_paths = frozenset(path for _, path in self._public_routes)
+        self._public_routes = [
+            (method, resource, _resource_pattern(resource)) for method, resource in public_routes
+        ]
         self.max_body_bytes = max_body_bytes
         self._local_routes = dict(local_routes or {})
         self._site = site
@@ -343,8 +380,9 @@ class RestApiGateway:
         local_route = self._local_routes.get((request.method, path))
         if local_route is not None:
             return local_route(request)
-        public = (request.method, path) in self._public_routes
-        proxied = path.startswith(PROXY_PARENT + "/") and path not in self._public_paths
+        matched = self._public_resource(path)
+        public = matched is not None and request.method in matched[0]
+        proxied = path.startswith(PROXY_PARENT + "/") and matched is None
         if not (public or proxied):
             if self._site is not None and request.method in ("GET", "HEAD") and not _api_or_local(path):
                 return self._site(request)
@@ -356,8 +394,8 @@ class RestApiGateway:
                 request_id,
                 "MissingAuthenticationTokenException",
             )
-        if public:
-            resource, path_parameters = path, None
+        if matched is not None:
+            _, resource, path_parameters = matched
         else:
             resource, path_parameters = PROXY_RESOURCE, {"proxy": path.removeprefix(PROXY_PARENT + "/")}
         headers = self._forwarded_headers(request)
@@ -398,6 +436,16 @@ class RestApiGateway:
         except ValueError as problem:
             logger.error("malformed Lambda proxy response (%s); answering 502 as API Gateway does", problem)
             return self._bad_gateway(request_id)
+
+    def _public_resource(self, path: str) -> tuple[set[str], str, dict[str, str] | None] | None:
+        """The public resource whose path `path` is: its methods, its path as API Gateway writes it, and
+        its path parameters (None when it has none); None when `path` is no public resource's."""
+        for _, resource, pattern in self._public_routes:
+            found = pattern.match(path)
+            if found is not None:
+                methods = {method for method, other, _ in self._public_routes if other == resource}
+                return methods, resource, found.groupdict() or None
+        return None
 
     def too_large(self, request_id: str | None = None) -> HttpResponse:
         return gateway_response(

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from types import TracebackType
@@ -47,6 +47,8 @@ from riskgate.resources import (
     REEVALUATION_PLANNER_RETRY_ATTEMPTS,
     REEVALUATOR_BATCH_SIZE,
     REEVALUATOR_FUNCTION,
+    REGISTRY_INGESTER_FUNCTION,
+    REGISTRY_WORK_BATCH_SIZE,
     SCHEDULED_EVENT_DETAIL_TYPE,
     SCHEDULED_EVENT_SOURCE,
     UPLOAD_INGEST_BATCH_SIZE,
@@ -64,11 +66,14 @@ from riskgate_local.aws import (
 )
 from riskgate_local.console import CONSOLE_DIST, console_site
 from riskgate_local.consumers import STREAM, Consumer
+from riskgate_local.eventbridge import deliver_event
 from riskgate_local.gateway import (
+    LOCAL_EVENTBRIDGE_ROUTE,
     LOCAL_EXPIRY_CHECK_ROUTE,
     LOCAL_OUTBOX_ROUTE,
     GatewayServer,
     RestApiGateway,
+    eventbridge_route,
     expiry_check_route,
     outbox_route,
 )
@@ -94,6 +99,9 @@ STREAM_POLL_INTERVAL_SECONDS = 0.25
 # Hosts a webhook integration may reach over plain http locally (RISKGATE_WEBHOOK_INSECURE_HOSTS): the
 # loopback addresses, where the local stack's own sink listens. Everywhere else webhooks need https.
 LOCAL_WEBHOOK_INSECURE_HOSTS = "127.0.0.1,localhost"
+# Hosts a Harbor registry connection may reach over plain http locally (RISKGATE_REGISTRY_INSECURE_HOSTS):
+# the loopback addresses, where a local Harbor (or the tests' fake one) listens. Deployed: https only.
+LOCAL_REGISTRY_INSECURE_HOSTS = "127.0.0.1,localhost,::1"
 
 
 def scheduled_event(moment: datetime) -> dict[str, Any]:
@@ -139,6 +147,12 @@ class LocalStack:
     checker every `expiry_check_interval_seconds` with a scheduled event of the current time;
     `run_expiry_check(as_of)`, and `POST /_local/expiry-check` (a route only the local API has), run it
     for any time.
+
+    Registry connections: the registry-work queue, `resources.registry_work_queue_url`, is polled for the
+    registry ingester; a rule on moto's default bus puts ECR's and Inspector's scan events on it, and
+    `deliver_event(event)` puts such an event on that bus as the registry would (ECR repositories and
+    findings are seeded through moto's own endpoints, at `aws_endpoint_url`). The moto server listens on
+    `aws_port` (0: any free port).
     """
 
     def __init__(
@@ -158,6 +172,7 @@ class LocalStack:
         notifier: Handler | str = NOTIFIER_FUNCTION.handler,
         upload_ingester: Handler | str = UPLOAD_INGESTER_FUNCTION.handler,
         findings_retirer: Handler | str = FINDINGS_RETIRER_FUNCTION.handler,
+        registry_ingester: Handler | str = REGISTRY_INGESTER_FUNCTION.handler,
         admin_bootstrap: AdminBootstrap = bootstrap_admin_token,
         name_prefix: str = "riskgate-local",
         stream_poll_interval_seconds: float = STREAM_POLL_INTERVAL_SECONDS,
@@ -168,6 +183,7 @@ class LocalStack:
         telegram_api_url: str | None = None,
         sink_port: int = 0,
         notify_visibility_timeout_seconds: int = NOTIFY_VISIBILITY_TIMEOUT_SECONDS,
+        aws_port: int = 0,
     ) -> None:
         self._host = host
         self._port = port
@@ -215,8 +231,13 @@ class LocalStack:
         self.findings_retirer_function = _local_function(
             f"{name_prefix}-findings-retirer", findings_retirer, FINDINGS_RETIRER_FUNCTION
         )
+        self.registry_ingester_function = _local_function(
+            f"{name_prefix}-registry-ingester", registry_ingester, REGISTRY_INGESTER_FUNCTION
+        )
         self._environment = EnvironmentPatch()
-        self._moto = MotoServer()
+        if aws_port < 0:
+            raise ValueError("aws_port must not be negative")
+        self._moto = MotoServer(port=aws_port)
         self._gateway_server: GatewayServer | None = None
         self._sink = LocalSink(port=sink_port)
         self._outbox: Outbox | None = None
@@ -243,6 +264,7 @@ class LocalStack:
 
     def _start(self) -> None:
         endpoint_url = self._moto.start()
+        logger.info("AWS endpoint (moto): %s", endpoint_url)
         # Before any handler module is imported or any client created: boto3 resolves endpoint and
         # credentials when a client is made, and the handlers make theirs lazily.
         self._environment.unset(*overriding_aws_variables(os.environ))
@@ -275,6 +297,10 @@ class LocalStack:
                 "RISKGATE_TELEGRAM_API_URL": self._telegram_api_url or sink_url,
                 "RISKGATE_UPLOADS_BUCKET": self._resources.uploads_bucket,
                 "RISKGATE_MAX_UPLOAD_BYTES": str(DEFAULT_MAX_UPLOAD_BYTES),
+                # The API queues Harbor webhooks and sync requests there, the ingester a sync's next page.
+                "RISKGATE_REGISTRY_WORK_QUEUE_URL": self._resources.registry_work_queue_url,
+                # A Harbor connection may name a loopback http URL here only.
+                "RISKGATE_REGISTRY_INSECURE_HOSTS": LOCAL_REGISTRY_INSECURE_HOSTS,
                 "POWERTOOLS_SERVICE_NAME": "riskgate",
                 "POWERTOOLS_METRICS_NAMESPACE": "Riskgate",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -293,6 +319,7 @@ class LocalStack:
             self.notifier_function,
             self.upload_ingester_function,
             self.findings_retirer_function,
+            self.registry_ingester_function,
         ):
             function.load()
         self._admin_token = self._admin_bootstrap(self._resources.table_name, self._requested_admin_token)
@@ -320,6 +347,7 @@ class LocalStack:
             local_routes={
                 LOCAL_EXPIRY_CHECK_ROUTE: expiry_check_route(self._invoke_expiry_checker),
                 LOCAL_OUTBOX_ROUTE: outbox_route(self._outbox.items),
+                LOCAL_EVENTBRIDGE_ROUTE: eventbridge_route(self.deliver_event),
             },
             site=console_site(),
         )
@@ -357,7 +385,8 @@ class LocalStack:
     def _consumers(self, resources: LocalResources) -> tuple[Consumer, ...]:
         """What consumes the table's stream and the queues, as on AWS: five stream consumers, each with its
         filter, retry cap and failure queue; the re-evaluation work queue, the notify queue (subscribed to
-        the events topic: moto delivers the dispatcher's publishes to it) and the upload queue."""
+        the events topic: moto delivers the dispatcher's publishes to it), the upload queue and the
+        registry-work queue."""
         return (
             Consumer(
                 "evaluator",
@@ -417,6 +446,12 @@ class LocalStack:
                 resources.upload_queue_url,
                 UPLOAD_INGEST_BATCH_SIZE,
             ),
+            Consumer(
+                "registry-ingester",
+                self.registry_ingester_function,
+                resources.registry_work_queue_url,
+                REGISTRY_WORK_BATCH_SIZE,
+            ),
         )
 
     def stop(self) -> None:
@@ -450,6 +485,13 @@ class LocalStack:
         if self._gateway_server is None:
             raise RuntimeError("the local stack is not running")
         return self._gateway_server.url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        """The moto server every boto3 client of this process reaches (`http://127.0.0.1:<port>`)."""
+        if not self._running:
+            raise RuntimeError("the local stack is not running")
+        return self._moto.endpoint_url
 
     @property
     def admin_token(self) -> str:
@@ -494,6 +536,14 @@ class LocalStack:
         if not self._running:
             raise RuntimeError("the local stack is not running")
         return self._invoke_expiry_checker(as_of)
+
+    def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Put an AWS service's event on moto's default bus, routed by its rules as EventBridge routes it
+        (`riskgate_local.eventbridge.deliver_event`): an ECR or Inspector scan event reaches the
+        registry-work queue, and the ingester."""
+        if not self._running:
+            raise RuntimeError("the local stack is not running")
+        return deliver_event(event)
 
     def add_periodic_task(
         self, name: str, interval_seconds: float, action: Callable[[], Any]
@@ -543,6 +593,8 @@ _CACHED_PORTS = (
     ("riskgate.adapters.page_keys", "secrets_provider"),
     ("riskgate.adapters.uploads", "default_uploads"),
     ("riskgate.adapters.uploads", "default_objects"),
+    ("riskgate.adapters.registry_clients", "aws_registries"),
+    ("riskgate.adapters.registry_clients", "_sqs"),
 )
 
 

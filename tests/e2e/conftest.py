@@ -99,8 +99,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_local_stack(stderr_path: Path) -> RunningStack:
-    """`python -m riskgate_local` from the repository root with a free port and a known token."""
+def start_local_stack(stderr_path: Path, extra_environment: dict[str, str] | None = None) -> RunningStack:
+    """`python -m riskgate_local` from the repository root with a free port and a known token
+    (`extra_environment`: more of the variables `make run` reads, e.g. RISKGATE_AWS_PORT)."""
     admin_token = "rg_" + secrets.token_urlsafe(32)
     environment = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
     environment |= {
@@ -111,6 +112,7 @@ def start_local_stack(stderr_path: Path) -> RunningStack:
             [str(REPO_ROOT / "functions"), str(REPO_ROOT / "infra"), environment.get("PYTHONPATH", "")]
         ),
     }
+    environment |= extra_environment or {}
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "riskgate_local"],

@@ -158,6 +158,9 @@ class World:
     response_policies: dict[str, str] = field(default_factory=dict)  # team → response policy id
     integrations: dict[str, str] = field(default_factory=dict)  # team → integration name
     uploads: dict[str, str] = field(default_factory=dict)  # team → an upload its CI created, never filled
+    registries: dict[str, str] = field(
+        default_factory=dict
+    )  # type → a registry connection's id (account-wide)
     integration_scopes: bool = True  # whether the API took `scope` on an integration
     notes: list[str] = field(default_factory=list)  # what set-up had to adapt to
     timings: dict[str, float] = field(default_factory=dict)  # set-up phase → seconds
@@ -241,6 +244,59 @@ def accept(world: World, token: str, finding: str, scope: dict[str, Any], period
         "reason": "not reachable in this deployment; fix planned with the next base image",
     }
     return str(expect(world.stack, 201, "POST", "/v1/risk-acceptances", token, payload)["id"])
+
+
+# Registry connections belong to the whole account: the administrator's two (an ECR one, a Harbor one)
+# are there for every team to fail to reach.
+REGISTRY_CONNECTIONS = {
+    "ecr": {
+        "name": "e2e-ecr",
+        "type": "ecr",
+        "config": {"account_id": "123456789012", "region": "eu-west-1"},
+    },
+    "harbor": {
+        "name": "e2e-harbor",
+        "type": "harbor",
+        "config": {
+            "url": "https://harbor.example.com",
+            "robot_name": "robot$riskgate",
+            "robot_secret": "e2e-robot-secret-0123456789",
+            "webhook_secret": "e2e-webhook-secret-0123456789",
+        },
+    },
+}
+# A Harbor webhook's payload (what an attacker would post with its own bearer token instead of the secret).
+HARBOR_SCAN_COMPLETED = {
+    "type": "SCANNING_COMPLETED",
+    "occur_at": 1648715576,
+    "event_data": {
+        "resources": [
+            {"digest": digest("harbor app 1"), "tag": "1", "resource_url": "harbor.example.com/a/b:1"}
+        ],
+        "repository": {"name": "b", "namespace": "a"},
+    },
+}
+
+
+def create_registry_connections(world: World) -> None:
+    for kind, payload in REGISTRY_CONNECTIONS.items():
+        world.registries[kind] = expect(world.stack, 201, "POST", "/v1/registries", world.admin, payload)[
+            "id"
+        ]
+    # Two events on each, as the registry ingester records them (it writes them as ingestion goes: no API
+    # does), so that the events list has two pages at limit=1. The stack runs in this process.
+    from riskgate.adapters.registries import default_registry_store
+
+    registries = default_registry_store()
+    for registry_id in world.registries.values():
+        for minute in (1, 2):
+            registries.record_event(
+                registry_id,
+                "imported",
+                at=datetime(2026, 1, 1, 0, minute, tzinfo=UTC),
+                message="scan imported",
+                error=False,
+            )
 
 
 def image_of(world: World, key: str, token: str | None = None) -> dict[str, Any]:
@@ -332,7 +388,9 @@ def build_world(stack: Stack, scanner_fixtures: Path) -> World:
         upload = expect(stack, 201, "POST", "/v1/scans/uploads", world.token(team, "ci_pipeline"))
         world.uploads[team] = upload["upload_id"]
 
-    lap("integrations, policies")
+    create_registry_connections(world)
+
+    lap("integrations, policies, registry connections")
     for key, spec in IMAGES.items():
         for report in spec.reports:
             result = submit(world, spec.team, spec.reference, report)
@@ -557,6 +615,9 @@ def test_30_junk_tokens_from_one_address_make_at_most_two_security_events(world:
 # --- an anonymous caller: 401 everywhere but the public documents ------------------------------------
 
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}
+# Without a bearer token, but not public: Harbor's webhook checks the connection's shared secret itself,
+# after the connection (a made-up id: none, 404).
+SHARED_SECRET = {("POST", "/v1/registries/{registry_id}/webhook")}
 
 
 @pytest.mark.parametrize(("method", "template"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
@@ -568,6 +629,9 @@ def test_an_anonymous_caller_gets_a_401_and_learns_nothing(world: World, method:
         sent, result = send(world.stack, method, path, None, headers=headers)
         if (method, template) in PUBLIC:
             assert result.status == 200, f"{sent}: {result.status}"
+        elif (method, template) in SHARED_SECRET:
+            assert result.status == 404, f"{sent} ({authorization}): {result.status} {result.body[:200]!r}"
+            assert error_of(result).get("code") == "not_found", result.body
         else:
             assert result.status == 401, f"{sent} ({authorization}): {result.status} {result.body[:200]!r}"
             assert error_of(result).get("code") == "unauthorized", result.body
@@ -700,6 +764,13 @@ def list_variants(world: World) -> dict[str, tuple[str, dict[str, Any], str, dic
         "/v1/integrations": ("/v1/integrations", {}, "/v1/assurance-policies", {}),
         "/v1/response-policies": ("/v1/response-policies", {}, "/v1/integrations", {}),
         "/v1/notifications": ("/v1/notifications", {}, "/v1/notifications", {"trigger": "non_compliant"}),
+        "/v1/registries": ("/v1/registries", {}, "/v1/integrations", {}),
+        "/v1/registries/{registry_id}/events": (
+            f"/v1/registries/{world.registries['ecr']}/events",
+            {},
+            f"/v1/registries/{world.registries['harbor']}/events",
+            {},
+        ),
     }
 
 
@@ -1040,6 +1111,7 @@ MADE_UP_PATH_VALUES = {
     "image_id": "img-00000000000000000000",
     "vulnerability_id": BUSTER_CRITICAL,
     "upload_id": "upl-000000000000000000000000",
+    "registry_id": "reg-0000000000000000",
 }
 
 
@@ -1141,6 +1213,8 @@ MUTATION_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/risk-acceptances/{acceptance_id}/revoke"): {"reason": "revoked by another team"},
     ("PATCH", "/v1/integrations/{name}"): {"config": {"rate_limit_per_minute": 1}},
     ("PATCH", "/v1/response-policies/{policy_id}"): {"enabled": False},
+    ("PATCH", "/v1/registries/{registry_id}"): {"name": "taken-over"},
+    ("POST", "/v1/registries/{registry_id}/webhook"): HARBOR_SCAN_COMPLETED,
 }
 
 
@@ -1165,6 +1239,8 @@ def victim_path_values(world: World, template: str, name: str) -> list[str]:
         return ["auditor"]
     if name == "upload_id":
         return [world.uploads[t] for t in VICTIMS]
+    if name == "registry_id":
+        return list(world.registries.values())  # the account's, not a team's: refused to every team
     raise AssertionError(f"the sweep has no victim value for {{{name}}} in {template}: add one")
 
 
@@ -1176,6 +1252,8 @@ def path_attempts(world: World, method: str, template: str, names: list[str], wa
         [name] = names
         combinations = [{name: value} for value in victim_path_values(world, template, name)]
     allowed = frozenset({200, 403}) if template.startswith("/v1/vulnerabilities") else NOT_VISIBLE
+    if (method, template) in SHARED_SECRET:
+        allowed = frozenset({401, 404})  # a bearer token is no webhook secret; an ECR connection has none
     return [
         Attempt(
             method,
@@ -1235,6 +1313,7 @@ def collection_attempts(world: World, method: str, template: str, team: str, rol
             ),
             "/v1/events": reads({}, {"type": "non_compliant"}),
             "/v1/integrations": reads({}),
+            "/v1/registries": reads({}),
             "/v1/response-policies": reads({}),
             "/v1/notifications": reads(
                 {},
@@ -1359,6 +1438,14 @@ def collection_attempts(world: World, method: str, template: str, team: str, rol
                     allowed=CREATE_REFUSED,
                 )
             ],
+            "/v1/registries": [
+                Attempt(
+                    "POST",
+                    template,
+                    payload={**REGISTRY_CONNECTIONS["ecr"], "name": f"x-{slug}"},
+                    allowed=frozenset({403}),
+                )
+            ],
             "/v1/response-policies": [
                 Attempt(
                     "POST",
@@ -1401,9 +1488,10 @@ def check(world: World, sent: Sent, result: HttpResult, allowed: frozenset[int])
 # same items in the same scope, walk it in pages of 200.
 PAGE_BY_PAGE = ("developer", "ci_pipeline")
 
-# Account-wide operations (users, roles, scopes, tokens, the security event log) need their permission in
-# `global`, whatever the caller's scope: team-a's roles try them; tag-a's would repeat the same refusal.
-ACCOUNT_WIDE = {"users:manage", "audit:read"}
+# Account-wide operations (users, roles, scopes, tokens, the security event log, registry connections) need
+# their permission in `global`, whatever the caller's scope: team-a's roles try them; tag-a's would repeat
+# the same refusal.
+ACCOUNT_WIDE = {"users:manage", "audit:read", "registries:read", "registries:manage"}
 
 SWEEP = [
     pytest.param(method, template, team, role, id=f"{method} {template} as {team} {role}")

@@ -261,8 +261,9 @@ def test_every_dead_letter_queue_and_every_queue_nothing_consumes_has_a_depth_al
     unconsumed = set(synthesized.resources("AWS::SQS::Queue")) - consumed
     dead_letter_queues = dead_letter_queue_ids(synthesized)
 
-    # The stream consumers' failure and poison queues, the work queues' dead letters, the expiry runs'
-    assert len(dead_letter_queues) == 14
+    # The stream consumers' failure and poison queues, the work queues' dead letters (the registry-work
+    # queue's among them), the expiry runs'
+    assert len(dead_letter_queues) == 15
     assert dead_letter_queues <= unconsumed
     for queue_id in dead_letter_queues | unconsumed:
         [alarm] = simple_alarms_on(
@@ -309,9 +310,12 @@ def test_the_api_p99_latency_alarm_fires_before_api_gateway_cuts_requests(synthe
     assert 1000 <= alarm["Threshold"] < API_FUNCTION.timeout_seconds * 1000
 
 
-def test_the_expiry_schedule_failures_are_alarmed(synthesized: Synthesized) -> None:
-    [schedule] = synthesized.resources("AWS::Scheduler::Schedule").values()
-    group = schedule["Properties"].get("GroupName", "default")
+def test_the_schedules_failures_are_alarmed(synthesized: Synthesized) -> None:
+    # The expiry checker's and the registry sync's schedules share one group, which the alarm watches.
+    [group] = {
+        schedule["Properties"].get("GroupName", "default")
+        for schedule in synthesized.resources("AWS::Scheduler::Schedule").values()
+    }
     [alarm] = math_alarms_on(synthesized, "AWS/Scheduler", "TargetErrorCount")
     metrics = math_alarm_metrics(alarm)
 

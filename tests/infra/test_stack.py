@@ -37,6 +37,7 @@ from riskgate.resources import (
     REEVALUATION_PLANNER_FUNCTION,
     REEVALUATOR_BATCH_SIZE,
     REEVALUATOR_FUNCTION,
+    REGISTRY_INGESTER_FUNCTION,
     SCHEDULED_EVENT_DETAIL_TYPE,
     SCHEDULED_EVENT_SOURCE,
     SCHEDULER_SCHEDULED_TIME,
@@ -65,6 +66,7 @@ HANDLERS = {
     NOTIFIER_HANDLER,
     UPLOAD_INGESTER_FUNCTION.handler,
     FINDINGS_RETIRER_FUNCTION.handler,
+    REGISTRY_INGESTER_FUNCTION.handler,
 }
 
 
@@ -540,7 +542,15 @@ def test_the_reevaluator_consumes_the_work_queue_in_small_batches_with_partial_f
 
 
 def expiry_schedule(synthesized: Synthesized) -> dict[str, Any]:
-    return only(synthesized.resources("AWS::Scheduler::Schedule"))["Properties"]
+    """The schedule invoking the expiry checker (the other one puts the registry sync on its queue)."""
+    checker = {"Fn::GetAtt": [function_id(synthesized, EXPIRY_CHECKER_HANDLER), "Arn"]}
+    return only(
+        {
+            logical_id: schedule
+            for logical_id, schedule in synthesized.resources("AWS::Scheduler::Schedule").items()
+            if schedule["Properties"]["Target"]["Arn"] == checker
+        }
+    )["Properties"]
 
 
 def test_the_expiry_check_rate_is_a_stack_parameter(synthesized: Synthesized) -> None:
@@ -683,8 +693,9 @@ def test_the_api_may_manage_only_the_integration_secrets_under_the_stacks_prefix
             ],
         ]
     }
-    # The notifier only reads them (its own test); no other function touches them.
-    for handler in HANDLERS - {API_HANDLER, NOTIFIER_HANDLER}:
+    # The notifier only reads them (its own test), the registry ingester only registry connections' secrets
+    # (test_registries_stack.py); no other function touches them.
+    for handler in HANDLERS - {API_HANDLER, NOTIFIER_HANDLER, REGISTRY_INGESTER_FUNCTION.handler}:
         assert not any(
             action.startswith("secretsmanager:")
             for action in actions_of(policy_statements_of(synthesized, handler))
@@ -1094,7 +1105,15 @@ def test_public_routes_have_no_authorizer_and_everything_else_goes_through_it(
     public = {key for key, method in methods.items() if method["AuthorizationType"] == "NONE"}
     assert public == set(PUBLIC_ROUTES)
     protected = {key: method for key, method in methods.items() if key not in public}
-    assert set(protected) == {("ANY", "/v1/{proxy+}")}
+    # A public route below /v1/<name> brings resources between /v1 and itself: each gets the protected
+    # method, and a greedy child where no path parameter stands for the other segments, since API Gateway
+    # does not fall back to /v1/{proxy+} from a resource that matched (riskgate_infra.constructs.api).
+    assert set(protected) == {
+        ("ANY", "/v1/{proxy+}"),
+        ("ANY", "/v1/registries"),
+        ("ANY", "/v1/registries/{registry_id}"),
+        ("ANY", "/v1/registries/{registry_id}/{proxy+}"),
+    }
     for method in protected.values():
         assert method["AuthorizationType"] == "CUSTOM"
         assert method["AuthorizerId"] == {"Ref": authorizer_id}

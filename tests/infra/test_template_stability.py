@@ -6,9 +6,10 @@ messages), the key, the log groups, the secret, the bus and the topic that would
 whoever names them. The ids, the whole resource definitions and the resource counts below were taken from
 the template synthesized before the constructs were folded into shared ones (issue 12); a change here is
 a deliberate migration, never a side effect. Issue 13 added the operations topic and its key (and the
-alarms and dashboard counted below), and the findings retirer (its log group and failure queues).
-Issue 15 added the console: its bucket, the bucket of CloudFront's logs, and the log group of the function
-uploading the console (CDK's bucket deployment, whose failures are alarmed like every function's).
+alarms and dashboard counted below), and the findings retirer (its log group and failure queues). Issue 14
+added the registry-work queue, its dead letters and the registry ingester's log group. Issue 15 added the
+console: its bucket, the bucket of CloudFront's logs, and the log group of the function uploading the
+console (CDK's bucket deployment, whose failures are alarmed like every function's).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ STATEFUL = {
     "ReevaluationWorkB3C76C15": "AWS::SQS::Queue",
     "UploadsDeadLetters990BC9BA": "AWS::SQS::Queue",
     "UploadsQueue9C3802C9": "AWS::SQS::Queue",
+    "RegistriesWorkQueue34248EA9": "AWS::SQS::Queue",
+    "RegistriesWorkDeadLetters3B7B1D53": "AWS::SQS::Queue",
     "RetentionFailedBatches062901BC": "AWS::SQS::Queue",
     "RetentionPoisonQueueF9106D1A": "AWS::SQS::Queue",
     "DataKey2A0DE9E6": "AWS::KMS::Key",
@@ -73,6 +76,7 @@ STATEFUL = {
     "ReevaluationPlannerLogs7305154C": "AWS::Logs::LogGroup",
     "ReevaluationReevaluatorLogs3112F974": "AWS::Logs::LogGroup",
     "UploadsIngesterLogsEECF7D97": "AWS::Logs::LogGroup",
+    "RegistriesIngesterLogsABE4D6C1": "AWS::Logs::LogGroup",
     "RetentionRetirerLogs56100EB4": "AWS::Logs::LogGroup",
     "ConsoleUploadLogs1C38CCD8": "AWS::Logs::LogGroup",
     "ApiPageTokenKeyD4A5291D": "AWS::SecretsManager::Secret",
@@ -87,8 +91,8 @@ RESOURCE_COUNTS = {
     "AWS::ApiGateway::Authorizer": 1,
     "AWS::ApiGateway::Deployment": 1,
     "AWS::ApiGateway::GatewayResponse": 7,
-    "AWS::ApiGateway::Method": 4,
-    "AWS::ApiGateway::Resource": 5,
+    "AWS::ApiGateway::Method": 8,
+    "AWS::ApiGateway::Resource": 9,
     "AWS::ApiGateway::RestApi": 1,
     "AWS::ApiGateway::Stage": 1,
     "AWS::CDK::Metadata": 1,
@@ -96,27 +100,28 @@ RESOURCE_COUNTS = {
     "AWS::CloudFront::Function": 2,
     "AWS::CloudFront::OriginAccessControl": 1,
     "AWS::CloudFront::ResponseHeadersPolicy": 3,
-    "AWS::CloudWatch::Alarm": 48,
+    "AWS::CloudWatch::Alarm": 51,
     "AWS::CloudWatch::Dashboard": 1,
     "AWS::DynamoDB::Table": 1,
     "AWS::Events::EventBus": 1,
-    "AWS::Events::Rule": 1,
-    "AWS::IAM::Policy": 13,
-    "AWS::IAM::Role": 14,
+    "AWS::Events::EventBusPolicy": 1,
+    "AWS::Events::Rule": 2,
+    "AWS::IAM::Policy": 16,
+    "AWS::IAM::Role": 16,
     "AWS::KMS::Key": 2,
-    "AWS::Lambda::EventSourceMapping": 8,
-    "AWS::Lambda::Function": 12,
+    "AWS::Lambda::EventSourceMapping": 9,
+    "AWS::Lambda::Function": 13,
     "AWS::Lambda::LayerVersion": 2,
-    "AWS::Lambda::Permission": 5,
-    "AWS::Logs::LogGroup": 13,
+    "AWS::Lambda::Permission": 9,
+    "AWS::Logs::LogGroup": 14,
     "AWS::S3::Bucket": 5,
     "AWS::S3::BucketPolicy": 5,
     "AWS::SNS::Subscription": 2,
     "AWS::SNS::Topic": 2,
     "AWS::SNS::TopicPolicy": 2,
-    "AWS::SQS::Queue": 17,
-    "AWS::SQS::QueuePolicy": 17,
-    "AWS::Scheduler::Schedule": 1,
+    "AWS::SQS::Queue": 19,
+    "AWS::SQS::QueuePolicy": 19,
+    "AWS::Scheduler::Schedule": 2,
     "AWS::SecretsManager::Secret": 1,
     "Custom::CDKBucketDeployment": 1,
 }

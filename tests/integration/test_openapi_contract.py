@@ -88,7 +88,7 @@ def test_the_error_schema_is_what_the_api_sends(dynamodb: Any) -> None:
 
 def test_every_change_of_a_versioned_entity_takes_if_match_and_lists_its_409() -> None:
     versioned = ("/v1/assurance-policies/", "/v1/response-policies/", "/v1/integrations/", "/v1/scopes/")
-    versioned += ("/v1/roles/", "/v1/users/{user_id}")
+    versioned += ("/v1/roles/", "/v1/users/{user_id}", "/v1/registries/")
     taking = set()
     for method, path, operation in operations():
         headers = {p["name"].lower() for p in operation.get("parameters") or [] if p["in"] == "header"}
@@ -102,5 +102,5 @@ def test_every_change_of_a_versioned_entity_takes_if_match_and_lists_its_409() -
     }
     actions = {("POST", f"/v1/risk-acceptances/{{acceptance_id}}/{a}") for a in ("extend", "revoke")}
     actions |= {("POST", f"/v1/response-policies/{{policy_id}}/{a}") for a in ("enable", "disable")}
-    assert len(changes) == 12
+    assert len(changes) == 14
     assert taking == changes | actions

@@ -10,7 +10,9 @@ team-a image's vulnerability; its reminder, recorded by the real expiry check ru
 is the event the events list must show. Integrations have a scope of their own (issue 16): the matrix's
 live in scope-team-a, as does a response policy, like an assurance policy (one enabled, one disabled, so
 that enabling and disabling each change something), which uses one of them; the delivery log shows that
-policy's one notification.
+policy's one notification. Registry connections (issue 14) belong to the whole account: the matrix's two
+(one to change, one to delete) are account-wide objects; a sync asked for leaves its one audit event and
+one message on the registry work queue (moto SQS).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from riskgate.adapters.acceptances import AcceptanceStore
@@ -35,6 +38,7 @@ from riskgate.handlers.api.app import openapi_json
 from riskgate.handlers.api.security import PERMISSION_EXTENSION
 from riskgate.services.acceptance_expiry import run_expiry_check
 from riskgate.services.notifications import notification_record
+from tests.integration.conftest import forget_cached_ports
 from tests.support.gateway import InProcessGateway
 
 TABLE = "riskgate-test"
@@ -200,6 +204,18 @@ TEAM_A_RESPONSE_POLICY = {
 }
 
 
+MATRIX_ECR = {"account_id": "123456789012", "region": "eu-west-1"}
+# The matrix's registry connections: one to read, change and sync, one free to delete.
+MATRIX_REGISTRIES = [
+    {"name": "matrix-ecr", "type": "ecr", "config": MATRIX_ECR},
+    {"name": "matrix-ecr-spare", "type": "ecr", "config": MATRIX_ECR},
+]
+
+
+def registry_ids(body: Any, world: World) -> bool:
+    return world.directory["registry"] in {item["id"] for item in body["items"]}
+
+
 def team_a_acceptance(scope: dict[str, Any]) -> dict[str, Any]:
     return {
         "finding": {"kind": "vulnerability", "id": VULNERABILITY},
@@ -360,6 +376,28 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/notifications"): Case(
         lambda w: Request("/v1/notifications"), "list", notification_of_response_policy
     ),
+    ("GET", "/v1/registries"): Case(lambda w: Request("/v1/registries"), "account", registry_ids),
+    ("POST", "/v1/registries"): Case(
+        lambda w: Request("/v1/registries", body={"name": "matrix-new", "type": "ecr", "config": MATRIX_ECR}),
+        "account",
+    ),
+    ("GET", "/v1/registries/{registry_id}"): Case(
+        lambda w: Request(f"/v1/registries/{w.directory['registry']}"), "account"
+    ),
+    ("PATCH", "/v1/registries/{registry_id}"): Case(
+        lambda w: Request(f"/v1/registries/{w.directory['registry']}", body={"name": "matrix-renamed"}),
+        "account",
+    ),
+    ("DELETE", "/v1/registries/{registry_id}"): Case(
+        lambda w: Request(f"/v1/registries/{w.directory['registry_spare']}"), "account"
+    ),
+    ("GET", "/v1/registries/{registry_id}/events"): Case(
+        lambda w: Request(f"/v1/registries/{w.directory['registry']}/events"), "account"
+    ),
+    # Its one audit event is the sync's (the state it starts is not an entity change).
+    ("POST", "/v1/registries/{registry_id}/sync"): Case(
+        lambda w: Request(f"/v1/registries/{w.directory['registry']}/sync"), "account"
+    ),
     ("GET", "/v1/users/{user_id}/tokens"): Case(
         lambda w: Request(f"/v1/users/{w.directory['user']}/tokens"), "account"
     ),
@@ -380,7 +418,11 @@ def operations() -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def world(store: Store, dynamodb: Any) -> World:
+def world(store: Store, dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+    # Syncs are queued on the registry work queue.
+    queue = boto3.client("sqs").create_queue(QueueName="riskgate-test-registry-work")["QueueUrl"]
+    monkeypatch.setenv("RISKGATE_REGISTRY_WORK_QUEUE_URL", queue)
+    forget_cached_ports()
     admin = generate_token()
     store.ensure_admin_token(admin)
     for scope_id, pattern in (("scope-team-a", "team-a/*"), ("scope-team-b", "team-b/*")):
@@ -445,6 +487,12 @@ def world(store: Store, dynamodb: Any) -> World:
         "response_policy": response_policy.body["id"],
         "response_policy_disabled": disabled_policy.body["id"],
     }
+    registries = [
+        gateway.send("POST", "/v1/registries", token=admin, body=registry) for registry in MATRIX_REGISTRIES
+    ]
+    assert [reply.status for reply in registries] == [201, 201], [reply.body for reply in registries]
+    world.directory["registry"] = registries[0].body["id"]
+    world.directory["registry_spare"] = registries[1].body["id"]
     uploader = world.token_for([p.value for p in Permission], "scope-team-a")
     upload = gateway.send("POST", "/v1/scans/uploads", token=uploader, query={"image": TEAM_A_IMAGE})
     assert upload.status == 201, upload.body

@@ -25,6 +25,8 @@ CONSUMERS = (
     "reevaluator",
     "notifier",
     "upload_ingester",
+    "findings_retirer",
+    "registry_ingester",
 )
 
 

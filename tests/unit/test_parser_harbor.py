@@ -385,3 +385,9 @@ def test_no_wrongly_typed_value_anywhere_escapes_as_a_crash(document: Any) -> No
             except Exception as error:
                 crashes.append((path, value, repr(error)))
     assert crashes == []
+
+
+def test_a_report_wrapped_twice_is_refused_not_taken_for_a_clean_image() -> None:
+    # e.g. Harbor's `/additions/vulnerabilities` answer posted under its media type once more
+    with pytest.raises(InvalidInput, match="not a Harbor vulnerability report"):
+        parse_harbor({REPORT_MEDIA_TYPE: {REPORT_MEDIA_TYPE: report(item("CVE-1"))}})

@@ -6,11 +6,12 @@ stored before scopes existed: `global`), config (public: never a secret), `secre
 `secret_version` while it has a secret, version, uses_version, created/updated at/by.
 
 **Secrets** (a Telegram bot token, a webhook's signing secret) are the Secrets Manager secret
-`<prefix>/integrations/<name>`, a JSON object of the secret fields. Each write is a new version of it,
-made *before* the item's transaction; the item records that version, and readers ask for it, so a write
-whose transaction then fails (a name taken, a stale read, a lost race) leaves the integration with the
-secret it had. Removing a secret, or the integration, schedules the secret's deletion (7 days' recovery)
-once the item no longer names it; writing it again within those days restores it first.
+`<prefix>/integrations/<name>`, a JSON object of the secret fields, kept as every entity keeps its
+secrets (riskgate.adapters.entity_secrets): each write is a new version of it, made *before* the item's
+transaction; the item records that version, and readers ask for it, so a write whose transaction then
+fails (a name taken, a stale read, a lost race) leaves the integration with the secret it had. Removing a
+secret, or the integration, schedules the secret's deletion (7 days' recovery) once the item no longer
+names it; writing it again within those days restores it first.
 
 An integration is a managed entity keyed by its name (riskgate.adapters.entities, `id_field = "name"`,
 `used_as = "integration"`): each change is one TransactWriteItems with its audit event (entity type
@@ -30,17 +31,13 @@ nothing: its audit event (action `test`, the outcome as details) is all it write
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import boto3
-from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 
 from riskgate.adapters.access_definitions import scope_key
 from riskgate.adapters.audit_log import put_audit_event
 from riskgate.adapters.entities import SCOPE_FIELD, Check, EntityStore, Uses, scope_use, shown
+from riskgate.adapters.entity_secrets import RECOVERY_DAYS, EntitySecrets
 from riskgate.adapters.references import integration_key
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
@@ -49,13 +46,11 @@ from riskgate.domain.integrations import integration_scope
 from riskgate.domain.permissions import GLOBAL_SCOPE
 from riskgate.settings import get_settings
 
-logger = Logger(child=True)
-
 INTEGRATIONS_PARTITION = "INTEGRATIONS"
 ENTITY_TYPE = "integration"
 REFERRER_TYPE = "integration"
 # Days a deleted integration's secret can still be restored (Secrets Manager's minimum).
-SECRET_RECOVERY_DAYS = 7
+SECRET_RECOVERY_DAYS = RECOVERY_DAYS
 SECRET_TAG = "riskgate:integration"
 
 # Called with the integration as read (before every attempt): its new public config, and its secrets —
@@ -99,14 +94,19 @@ class IntegrationStore(EntityStore):
         secrets_prefix: str | None = None,
     ) -> None:
         super().__init__(table_name, client)
-        self._secrets_client = secrets_client
-        self.secrets_prefix = secrets_prefix or get_settings().secrets_prefix
+        self.secret_store = EntitySecrets(
+            "integrations",
+            tag=SECRET_TAG,
+            describe="Riskgate integration",
+            prefix=secrets_prefix,
+            client=secrets_client,
+        )
+        self.secrets_prefix = self.secret_store.prefix
 
     @property
     def secrets(self) -> Any:
-        if self._secrets_client is None:
-            self._secrets_client = boto3.client("secretsmanager")
-        return self._secrets_client
+        """The Secrets Manager client (created on first use)."""
+        return self.secret_store.client
 
     def key(self, entity_id: str) -> dict[str, str]:
         return integration_key(entity_id)  # references' own: integrations are targets of references
@@ -123,13 +123,7 @@ class IntegrationStore(EntityStore):
         item = self._get(self.key(name))
         if item is None:
             raise NotFound(f"integration {name} not found")
-        if not item.get("secret_arn"):
-            return {}
-        request = {"SecretId": item["secret_arn"]}
-        if item.get("secret_version"):
-            request["VersionId"] = item["secret_version"]
-        value: dict[str, str] = json.loads(self.secrets.get_secret_value(**request)["SecretString"])
-        return value
+        return self.secret_store.read(item)
 
     # --- changing ---------------------------------------------------------------------------------
 
@@ -150,30 +144,19 @@ class IntegrationStore(EntityStore):
             raise _unknown_scope(scope)  # the same: no secret for an integration that cannot be stored
         fields: dict[str, Any] = {"name": name, "type": kind, "scope": scope, "config": dict(config)}
         if secrets:
-            fields.update(self._write_secret(name, secrets))
+            fields.update(self.secret_store.write(name, secrets))
         return self.create(fields, actor)
 
     def update_integration(self, name: str, revise: Revise, actor: Actor) -> dict[str, Any]:
         """Apply `revise` to the integration as read; a change that changes nothing writes nothing."""
-        written: dict[str, str] = {}  # the secret version a first attempt wrote, for its retry
-        removes_secret = False  # by the last attempt: the one committed, if any
+        secret = self.secret_store.change(name)
 
         def changes_of(current: dict[str, Any]) -> dict[str, Any]:
-            nonlocal removes_secret
             config, secrets = revise(shown(current))
-            changes: dict[str, Any] = {"config": config}
-            if secrets:
-                if not written:
-                    written.update(self._write_secret(name, secrets))
-                changes.update(written)
-            removes_secret = secrets == {} and bool(current.get("secret_arn"))
-            if removes_secret:
-                changes.update({"secret_arn": None, "secret_version": None})
-            return changes
+            return {"config": config, **secret.fields(current, secrets)}
 
         after = self.revise(name, changes_of, actor)
-        if removes_secret:
-            self._schedule_secret_deletion(name)
+        secret.done()
         return after
 
     def delete_integration(self, name: str, actor: Actor, check: Check = lambda current: None) -> None:
@@ -187,52 +170,13 @@ class IntegrationStore(EntityStore):
             deleted.update(current)
 
         self.delete(name, actor, checked)
-        if deleted.get("secret_arn"):
-            self._schedule_secret_deletion(name)
+        self.secret_store.release(name, deleted)
 
     def record_test(self, name: str, actor: Actor, outcome: Mapping[str, Any]) -> None:
         """The audit event of a test message sent through the integration: `outcome` (what the API
         answered; never a secret) as its details."""
         event = audit_event(actor, AuditAction.TEST, ENTITY_TYPE, name, details=dict(outcome))
         put_audit_event(self.client, self.table_name, event, get_settings().audit_retention_days)
-
-    # --- secrets ----------------------------------------------------------------------------------
-
-    def _write_secret(self, name: str, secrets: Mapping[str, str]) -> dict[str, str]:
-        """A new version of the integration's secret (the secret created, or restored, as needed):
-        the item's `secret_arn` and `secret_version`."""
-        secret_id = secret_name(self.secrets_prefix, name)
-        value = json.dumps(dict(secrets), sort_keys=True)
-        try:
-            written = self.secrets.create_secret(
-                Name=secret_id,
-                SecretString=value,
-                Description=f"Riskgate integration {name}: its write-only fields",
-                Tags=[{"Key": SECRET_TAG, "Value": name}],
-            )
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            # Exists; or (AWS's answer for one scheduled for deletion) "InvalidRequest".
-            if code not in ("ResourceExistsException", "InvalidRequestException"):
-                raise
-            if code == "InvalidRequestException" or self._scheduled_for_deletion(secret_id):
-                self.secrets.restore_secret(SecretId=secret_id)
-            written = self.secrets.put_secret_value(SecretId=secret_id, SecretString=value)
-        return {"secret_arn": written["ARN"], "secret_version": written["VersionId"]}
-
-    def _scheduled_for_deletion(self, secret_id: str) -> bool:
-        return bool(self.secrets.describe_secret(SecretId=secret_id).get("DeletedDate"))
-
-    def _schedule_secret_deletion(self, name: str) -> None:
-        """Once no item names the secret. A failure here leaves a secret nothing reads (and a log line):
-        the change itself is done, so it is not reported to the caller as failed."""
-        secret_id = secret_name(self.secrets_prefix, name)
-        try:
-            self.secrets.delete_secret(SecretId=secret_id, RecoveryWindowInDays=SECRET_RECOVERY_DAYS)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            if code not in ("ResourceNotFoundException", "InvalidRequestException"):  # gone, or going
-                logger.warning("could not schedule the deletion of a secret", secret=secret_id, code=code)
 
 
 def default_integration_store() -> IntegrationStore:

@@ -54,3 +54,9 @@ class Unauthenticated(RiskgateError):
 
 class PermissionDenied(RiskgateError):
     code = "forbidden"
+
+
+class NotConfigured(RiskgateError):
+    """The deployment lacks what the request needs (e.g. no registry work queue): nothing was changed."""
+
+    code = "service_unavailable"

@@ -17,6 +17,8 @@ class Permission(StrEnum):
     RESPONSE_POLICIES_MANAGE = "response_policies:manage"
     INTEGRATIONS_READ = "integrations:read"
     INTEGRATIONS_MANAGE = "integrations:manage"
+    REGISTRIES_READ = "registries:read"
+    REGISTRIES_MANAGE = "registries:manage"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
     SCOPES_GLOBAL = "scopes:global"

@@ -31,6 +31,15 @@ from riskgate_infra.settings import Settings
 # The path prefix is part of the routes themselves, so the stage name stays out of the API's paths.
 API_PREFIX = "v1"
 
+# Why a public route needs no authorizer, where the general reason (no data exposed) does not hold.
+PUBLIC_REASONS = {
+    "/v1/registries/{registry_id}/webhook": (
+        "Harbor's webhook cannot send a bearer token (riskgate.resources.PUBLIC_ROUTES): the route checks "
+        "Harbor's shared secret (the connection's webhook secret, compared in constant time) itself, "
+        "counts every refusal in the security event log, and has a tighter throttle of its own."
+    ),
+}
+
 # One JSON object per request. Nothing here can carry a token: no header is logged.
 ACCESS_LOG_FIELDS = {
     "request_id": apigw.AccessLogField.context_request_id(),
@@ -214,24 +223,17 @@ class RiskgateApi(Construct):
             acknowledge(
                 public,
                 "AwsSolutions-APIG4",
-                "Public by design (riskgate.resources.PUBLIC_ROUTES): health check, OpenAPI document, "
-                "Swagger UI; they expose no data, and have a tighter throttle of their own.",
+                PUBLIC_REASONS.get(
+                    path,
+                    "Public by design (riskgate.resources.PUBLIC_ROUTES): health check, OpenAPI document, "
+                    "Swagger UI; they expose no data, and have a tighter throttle of their own.",
+                ),
             )
             acknowledge(public, "AwsSolutions-COG4", "Public by design, see AwsSolutions-APIG4.")
 
         protected = self._resource(f"/{API_PREFIX}").add_resource("{proxy+}")
-        self.protected_method = protected.add_method(
-            "ANY",
-            integration,
-            authorizer=self.authorizer,
-            authorization_type=apigw.AuthorizationType.CUSTOM,
-        )
-        acknowledge(
-            self.protected_method,
-            "AwsSolutions-COG4",
-            "Callers are CI pipelines with long-lived bearer tokens: the Lambda REQUEST authorizer checks "
-            "the token's SHA-256 against the table. There are no interactive users to put in Cognito.",
-        )
+        self.protected_method = self._protect(protected, integration)
+        self._protect_around_public_routes(integration)
         acknowledge(
             self.rest_api,
             "AwsSolutions-APIG2",
@@ -299,27 +301,73 @@ class RiskgateApi(Construct):
         )
 
     def _grant_integration_secrets(self, role: iam.IRole, prefix: str) -> None:
-        """Integration secrets are created at run time, one per integration: the API may manage the secrets
-        under `<prefix>/integrations/` (RISKGATE_SECRETS_PREFIX), and no other."""
-        secrets = Stack.of(self).format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{prefix}/integrations/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="IntegrationSecrets", actions=INTEGRATION_SECRET_ACTIONS, resources=[secrets]
+        """Integration secrets, and registry connections' (Harbor's robot and webhook secrets), are created
+        at run time, one per entity: the API may manage the secrets under `<prefix>/integrations/` and
+        `<prefix>/registries/` (RISKGATE_SECRETS_PREFIX), and no other; it reads registry connections'
+        secrets back to check a Harbor webhook's shared secret."""
+        stack = Stack.of(self)
+        for sid, kind in (("IntegrationSecrets", "integrations"), ("RegistrySecrets", "registries")):
+            secrets = stack.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{prefix}/{kind}/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(sid=sid, actions=INTEGRATION_SECRET_ACTIONS, resources=[secrets])
+            )
+            if kind == "registries":
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="ReadRegistrySecrets",
+                        actions=["secretsmanager:GetSecretValue"],
+                        resources=[secrets],
+                    )
+                )
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+                f"<AWS::AccountId>:secret:{prefix}/{kind}/*]",
+                f"Each secret of {kind} is created at run time under this stack's prefix (its name and the "
+                "random suffix Secrets Manager adds are not known at synthesis); the wildcard covers those "
+                "secrets only.",
+            )
+
+    def _protect(self, resource: apigw.IResource, integration: apigw.Integration) -> apigw.Method:
+        """Every method of `resource` to the function, through the authorizer."""
+        method = resource.add_method(
+            "ANY",
+            integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
         )
         acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
-            f"secret:{prefix}/integrations/*]",
-            "Each integration's secret is created at run time under this stack's prefix (its name and "
-            "the random suffix Secrets Manager adds are not known at synthesis); the wildcard covers "
-            "those secrets only.",
+            method,
+            "AwsSolutions-COG4",
+            "Callers are CI pipelines with long-lived bearer tokens: the Lambda REQUEST authorizer checks "
+            "the token's SHA-256 against the table. There are no interactive users to put in Cognito.",
         )
+        return method
+
+    def _protect_around_public_routes(self, integration: apigw.Integration) -> None:
+        """A public route deeper than `/v1/<name>` brings resources of its own between `/v1` and itself
+        (`/v1/registries`, `/v1/registries/{registry_id}`). API Gateway matches a request to the most
+        specific resource and does not fall back to `/v1/{proxy+}` when that resource has no method for it:
+        each of them gets the protected method, and a greedy child of its own when none of its children is a
+        path parameter (which would match the other segments itself), so that every other path under them
+        goes through the authorizer as before."""
+        public = [path for _, path in PUBLIC_ROUTES]
+        between: list[str] = []
+        for path in public:
+            segments = [segment for segment in path.split("/") if segment]
+            between += ["/" + "/".join(segments[:end]) for end in range(2, len(segments))]
+        for path in dict.fromkeys(between):
+            resource = self._resource(path)
+            self._protect(resource, integration)
+            depth = len(path.split("/"))
+            children = {other.split("/")[depth] for other in public if other.startswith(path + "/")}
+            if not any(child.startswith("{") for child in children):
+                self._protect(resource.add_resource("{proxy+}"), integration)
 
     def _resource(self, path: str) -> apigw.IResource:
         """The resource for an absolute path, creating the missing segments."""

@@ -74,6 +74,10 @@ def _is_vulnerability_media_type(key: object) -> bool:
     return lowered.startswith(_MEDIA_TYPE_PREFIX) and _VULNERABILITY_MARKER in lowered
 
 
+# What every report of the scanner-adapter API has (vulnerabilities may be left out when empty).
+_REPORT_KEYS = frozenset({"generated_at", "scanner", "artifact", "severity", "vulnerabilities"})
+
+
 def _is_bare_report(document: dict[str, Any]) -> bool:
     keys = document.keys()
     return (
@@ -120,13 +124,22 @@ def _reports(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _check_is_report(report: dict[str, Any], path: str) -> None:
-    if "vulnerabilities" in report or _OVERVIEW_KEYS.isdisjoint(report.keys()):
+    """A report, if one without vulnerabilities (the adapter may leave out an empty list): not Harbor's scan
+    overview, and not something else under the media type (an answer wrapped twice), which would otherwise
+    read as a clean image."""
+    if "vulnerabilities" in report:
         return
-    raise broken(
-        path,
-        "no vulnerabilities list: this is Harbor's scan overview, which holds only counts; send the "
-        "vulnerability report (GET …/artifacts/{reference}/additions/vulnerabilities)",
-    )
+    if not _OVERVIEW_KEYS.isdisjoint(report.keys()):
+        raise broken(
+            path,
+            "no vulnerabilities list: this is Harbor's scan overview, which holds only counts; send the "
+            "vulnerability report (GET …/artifacts/{reference}/additions/vulnerabilities)",
+        )
+    if _REPORT_KEYS.isdisjoint(report.keys()):
+        keys = ", ".join(sorted(map(str, report))) or "none"
+        raise broken(
+            path, f"not a Harbor vulnerability report (no generated_at, scanner, artifact); keys: {keys}"
+        )
 
 
 def _vulnerability(entry: dict[str, Any], path: str) -> Finding:

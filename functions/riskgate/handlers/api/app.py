@@ -96,6 +96,16 @@ ROUTE_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("routes_notifications", ("/v1/notifications",)),
+    (
+        "routes_registries",
+        (
+            "/v1/registries",
+            "/v1/registries/<registry_id>",
+            "/v1/registries/<registry_id>/events",
+            "/v1/registries/<registry_id>/sync",
+            "/v1/registries/<registry_id>/webhook",
+        ),
+    ),
 )
 
 API_TITLE = "Riskgate"

@@ -11,6 +11,7 @@ from riskgate.domain.errors import (
     Conflict,
     InvalidInput,
     MalformedInput,
+    NotConfigured,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: dict[type[RiskgateError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     InvalidInput: 422,
+    NotConfigured: 503,
 }
 
 

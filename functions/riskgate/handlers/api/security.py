@@ -7,6 +7,7 @@ how a test proves that no route exists without one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -163,8 +164,9 @@ def secured_route(
 def public_route(
     router: Router, method: str, path: str, **options: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route that answers without a token; it must be listed in resources.PUBLIC_ROUTES."""
-    if (method, path) not in PUBLIC_ROUTES:
+    """Register a route that answers without a token; it must be listed in resources.PUBLIC_ROUTES (where
+    a `<name>` segment of the route is written `{name}`, as API Gateway and OpenAPI write it)."""
+    if (method, re.sub(r"<(\w+)>", r"{\1}", path)) not in PUBLIC_ROUTES:
         raise ValueError(f"{method} {path} is not a public route in riskgate.resources.PUBLIC_ROUTES")
     return router.route(path, method, openapi_extensions={PUBLIC_EXTENSION: True}, **options)
 

@@ -121,9 +121,10 @@ def schedule_alarm(scope: Construct, group: str) -> cloudwatch.Alarm:
         metric=failures,
         threshold=0,
         description=(
-            "Riskgate: EventBridge Scheduler could not invoke the expiry checker (target errors, "
-            "invocations dropped, or not even delivered to the dead-letter queue). Acceptances past "
-            f"their end stay in force until a run succeeds. Schedule group `{group}`."
+            "Riskgate: EventBridge Scheduler could not invoke the expiry checker or put the daily "
+            "registry sync on its queue (target errors, invocations dropped, or not even delivered to the "
+            "dead-letter queue). Acceptances past their end stay in force until a run succeeds; registry "
+            f"scans missed by events wait for the next sync. Schedule group `{group}`."
         ),
     )
 

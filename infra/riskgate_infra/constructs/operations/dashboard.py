@@ -21,6 +21,9 @@ from riskgate.resources import (
     METRIC_IMAGES_REEVALUATED,
     METRIC_NOTIFICATIONS_FAILED,
     METRIC_NOTIFICATIONS_SENT,
+    METRIC_REGISTRY_EVENTS_IGNORED,
+    METRIC_REGISTRY_PULLS_FAILED,
+    METRIC_REGISTRY_SCANS_IMPORTED,
     METRIC_SCANS_INGESTED,
     METRIC_VERDICT_COMPLIANT,
     METRIC_VERDICT_NON_COMPLIANT,
@@ -57,6 +60,14 @@ BUSINESS_GRAPHS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Notifications",
         ((METRIC_NOTIFICATIONS_SENT, "sent"), (METRIC_NOTIFICATIONS_FAILED, "failed attempts")),
+    ),
+    (
+        "Registry ingestion",
+        (
+            (METRIC_REGISTRY_SCANS_IMPORTED, "scans imported"),
+            (METRIC_REGISTRY_EVENTS_IGNORED, "events ignored"),
+            (METRIC_REGISTRY_PULLS_FAILED, "pulls failed"),
+        ),
     ),
 )
 # Re-evaluation progress has a graph of its own (images judged again, and the work queue's depth).
