@@ -16,13 +16,14 @@ for path in (ROOT / "functions", ROOT / "infra"):
         sys.path.insert(0, str(path))
 
 from riskgate_infra.application import create_app  # noqa: E402
+from riskgate_infra.constructs.console import ConsoleNotBuiltError  # noqa: E402
 from riskgate_infra.constructs.layer import LayerNotBuiltError  # noqa: E402
 
 
 def main() -> int:
     try:
         app, _ = create_app()
-    except LayerNotBuiltError as error:
+    except (LayerNotBuiltError, ConsoleNotBuiltError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:

@@ -1280,6 +1280,8 @@ def collection_attempts(world: World, method: str, template: str, team: str, rol
     if method == "GET":
         table: dict[str, list[Attempt]] = {
             "/v1/health": reads({}, allowed=frozenset({200}), walks=False),
+            # The caller's own identity and grants: nothing of the other team's in it.
+            "/v1/me": reads({}, allowed=frozenset({200}), walks=False),
             # The same document for everyone (and large): read once per team.
             "/v1/openapi.json": reads({}, allowed=frozenset({200}), walks=False)
             if role == "developer"
@@ -1288,6 +1290,7 @@ def collection_attempts(world: World, method: str, template: str, team: str, rol
                 {},
                 {"registry": "ghcr.io", "repository": "team-b/app"},
                 {"registry": "ghcr.io", "repository": "shared/app"},
+                {"status": "non_compliant"},
             ),
             "/v1/audit-events": reads(
                 {},
