@@ -1179,6 +1179,28 @@ def test_the_stage_is_throttled_traced_and_logged_without_request_data(synthesiz
     assert only(synthesized.resources("AWS::ApiGateway::Account"))["Properties"]["CloudWatchRoleArn"]
 
 
+def test_the_stages_execution_logs_expire_like_every_other_log(synthesized: Synthesized) -> None:
+    # API Gateway would create this group itself, never expiring: the stack creates it first, by its name.
+    stage = only(synthesized.resources("AWS::ApiGateway::Stage"))
+    api_id = next(iter(synthesized.resources("AWS::ApiGateway::RestApi")))
+    expected_name = {
+        "Fn::Join": [
+            "",
+            ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{stage['Properties']['StageName']}"],
+        ]
+    }
+    groups = {
+        group_id: group
+        for group_id, group in synthesized.resources("AWS::Logs::LogGroup").items()
+        if group["Properties"].get("LogGroupName") == expected_name
+    }
+    assert len(groups) == 1, groups
+    ((group_id, group),) = groups.items()
+    assert group["Properties"]["RetentionInDays"] == 30  # the stack's log retention (ONE_MONTH)
+    # Created before the stage can log, or API Gateway would have made it (and the deploy would collide).
+    assert group_id in stage.get("DependsOn", []), stage.get("DependsOn")
+
+
 def test_outputs_name_the_api_the_table_and_the_first_token_command(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
     table_id = next(iter(synthesized.resources("AWS::DynamoDB::Table")))

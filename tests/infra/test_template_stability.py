@@ -9,7 +9,8 @@ a deliberate migration, never a side effect. Issue 13 added the operations topic
 alarms and dashboard counted below), and the findings retirer (its log group and failure queues). Issue 14
 added the registry-work queue, its dead letters and the registry ingester's log group. Issue 15 added the
 console: its bucket, the bucket of CloudFront's logs, and the log group of the function uploading the
-console (CDK's bucket deployment, whose failures are alarmed like every function's).
+console (CDK's bucket deployment, whose failures are alarmed like every function's). The API stage's
+execution-log group, which API Gateway used to create without a retention, is the stack's since.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ STATEFUL = {
     "RetentionPoisonQueueF9106D1A": "AWS::SQS::Queue",
     "DataKey2A0DE9E6": "AWS::KMS::Key",
     "ApiAccessLogs50B185DB": "AWS::Logs::LogGroup",
+    "ApiExecutionLogsB326CF6B": "AWS::Logs::LogGroup",
     "ApiAuthorizerLogsC726F6FF": "AWS::Logs::LogGroup",
     "ApiHandlerLogsC9EFE062": "AWS::Logs::LogGroup",
     "AuditForwarderLogsE9185FC0": "AWS::Logs::LogGroup",
@@ -113,7 +115,7 @@ RESOURCE_COUNTS = {
     "AWS::Lambda::Function": 13,
     "AWS::Lambda::LayerVersion": 2,
     "AWS::Lambda::Permission": 9,
-    "AWS::Logs::LogGroup": 14,
+    "AWS::Logs::LogGroup": 15,
     "AWS::S3::Bucket": 5,
     "AWS::S3::BucketPolicy": 5,
     "AWS::SNS::Subscription": 2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -190,6 +190,18 @@ class RiskgateApi(Construct):
         )
         # The stack publishes the URL under a stable output name; RestApi's own output would repeat it.
         self.rest_api.node.try_remove_child("Endpoint")
+        # API Gateway creates the stage's execution-log group itself on first use, with no retention: kept,
+        # and paid for, forever. Created first under the name API Gateway writes to, it has the stack's
+        # retention like every other log group (the stage waits for it).
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=Fn.join(
+                "", ["API-Gateway-Execution-Logs_", self.rest_api.rest_api_id, f"/{API_STAGE}"]
+            ),
+            retention=settings.retention,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(execution_logs)
         for response_type, (status, template) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
                 f"{response_type.response_type}Response",
