@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from riskgate.adapters.entities import EntityStore
 from riskgate.settings import get_settings
 
 logger = Logger(child=True)
@@ -37,6 +38,14 @@ logger = Logger(child=True)
 RECOVERY_DAYS = 7
 # The item's fields that name its secret (bookkeeping: never shown but as "has a secret").
 SECRET_FIELDS = ("secret_arn", "secret_version")
+
+# The values read, by (secret ARN, version id), for the life of the execution environment. A version's
+# value never changes (a change writes a new version, and the item then names it), so this cache cannot
+# serve a stale value, and a webhook or notification needs no Secrets Manager call after the first. Not
+# Powertools' parameters cache: it keys by name and ages entries, and here the version is the key.
+# Bounded: the oldest entry goes first.
+_VALUES: dict[tuple[str, str], dict[str, str]] = {}
+MAX_CACHED_VALUES = 256
 
 
 class EntitySecrets:
@@ -77,10 +86,18 @@ class EntitySecrets:
         if not item.get("secret_arn"):
             return {}
         request = {"SecretId": item["secret_arn"]}
-        if item.get("secret_version"):
-            request["VersionId"] = item["secret_version"]
-        value: dict[str, str] = json.loads(self.client.get_secret_value(**request)["SecretString"])
-        return value
+        version = item.get("secret_version")
+        if not version:
+            # Items written before versions were recorded: the current value, never cached.
+            return dict(json.loads(self.client.get_secret_value(**request)["SecretString"]))
+        key = (str(item["secret_arn"]), str(version))
+        if key not in _VALUES:
+            request["VersionId"] = version
+            value = json.loads(self.client.get_secret_value(**request)["SecretString"])
+            while len(_VALUES) >= MAX_CACHED_VALUES:
+                del _VALUES[next(iter(_VALUES))]
+            _VALUES[key] = value
+        return dict(_VALUES[key])
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -159,3 +176,30 @@ class SecretChange:
         """After the update committed."""
         if self._removes:
             self._secrets.schedule_deletion(self._key)
+
+
+class SecretHoldingStore(EntityStore):
+    """An entity store whose entities have write-only fields: held by `secret_store`, an `EntitySecrets`
+    of the kind the class names (`secrets_kind`, `secret_tag`, `secrets_describe`). Clients are created
+    lazily when not given; the prefix defaults to the settings'."""
+
+    secrets_kind: ClassVar[str]
+    secret_tag: ClassVar[str]
+    secrets_describe: ClassVar[str]
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        *,
+        secrets_client: Any | None = None,
+        secrets_prefix: str | None = None,
+    ) -> None:
+        super().__init__(table_name, client)
+        self.secret_store = EntitySecrets(
+            self.secrets_kind,
+            tag=self.secret_tag,
+            describe=self.secrets_describe,
+            prefix=secrets_prefix,
+            client=secrets_client,
+        )

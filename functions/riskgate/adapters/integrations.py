@@ -37,7 +37,7 @@ from typing import Any
 from riskgate.adapters.access_definitions import scope_key
 from riskgate.adapters.audit_log import put_audit_event
 from riskgate.adapters.entities import SCOPE_FIELD, Check, EntityStore, Uses, scope_use, shown
-from riskgate.adapters.entity_secrets import RECOVERY_DAYS, EntitySecrets
+from riskgate.adapters.entity_secrets import RECOVERY_DAYS, SecretHoldingStore
 from riskgate.adapters.references import integration_key
 from riskgate.adapters.store import default_store
 from riskgate.domain.audit import Actor, AuditAction, audit_event
@@ -68,7 +68,7 @@ def _unknown_scope(scope: str) -> InvalidInput:
     )
 
 
-class IntegrationStore(EntityStore):
+class IntegrationStore(SecretHoldingStore):
     """Stored integrations and their secrets. Clients are created lazily when not given."""
 
     key_prefix = "INTEGRATION"
@@ -80,28 +80,13 @@ class IntegrationStore(EntityStore):
     what = "integration"
     what_changed = "integration"
     used_as = "integration"
+    secrets_kind = "integrations"
+    secret_tag = SECRET_TAG
+    secrets_describe = "Riskgate integration"
 
     # The API's names (riskgate.services.integrations, the notifier and the tests use them).
     get_integration = EntityStore.get
     list_integrations = EntityStore.list_page
-
-    def __init__(
-        self,
-        table_name: str,
-        client: Any | None = None,
-        *,
-        secrets_client: Any | None = None,
-        secrets_prefix: str | None = None,
-    ) -> None:
-        super().__init__(table_name, client)
-        self.secret_store = EntitySecrets(
-            "integrations",
-            tag=SECRET_TAG,
-            describe="Riskgate integration",
-            prefix=secrets_prefix,
-            client=secrets_client,
-        )
-        self.secrets_prefix = self.secret_store.prefix
 
     @property
     def secrets(self) -> Any:

@@ -54,8 +54,8 @@ from riskgate.adapters.dynamo import (
     query_page,
     to_item,
 )
-from riskgate.adapters.entities import Check, EntityStore, Uses, name_guard_key, shown
-from riskgate.adapters.entity_secrets import EntitySecrets
+from riskgate.adapters.entities import Check, Uses, name_guard_key, shown
+from riskgate.adapters.entity_secrets import SecretHoldingStore
 from riskgate.adapters.store import default_store
 from riskgate.adapters.transactions import StaleRead, Transaction, visible
 from riskgate.clock import iso, parse_iso
@@ -96,7 +96,7 @@ def registry_key(registry_id: str, sk: str = "META") -> dict[str, str]:
     return {"pk": f"REGISTRY#{registry_id}", "sk": sk}
 
 
-class RegistryStore(EntityStore):
+class RegistryStore(SecretHoldingStore):
     """Stored registry connections, their secrets and their operational state. Clients are created
     lazily when not given."""
 
@@ -109,23 +109,9 @@ class RegistryStore(EntityStore):
     what = "registry connection"
     what_changed = "registry connection"
     unique_name = "registry"
-
-    def __init__(
-        self,
-        table_name: str,
-        client: Any | None = None,
-        *,
-        secrets_client: Any | None = None,
-        secrets_prefix: str | None = None,
-    ) -> None:
-        super().__init__(table_name, client)
-        self.secret_store = EntitySecrets(
-            "registries",
-            tag=SECRET_TAG,
-            describe="Riskgate registry connection",
-            prefix=secrets_prefix,
-            client=secrets_client,
-        )
+    secrets_kind = "registries"
+    secret_tag = SECRET_TAG
+    secrets_describe = "Riskgate registry connection"
 
     def uses(self, fields: Mapping[str, Any]) -> Uses:
         """Nothing: a connection belongs to the whole account."""

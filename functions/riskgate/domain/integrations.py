@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from riskgate.domain.errors import InvalidInput
+from riskgate.domain.outbound_urls import invalid, outbound_url, require_https
 from riskgate.domain.permissions import GLOBAL_SCOPE
 
 
@@ -63,7 +63,6 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 MAX_RECIPIENTS = 50
 MIN_RATE_LIMIT, MAX_RATE_LIMIT, DEFAULT_RATE_LIMIT = 1, 600, 60
-MAX_URL_LENGTH = 2048
 MAX_TEMPLATE_LENGTH = 8000
 MIN_SIGNING_SECRET_LENGTH, MAX_SECRET_LENGTH = 16, 1024
 
@@ -107,7 +106,7 @@ def integration_type(raw: object) -> IntegrationType:
     if isinstance(raw, str) and raw in set(IntegrationType):
         return IntegrationType(raw)
     known = ", ".join(kind.value for kind in IntegrationType)
-    raise _invalid("type", f"{raw!r} is not an integration type; known: {known}")
+    raise invalid("type", f"{raw!r} is not an integration type; known: {known}")
 
 
 def integration_scope(integration: Mapping[str, Any]) -> str:
@@ -132,10 +131,10 @@ def validate_integration(
     """
     kind = integration_type(kind)
     if not isinstance(config, dict):
-        raise _invalid("config", "must be an object")
+        raise invalid("config", "must be an object")
     unknown = sorted(str(key) for key in config if key not in _FIELDS[kind])
     if unknown:
-        raise _invalid(
+        raise invalid(
             f"config.{unknown[0]}", f"is not a {kind.value} field; known: {', '.join(_FIELDS[kind])}"
         )
     given = {key: value for key, value in config.items() if value is not None}
@@ -144,7 +143,7 @@ def validate_integration(
         if name in given:
             secrets[name] = _secret(given.pop(name), name, kind)
         elif name in REQUIRED_SECRETS.get(kind, ()) and not has_secret:
-            raise _invalid(f"config.{name}", "is required")
+            raise invalid(f"config.{name}", "is required")
     if kind is IntegrationType.EMAIL:
         public: dict[str, Any] = {
             "from": _address(_required(given, "from"), "config.from"),
@@ -173,7 +172,7 @@ def revise_integration(
     what happens to the secrets: None keep them, {} remove them, else the new values."""
     kind = integration_type(kind)
     if not isinstance(changes, dict):
-        raise _invalid("config", "must be an object")
+        raise invalid("config", "must be an object")
     merged = dict(current)
     for key, value in changes.items():
         if value is None:
@@ -321,29 +320,25 @@ def template_placeholders(template: str) -> list[str]:
 # --- the fields -----------------------------------------------------------------------------------
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field} {problem}", details=[{"field": field}])
-
-
 def _required(given: dict[str, Any], name: str) -> Any:
     if name not in given:
-        raise _invalid(f"config.{name}", "is required")
+        raise invalid(f"config.{name}", "is required")
     return given[name]
 
 
 def _address(value: object, field: str) -> str:
     text = value.strip() if isinstance(value, str) else None
     if not text or len(text) > _MAX_EMAIL_LENGTH or not _EMAIL.match(text):
-        raise _invalid(field, f"must be an e-mail address such as alerts@example.com, not {value!r}")
+        raise invalid(field, f"must be an e-mail address such as alerts@example.com, not {value!r}")
     return text
 
 
 def _recipients(given: dict[str, Any]) -> list[str]:
     value = _required(given, "to")
     if not isinstance(value, list) or not value:
-        raise _invalid("config.to", "must be a list of 1 to 50 e-mail addresses")
+        raise invalid("config.to", "must be a list of 1 to 50 e-mail addresses")
     if len(value) > MAX_RECIPIENTS:
-        raise _invalid("config.to", f"has {len(value)} addresses; at most {MAX_RECIPIENTS}")
+        raise invalid("config.to", f"has {len(value)} addresses; at most {MAX_RECIPIENTS}")
     recipients: list[str] = []
     for index, item in enumerate(value):
         address = _address(item, f"config.to[{index}]")
@@ -355,12 +350,12 @@ def _recipients(given: dict[str, Any]) -> list[str]:
 def _secret(value: object, name: str, kind: IntegrationType) -> str:
     # Never repeat the value: a message may be logged.
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(f"config.{name}", "must be a non-empty string")
+        raise invalid(f"config.{name}", "must be a non-empty string")
     text = value.strip()
     if kind is IntegrationType.TELEGRAM and not _BOT_TOKEN.match(text):
-        raise _invalid(f"config.{name}", "is not a Telegram bot token (<digits>:<letters, digits, _ or ->)")
+        raise invalid(f"config.{name}", "is not a Telegram bot token (<digits>:<letters, digits, _ or ->)")
     if kind is IntegrationType.WEBHOOK and not MIN_SIGNING_SECRET_LENGTH <= len(text) <= MAX_SECRET_LENGTH:
-        raise _invalid(
+        raise invalid(
             f"config.{name}",
             f"must be {MIN_SIGNING_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters long",
         )
@@ -377,13 +372,13 @@ def _chat_id(value: object) -> int | str:
             return int(text)
         if _CHANNEL.match(text):
             return text
-    raise _invalid("config.chat_id", f"must be a chat number or a channel's @username, not {value!r}")
+    raise invalid("config.chat_id", f"must be a chat number or a channel's @username, not {value!r}")
 
 
 def _topic_arn(value: object) -> str:
     text = value.strip() if isinstance(value, str) else None
     if not text or not _TOPIC_ARN.match(text):
-        raise _invalid(
+        raise invalid(
             "config.topic_arn",
             f"must be an SNS topic ARN (arn:aws:sns:<region>:<12-digit account>:<topic>), not {value!r}",
         )
@@ -404,54 +399,39 @@ def _webhook(
 
 
 def _url(value: object, insecure_hosts: frozenset[str], local_sinks: Collection[str]) -> str:
-    text = value.strip() if isinstance(value, str) else None
-    if not text or len(text) > MAX_URL_LENGTH:
-        raise _invalid("config.url", f"must be an https:// URL of at most {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        raise _invalid("config.url", "is not a URL") from None
-    if not host:
-        raise _invalid("config.url", "must name a host")
-    if parts.username is not None or parts.password is not None:
-        # They would be shown to every reader of the integration: a signing secret is the way.
-        raise _invalid("config.url", "must not carry credentials; use config.secret to sign requests")
-    if is_local_sink(text, local_sinks):
-        return text  # the local stack's own sink: loopback and plain http, as its settings say
-    insecure = parts.scheme == "http" and (host in insecure_hosts or f"{host}:{port}" in insecure_hosts)
-    if parts.scheme != "https" and not insecure:
-        raise _invalid("config.url", f"must use https, not {parts.scheme or 'no scheme'}")
-    refusal = host_refusal(host)
+    url = outbound_url(value, "config.url", credentials_instead="use config.secret to sign requests")
+    if is_local_sink(url.text, local_sinks):
+        return url.text  # the local stack's own sink: loopback and plain http, as its settings say
+    require_https(url, "config.url", insecure_hosts)
+    refusal = host_refusal(url.host)
     if refusal is not None:
         # Checked again when sending, against what the name then resolves to (DNS can change).
-        raise _invalid("config.url", f"must name a public host: {host} is {refusal}")
-    return text
+        raise invalid("config.url", f"must name a public host: {url.host} is {refusal}")
+    return url.text
 
 
 def _preset(value: object) -> str:
     if isinstance(value, str) and value in set(WebhookPreset):
         return value
     known = ", ".join(preset.value for preset in WebhookPreset)
-    raise _invalid("config.preset", f"{value!r} is not a preset; known: {known}")
+    raise invalid("config.preset", f"{value!r} is not a preset; known: {known}")
 
 
 def _template(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEMPLATE_LENGTH:
-        raise _invalid(
+        raise invalid(
             "config.template", f"must be a non-empty string of at most {MAX_TEMPLATE_LENGTH} characters"
         )
     unknown = [name for name in template_placeholders(value) if name not in TEMPLATE_PLACEHOLDERS]
     if unknown:
         known = ", ".join("{" + name + "}" for name in sorted(TEMPLATE_PLACEHOLDERS))
-        raise _invalid("config.template", f"names an unknown placeholder {{{unknown[0]}}}; known: {known}")
+        raise invalid("config.template", f"names an unknown placeholder {{{unknown[0]}}}; known: {known}")
     return value
 
 
 def _rate_limit(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_RATE_LIMIT <= value <= MAX_RATE_LIMIT:
-        raise _invalid(
+        raise invalid(
             "config.rate_limit_per_minute",
             f"must be a whole number from {MIN_RATE_LIMIT} to {MAX_RATE_LIMIT}, not {value!r}",
         )

@@ -25,9 +25,8 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
-from riskgate.domain.errors import InvalidInput
+from riskgate.domain.outbound_urls import invalid, outbound_url, require_https
 
 
 class ConnectionType(StrEnum):
@@ -56,7 +55,6 @@ _FIELDS: dict[ConnectionType, tuple[str, ...]] = {
 
 MAX_GLOBS = 100
 MAX_GLOB_LENGTH = 256
-MAX_URL_LENGTH = 2048
 MAX_SECRET_LENGTH = 1024
 MIN_WEBHOOK_SECRET_LENGTH = 16
 MAX_ROBOT_NAME_LENGTH = 255
@@ -76,7 +74,7 @@ def connection_type(raw: object) -> ConnectionType:
     if isinstance(raw, str) and raw in set(ConnectionType):
         return ConnectionType(raw)
     known = ", ".join(kind.value for kind in ConnectionType)
-    raise _invalid("type", f"{raw!r} is not a registry type; known: {known}")
+    raise invalid("type", f"{raw!r} is not a registry type; known: {known}")
 
 
 def validate_connection(
@@ -93,10 +91,10 @@ def validate_connection(
     may reach over plain http. Messages about a secret never repeat its value."""
     kind = connection_type(kind)
     if not isinstance(config, dict):
-        raise _invalid("config", "must be an object")
+        raise invalid("config", "must be an object")
     unknown = sorted(str(key) for key in config if key not in _FIELDS[kind])
     if unknown:
-        raise _invalid(
+        raise invalid(
             f"config.{unknown[0]}",
             f"is not a field of {kind.value} connections; known: {', '.join(_FIELDS[kind])}",
         )
@@ -106,7 +104,7 @@ def validate_connection(
         if name in given:
             secrets[name] = _secret(given.pop(name), name)
         elif name not in stored_secrets:
-            raise _invalid(f"config.{name}", "is required")
+            raise invalid(f"config.{name}", "is required")
     if kind is ConnectionType.ECR:
         public: dict[str, Any] = {
             "account_id": _account_id(_required(given, "account_id")),
@@ -136,7 +134,7 @@ def revise_connection(
     secret fields sent (None: none sent, the stored ones stay); a secret not sent keeps its value."""
     kind = connection_type(kind)
     if not isinstance(changes, dict):
-        raise _invalid("config", "must be an object")
+        raise invalid("config", "must be an object")
     merged = dict(current)
     for key, value in changes.items():
         if value is None:
@@ -146,7 +144,7 @@ def revise_connection(
     # A secret sent as null would remove it; every secret of a connection is required.
     removed = [name for name in SECRET_FIELDS[kind] if name in changes and changes[name] is None]
     if removed:
-        raise _invalid(f"config.{removed[0]}", "is required: send a new value to replace it")
+        raise invalid(f"config.{removed[0]}", "is required: send a new value to replace it")
     public, secrets = validate_connection(
         kind, merged, insecure_hosts=insecure_hosts, stored_secrets=stored_secrets
     )
@@ -156,20 +154,16 @@ def revise_connection(
 # --- the fields -----------------------------------------------------------------------------------
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field} {problem}", details=[{"field": field}])
-
-
 def _required(given: dict[str, Any], name: str) -> Any:
     if name not in given:
-        raise _invalid(f"config.{name}", "is required")
+        raise invalid(f"config.{name}", "is required")
     return given[name]
 
 
 def _account_id(value: object) -> str:
     if isinstance(value, str) and _ACCOUNT_ID.match(value):
         return value
-    raise _invalid(
+    raise invalid(
         "config.account_id", f"must be an AWS account id: 12 digits as a string, not {str(value)[:40]!r}"
     )
 
@@ -177,19 +171,19 @@ def _account_id(value: object) -> str:
 def _region(value: object) -> str:
     if isinstance(value, str) and _REGION.match(value):
         return value
-    raise _invalid("config.region", f"must be an AWS region name such as eu-west-1, not {str(value)[:40]!r}")
+    raise invalid("config.region", f"must be an AWS region name such as eu-west-1, not {str(value)[:40]!r}")
 
 
 def _globs(value: object, field: str) -> list[str]:
     """Globs over names (`*`, `?`, `[…]`), in the order given, each once."""
     if not isinstance(value, list) or not value:
-        raise _invalid(field, f'must be a list of 1 to {MAX_GLOBS} globs, such as ["team-a/*"]')
+        raise invalid(field, f'must be a list of 1 to {MAX_GLOBS} globs, such as ["team-a/*"]')
     if len(value) > MAX_GLOBS:
-        raise _invalid(field, f"has {len(value)} globs; at most {MAX_GLOBS}")
+        raise invalid(field, f"has {len(value)} globs; at most {MAX_GLOBS}")
     globs: list[str] = []
     for index, item in enumerate(value):
         if not isinstance(item, str) or len(item) > MAX_GLOB_LENGTH or not _GLOB.match(item):
-            raise _invalid(
+            raise invalid(
                 f"{field}[{index}]",
                 f"must be a glob of 1 to {MAX_GLOB_LENGTH} characters without white space",
             )
@@ -202,41 +196,26 @@ def _scans(value: object) -> list[str]:
     """Which of ECR's scans to take, in a fixed order (basic, enhanced), each once."""
     known = [scan.value for scan in EcrScan]
     if not isinstance(value, list) or not value:
-        raise _invalid("config.scans", f"must name at least one of {', '.join(known)}")
+        raise invalid("config.scans", f"must name at least one of {', '.join(known)}")
     for index, item in enumerate(value):
         if not isinstance(item, str) or item not in known:
-            raise _invalid(f"config.scans[{index}]", f"{item!r} is not a scan; known: {', '.join(known)}")
+            raise invalid(f"config.scans[{index}]", f"{item!r} is not a scan; known: {', '.join(known)}")
     return [scan for scan in known if scan in value]
 
 
 def _url(value: object, insecure_hosts: frozenset[str]) -> str:
     """Harbor's base URL, without a trailing slash: the API paths are built on it."""
-    text = value.strip() if isinstance(value, str) else None
-    if not text or len(text) > MAX_URL_LENGTH:
-        raise _invalid("config.url", f"must be an https:// URL of at most {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        raise _invalid("config.url", "is not a URL") from None
-    if not host:
-        raise _invalid("config.url", "must name a host")
-    if parts.username is not None or parts.password is not None:
-        # They would be shown to every reader of the connection: the robot's secret is the way.
-        raise _invalid("config.url", "must not carry credentials; use robot_name and robot_secret")
-    if parts.query or parts.fragment or text.endswith(("?", "#")):
-        raise _invalid("config.url", "must not have a query or a fragment: it is Harbor's base URL")
-    insecure = parts.scheme == "http" and (host in insecure_hosts or f"{host}:{port}" in insecure_hosts)
-    if parts.scheme != "https" and not insecure:
-        raise _invalid("config.url", f"must use https, not {parts.scheme or 'no scheme'}")
-    return text.rstrip("/")
+    url = outbound_url(value, "config.url", credentials_instead="use robot_name and robot_secret")
+    if url.parts.query or url.parts.fragment or url.text.endswith(("?", "#")):
+        raise invalid("config.url", "must not have a query or a fragment: it is Harbor's base URL")
+    require_https(url, "config.url", insecure_hosts)
+    return url.text.rstrip("/")
 
 
 def _robot_name(value: object) -> str:
     text = value.strip() if isinstance(value, str) else None
     if not text or len(text) > MAX_ROBOT_NAME_LENGTH or not _ROBOT_NAME.match(text):
-        raise _invalid(
+        raise invalid(
             "config.robot_name",
             f"must be a Harbor robot account's name (such as robot$riskgate), at most "
             f"{MAX_ROBOT_NAME_LENGTH} characters, without white space or ':'",
@@ -249,7 +228,7 @@ def _secret(value: object, name: str) -> str:
     field = f"config.{name}"
     minimum = MIN_WEBHOOK_SECRET_LENGTH if name == "webhook_secret" else 1
     if not isinstance(value, str) or not minimum <= len(value) <= MAX_SECRET_LENGTH:
-        raise _invalid(field, f"must be a string of {minimum} to {MAX_SECRET_LENGTH} characters")
+        raise invalid(field, f"must be a string of {minimum} to {MAX_SECRET_LENGTH} characters")
     if value != value.strip() or any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise _invalid(field, "must not have leading or trailing white space or control characters")
+        raise invalid(field, "must not have leading or trailing white space or control characters")
     return value
