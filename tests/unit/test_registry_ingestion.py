@@ -913,6 +913,76 @@ def test_a_sync_takes_inspector_findings_only_of_images_never_imported_that_have
     assert saved["scan"]["received_at"] == "2024-05-01T12:00:00.000000Z"  # as of the sync
 
 
+def enhanced_page(items: list[dict[str, Any]], completed_at: str = SCAN_COMPLETED) -> dict[str, Any]:
+    """One page of DescribeImageScanFindings in a registry that scans with Inspector (enhanced): ECR names
+    Inspector's `inspectorScore` `score`, and lists the findings under `enhancedFindings`."""
+    return {
+        "imageScanStatus": {"status": "ACTIVE"},
+        "imageScanFindings": {"imageScanCompletedAt": completed_at, "enhancedFindings": items},
+    }
+
+
+def test_a_sync_imports_an_enhanced_scan_once_as_inspectors_with_the_time_ecr_gives() -> None:
+    # Given a connection taking both scans (the default) of a registry that scans with Inspector
+    world = World(ecr_connection())
+    world.aws.images = [listed(REPOSITORY, DIGEST, "1.0")]
+    world.aws.ecr[(REPOSITORY, DIGEST)] = [enhanced_page([inspector_item("CVE-2024-3")])]
+    world.aws.inspector[(REPOSITORY, DIGEST)] = [inspector_item("CVE-2024-3")]
+
+    page = world.sync_page(start_sync(world, "reg-ecr"))
+
+    # Then one scan, Inspector's, at the scan's own time: not a second copy under `ecr`
+    assert [step.result for step in page.steps] == [Result.IMPORTED]
+    (saved,) = world.scans.saved.values()
+    assert saved["scan"]["format"] == SCANNER_INSPECTOR
+    assert saved["scan"]["received_at"] == SCAN_COMPLETED
+    assert [finding.finding_id for finding in saved["findings"]] == ["CVE-2024-3"]
+    assert world.connections.seen == {("reg-ecr", SCANNER_INSPECTOR, DIGEST): SCAN_COMPLETED}
+    assert [call[0] for call in world.aws.calls] == ["ecr"]
+
+    # And the next sync, finding the same scan, writes nothing
+    again = world.sync_page(start_sync(world, "reg-ecr"))
+    assert [step.result for step in again.steps] == [Result.DUPLICATE]
+    assert len(world.scans.saved) == 1
+
+
+def test_a_sync_of_a_basic_scan_does_not_ask_inspector() -> None:
+    world = World(ecr_connection())
+    world.aws.images = [listed(REPOSITORY, DIGEST, "1.0")]
+    world.aws.ecr[(REPOSITORY, DIGEST)] = [ecr_page([basic_finding("CVE-2024-1")])]
+
+    page = world.sync_page(start_sync(world, "reg-ecr"))
+
+    assert [step.result for step in page.steps] == [Result.IMPORTED]
+    assert [saved["scan"]["format"] for saved in world.scans.saved.values()] == [SCANNER_ECR]
+    assert [call[0] for call in world.aws.calls] == ["ecr"]
+
+
+def test_a_connection_taking_basic_scans_only_passes_over_an_enhanced_scan() -> None:
+    world = World(ecr_connection(scans=["basic"]))
+    world.aws.images = [listed(REPOSITORY, DIGEST, "1.0")]
+    world.aws.ecr[(REPOSITORY, DIGEST)] = [enhanced_page([inspector_item("CVE-2024-3")])]
+
+    page = world.sync_page(start_sync(world, "reg-ecr"))
+
+    (step,) = page.steps
+    assert step.result is Result.SKIPPED
+    assert "basic scans only" in (step.reason or "")
+    assert world.scans.saved == {}
+
+
+def test_a_basic_scan_event_answered_by_an_enhanced_scan_is_recorded_not_stored_as_basic() -> None:
+    # The registry's scanning was switched to enhanced between ECR's event and the pull.
+    world = World(ecr_connection())
+    world.aws.ecr[(REPOSITORY, DIGEST)] = [enhanced_page([inspector_item("CVE-2024-3")])]
+
+    outcome = world.event(ecr_event())
+
+    assert [step.result for step in outcome.steps] == [Result.PULL_FAILED]
+    assert world.scans.saved == {}
+    assert "enhanced scanning" in world.connections.events[0]["message"]
+
+
 def test_a_sync_whose_job_was_replaced_stops() -> None:
     world = World(ecr_connection())
     world.aws.images = [

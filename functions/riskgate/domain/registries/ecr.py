@@ -56,6 +56,8 @@ ECR_SCAN_DETAIL_TYPE = "ECR Image Scan"
 INSPECTOR_SOURCE = "aws.inspector2"
 INSPECTOR_SCAN_DETAIL_TYPE = "Inspector2 Scan"
 SCAN_COMPLETE = "COMPLETE"
+# The status of an image's enhanced scan whose findings are readable (Inspector scans it continuously).
+ENHANCED_SCAN_ACTIVE = "ACTIVE"
 
 _SCANNER_OF_EVENT = {
     (ECR_SOURCE, ECR_SCAN_DETAIL_TYPE): SCANNER_ECR,
@@ -175,6 +177,16 @@ def scan_completed_at(response: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     return registry_time(value, child_path(_FINDINGS_PATH, "imageScanCompletedAt"))
+
+
+def answered_scanner(responses: Iterable[Mapping[str, Any]]) -> str:
+    """Whose scan ECR's DescribeImageScanFindings answered with: `inspector` for an enhanced scan (status
+    ACTIVE, or `enhancedFindings` listed: Inspector's findings, read through ECR), else `ecr` (basic)."""
+    for response in responses:
+        scan = object_field(expect_object(response, ""), _FINDINGS_PATH, "")
+        if scan_status(response) == ENHANCED_SCAN_ACTIVE or scan.get("enhancedFindings"):
+            return SCANNER_INSPECTOR
+    return SCANNER_ECR
 
 
 def scan_status(response: Mapping[str, Any]) -> str | None:

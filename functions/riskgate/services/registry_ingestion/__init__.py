@@ -31,7 +31,8 @@ The rules every entry point shares:
   scan imported. A scan that is not newer is a duplicate (redelivered) or out of order (a stale event
   arriving late): nothing is written. The scan's id is derived from (connection, scanner, digest, scan
   time) and its time is the registry's scan time, so a delivery racing another one, or repeating one
-  that died after storing, finds the scan already stored instead of writing a second one.
+  that died after storing, finds the scan already stored instead of writing a second one. An enhanced
+  scan read through ECR (by a sync) is Inspector's scan: stored and marked as `inspector`'s.
 - **What was pulled is what is stored.** ECR says when the scan whose findings it returned completed:
   that time, not the event's, is the scan's. A late event of an older scan then pulls the current result,
   which is recognised as seen.

@@ -19,6 +19,7 @@ from riskgate.domain.registries import (
 )
 from riskgate.domain.registries.connections import ConnectionType
 from riskgate.domain.registries.ecr import (
+    answered_scanner,
     basic_findings,
     scan_completed_at,
     scan_failed,
@@ -140,6 +141,10 @@ def _import_aws_scan(
         report, scanned_at = pull_aws(pull, finished.scanner, image, finished.scanned_at)
         if finished.scanner == SCANNER_INSPECTOR and announced and not report.findings:
             raise NotReady(f"Inspector lists no findings of {reference} yet; its event announced {announced}")
+        if report.scanner != finished.scanner:
+            # ECR announced a basic scan and now answers with an enhanced one: the registry's scanning
+            # was switched meanwhile. Inspector's own event brings that scan.
+            raise PullRefused(f"ECR now scans {reference} with Inspector (enhanced scanning), not basic")
     except NotReady as error:
         return not_ready(connections, registry_id, reference, str(error), now, attempt)
     except (PullRefused, InvalidInput) as error:
@@ -163,13 +168,21 @@ def pull_aws(pull: Pulls, scanner: str, image: RegistryImage, fallback_time: str
     """The report of the image's current scan by `scanner`, and that scan's time (ECR's completion time;
     for Inspector, which does not say, `fallback_time`)."""
     if scanner == SCANNER_ECR:
-        pages = pull.aws.ecr_scan_findings(
-            image.region, registry_id=image.account_id, repository=image.repository, digest=image.digest
-        )
-        scanned_at = next((at for at in map(scan_completed_at, pages) if at), None) or fallback_time
-        return registry_report(SCANNER_ECR, image.image_ref, basic_findings(pages), scanned_at), scanned_at
+        return pull_ecr(pull, image, fallback_time)
     items = pull.aws.inspector_findings(
         image.region, account_id=image.account_id, repository=image.repository, digest=image.digest
     )
     findings = inspector_findings(items, digest=image.digest)
     return registry_report(SCANNER_INSPECTOR, image.image_ref, findings, fallback_time), fallback_time
+
+
+def pull_ecr(pull: Pulls, image: RegistryImage, fallback_time: str) -> tuple[ParsedReport, str]:
+    """ECR's answer about the image's current scan (every page) and that scan's time (ECR's completion
+    time, else `fallback_time`). The report's scanner says whose scan it is: an enhanced scan is
+    Inspector's findings read through ECR (`answered_scanner`)."""
+    pages = pull.aws.ecr_scan_findings(
+        image.region, registry_id=image.account_id, repository=image.repository, digest=image.digest
+    )
+    scanned_at = next((at for at in map(scan_completed_at, pages) if at), None) or fallback_time
+    report = registry_report(answered_scanner(pages), image.image_ref, basic_findings(pages), scanned_at)
+    return report, scanned_at

@@ -13,6 +13,7 @@ from riskgate.adapters.registries import SYNC_DONE, SYNC_FAILED
 from riskgate.adapters.registry_sources import NotReady, PullRefused
 from riskgate.clock import iso
 from riskgate.domain.errors import Conflict, InvalidInput, NotFound
+from riskgate.domain.parsers import ParsedReport
 from riskgate.domain.registries import (
     SCANNER_HARBOR,
     SCANNER_INSPECTOR,
@@ -20,10 +21,10 @@ from riskgate.domain.registries import (
     matches_any,
     registry_time,
 )
-from riskgate.domain.registries.connections import ConnectionType
+from riskgate.domain.registries.connections import ConnectionType, EcrScan
 from riskgate.domain.registries.harbor import SCANNING_COMPLETED, HarborEvent, harbor_image_ref
 from riskgate.resources import REGISTRY_MAX_ATTEMPTS, REGISTRY_SYNC_PAGE_SIZE
-from riskgate.services.registry_ingestion.aws_events import pull_aws
+from riskgate.services.registry_ingestion.aws_events import pull_aws, pull_ecr
 from riskgate.services.registry_ingestion.harbor_webhooks import harbor_host, pull_harbor
 from riskgate.services.registry_ingestion.outcomes import Outcome, Result, Step, ignored, retry_delay
 from riskgate.services.registry_ingestion.ports import (
@@ -40,6 +41,8 @@ from riskgate.services.registry_ingestion.ports import (
     StoreScan,
 )
 from riskgate.services.registry_ingestion.steps import connection_config, not_newer, reason, store
+
+_BASIC_ONLY = "ECR scans it with Inspector (enhanced scanning); the connection takes basic scans only"
 
 
 def sync_message(registry_id: str, job_id: str, cursor: Any = None) -> dict[str, Any]:
@@ -168,11 +171,7 @@ class _SyncPage:
             cursor=cursor,
             page_size=REGISTRY_SYNC_PAGE_SIZE,
         )
-        scanners = [
-            scanner
-            for scanner, setting in SCAN_SETTING.items()
-            if setting in (config.get("scans") or BOTH_SCANS)
-        ]
+        takes = set(config.get("scans") or BOTH_SCANS)
         steps = []
         for listed in found:
             image = RegistryImage(
@@ -182,26 +181,46 @@ class _SyncPage:
                 digest=str(listed["digest"]),
                 tags=tuple(str(tag) for tag in listed.get("tags") or ()),
             )
-            steps += [self._ecr_image(image, scanner) for scanner in scanners]
+            if EcrScan.BASIC.value in takes:
+                steps.append(self._ecr_image(image, takes))
+            else:
+                steps.append(self._inspector_image(image))
         return steps, next_cursor
 
-    def _ecr_image(self, image: RegistryImage, scanner: str) -> Step:
-        """An image a sync found: imported when the registry has a scan of it newer than the one imported.
-        Inspector says nothing of when it scanned, and lists nothing for an image it has not scanned:
-        a sync takes its findings only for an image never imported with some to show, as of now (events
-        keep the others current)."""
+    def _ecr_image(self, image: RegistryImage, takes: set[str]) -> Step:
+        """An image a sync found, as ECR answers about it: a basic scan is `ecr`'s; an enhanced scan is
+        Inspector's findings with the time of the scan, imported as `inspector`'s (the same scan its
+        events import, so never twice), or passed over when the connection takes basic scans only. A
+        registry scans either way, never both: ECR's answer also says Inspector has nothing else."""
         reference = image.image_ref.reference
-        seen = self.connections.seen_scan(self.registry_id, scanner, image.digest)
-        if scanner == SCANNER_INSPECTOR and seen is not None:
-            return Step(Result.DUPLICATE, self.registry_id, reference)
         try:
-            report, scanned_at = pull_aws(self.pull, scanner, image, iso(self.now))
+            report, scanned_at = pull_ecr(self.pull, image, iso(self.now))
         except (NotReady, PullRefused, InvalidInput) as error:
             return Step(Result.SKIPPED, self.registry_id, reference, reason=reason(error))
-        if scanner == SCANNER_INSPECTOR and not report.findings:
-            return Step(Result.SKIPPED, self.registry_id, reference, reason="Inspector lists no findings")
-        if not_newer(scanned_at, seen):
+        scanner = str(report.scanner)  # registry reports always name theirs
+        if SCAN_SETTING[scanner] not in takes:
+            return Step(Result.SKIPPED, self.registry_id, reference, reason=_BASIC_ONLY)
+        return self._store_newer(image, scanner, report, scanned_at)
+
+    def _inspector_image(self, image: RegistryImage) -> Step:
+        """An image a sync found, for a connection taking enhanced scans only. Inspector says nothing of
+        when it scanned, and lists nothing for an image it has not scanned: a sync takes its findings only
+        for an image never imported with some to show, as of now (events keep the others current)."""
+        reference = image.image_ref.reference
+        if self.connections.seen_scan(self.registry_id, SCANNER_INSPECTOR, image.digest) is not None:
             return Step(Result.DUPLICATE, self.registry_id, reference)
+        try:
+            report, scanned_at = pull_aws(self.pull, SCANNER_INSPECTOR, image, iso(self.now))
+        except (NotReady, PullRefused, InvalidInput) as error:
+            return Step(Result.SKIPPED, self.registry_id, reference, reason=reason(error))
+        if not report.findings:
+            return Step(Result.SKIPPED, self.registry_id, reference, reason="Inspector lists no findings")
+        return self._store_newer(image, SCANNER_INSPECTOR, report, scanned_at)
+
+    def _store_newer(self, image: RegistryImage, scanner: str, report: ParsedReport, scanned_at: str) -> Step:
+        """The scan stored, unless one as new by the same scanner was imported already."""
+        if not_newer(scanned_at, self.connections.seen_scan(self.registry_id, scanner, image.digest)):
+            return Step(Result.DUPLICATE, self.registry_id, image.image_ref.reference)
         return store(
             self.connections,
             self.store_scan,
