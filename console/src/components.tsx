@@ -1,5 +1,5 @@
-// Pieces every page uses: links that keep the app loaded, error and status boxes, pagination, dialogs,
-// and the small formatters of times, statuses and counts.
+// Pieces every page uses: links that keep the app loaded, error and status boxes, tables and pagination,
+// dialogs and form parts, and the small formatters of times, statuses and counts.
 
 import type { ComponentChildren, Ref, TargetedEvent } from "preact";
 import { createContext } from "preact";
@@ -36,7 +36,7 @@ export function sessionFor(caller: Caller): Session {
   };
 }
 
-// --- navigation -----------------------------------------------------------------------------------
+// --- navigation and a page's parts -------------------------------------------------------------------
 
 export function Link(props: { href: string; children: ComponentChildren; class?: string; "aria-current"?: "page" }) {
   const follow = (event: MouseEvent) => {
@@ -62,6 +62,36 @@ export function PageTitle(props: { children: ComponentChildren; title: string })
     <h1 ref={heading} tabIndex={-1}>
       {props.children}
     </h1>
+  );
+}
+
+/** The way back from a page of one thing to its list. */
+export function Crumbs(props: { href: string; label: string }) {
+  return (
+    <p class="crumbs">
+      <Link href={props.href}>{props.label}</Link> ›
+    </p>
+  );
+}
+
+/** A part of a page, named by its heading (a landmark screen readers list). */
+export function Section(props: { id: string; title: string; children: ComponentChildren }) {
+  return (
+    <section aria-labelledby={props.id}>
+      <h2 id={props.id}>{props.title}</h2>
+      {props.children}
+    </section>
+  );
+}
+
+/** A page of one thing before it has been read: its title, then why reading failed (with "Try again") or "Loading …". */
+export function NotLoaded(props: { title: string; loaded: Loaded<unknown>; what: string }) {
+  const { loaded } = props;
+  return (
+    <>
+      <PageTitle title={props.title}>{props.title}</PageTitle>
+      {loaded.error ? <ErrorBox error={loaded.error} onRetry={loaded.reload} /> : <Loading what={props.what} />}
+    </>
   );
 }
 
@@ -202,6 +232,89 @@ export function Pager<T>(props: { paged: Paged<T>; label: string }) {
   );
 }
 
+// --- tables ---------------------------------------------------------------------------------------
+
+/**
+ * A column's heading: its text; `{ num: text }` for a column of counts (aligned like its cells); false for
+ * a column this caller does not get (`mayManage && "Actions"`), so that the headings and the width of the
+ * "nothing here" row follow from one list.
+ */
+export type Column = string | { num: string } | false;
+
+/** A table named by its caption; `empty`, when given, is said in one full-width row (in place of rows). */
+export function Table(props: {
+  caption: string;
+  columns: Column[];
+  empty?: ComponentChildren;
+  busy?: boolean;
+  children: ComponentChildren;
+}) {
+  const columns = props.columns.filter((column) => column !== false);
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((column) =>
+              typeof column === "string" ? (
+                <th key={column} scope="col">
+                  {column}
+                </th>
+              ) : (
+                <th key={column.num} scope="col" class="num">
+                  {column.num}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody aria-busy={props.busy}>
+          {props.empty && (
+            <tr>
+              <td colSpan={columns.length}>{props.empty}</td>
+            </tr>
+          )}
+          {props.children}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * A server-paged list as a table, with what every such list has around it: its error (with "Try again"),
+ * "Loading …" until the first page arrives (when `loading` says what), and the pager, named like the table.
+ */
+export function PagedTable<T>(props: {
+  paged: Paged<T>;
+  caption: string;
+  columns: Column[];
+  row: (item: T, index: number) => ComponentChildren;
+  loading?: string;
+  /** Said when the page has no rows to show. */
+  empty?: ComponentChildren;
+  /** The rows to show of a page (for a view the server cannot filter by). */
+  filter?: (item: T) => boolean;
+  busy?: boolean;
+}) {
+  const { paged } = props;
+  const items = paged.data?.items ?? [];
+  const rows = props.filter ? items.filter(props.filter) : items;
+  return (
+    <>
+      <ErrorBox error={paged.error} onRetry={paged.reload} />
+      {props.loading && paged.loading && !paged.data && <Loading what={props.loading} />}
+      {paged.data && (
+        <Table caption={props.caption} columns={props.columns} empty={rows.length === 0 && props.empty} busy={props.busy}>
+          {rows.map(props.row)}
+        </Table>
+      )}
+      <Pager paged={paged} label={props.caption} />
+    </>
+  );
+}
+
 // --- dialogs --------------------------------------------------------------------------------------
 
 /**
@@ -234,6 +347,35 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
   );
 }
 
+/**
+ * A dialog holding one form: its fields, the submission's error, then the submit button and "Cancel".
+ * The button's props are SubmitButton's.
+ */
+export function FormDialog(
+  props: {
+    title: string;
+    onClose: () => void;
+    submission: Submission;
+    children: ComponentChildren;
+  } & Omit<SubmitButtonProps, "busy">,
+) {
+  const { busy, error, submit } = props.submission;
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <form onSubmit={submit}>
+        {props.children}
+        <ErrorBox error={error} />
+        <div class="buttons">
+          <SubmitButton label={props.label} busyLabel={props.busyLabel} danger={props.danger} busy={busy} />
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
 // --- form helpers ---------------------------------------------------------------------------------
 
 let fieldNumber = 0;
@@ -241,6 +383,26 @@ let fieldNumber = 0;
 /** A label bound to its control by id. */
 export function useFieldId(): string {
   return useRef(`field-${++fieldNumber}`).current;
+}
+
+/** A control with its label (bound by `id`) and, when given, its hint (the control's description: see `hintId`). */
+function Field(props: { id: string; label: string; hint?: string; children: ComponentChildren }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      {props.children}
+      {props.hint && (
+        <small id={hintId(props.id, props.hint)} class="hint">
+          {props.hint}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** What a control with a hint names in `aria-describedby`, so that screen readers read the hint with it. */
+function hintId(id: string, hint?: string): string | undefined {
+  return hint ? `${id}-hint` : undefined;
 }
 
 export function TextField(props: {
@@ -258,8 +420,7 @@ export function TextField(props: {
 }) {
   const id = useFieldId();
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
+    <Field id={id} label={props.label} hint={props.hint}>
       <input
         id={id}
         ref={props.inputRef}
@@ -271,37 +432,26 @@ export function TextField(props: {
         autocomplete={props.autocomplete ?? "off"}
         readOnly={props.readOnly}
         min={props.min}
-        aria-describedby={props.hint ? `${id}-hint` : undefined}
+        aria-describedby={hintId(id, props.hint)}
         onInput={(event) => props.onInput((event.currentTarget as HTMLInputElement).value)}
       />
-      {props.hint && (
-        <small id={`${id}-hint`} class="hint">
-          {props.hint}
-        </small>
-      )}
-    </div>
+    </Field>
   );
 }
 
 export function TextArea(props: { label: string; value: string; onInput: (value: string) => void; required?: boolean; hint?: string }) {
   const id = useFieldId();
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
+    <Field id={id} label={props.label} hint={props.hint}>
       <textarea
         id={id}
         value={props.value}
         required={props.required}
         rows={3}
-        aria-describedby={props.hint ? `${id}-hint` : undefined}
+        aria-describedby={hintId(id, props.hint)}
         onInput={(event) => props.onInput((event.currentTarget as HTMLTextAreaElement).value)}
       />
-      {props.hint && (
-        <small id={`${id}-hint`} class="hint">
-          {props.hint}
-        </small>
-      )}
-    </div>
+    </Field>
   );
 }
 
@@ -314,8 +464,7 @@ export function Select(props: {
 }) {
   const id = useFieldId();
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
+    <Field id={id} label={props.label}>
       <select
         id={id}
         value={props.value}
@@ -328,7 +477,7 @@ export function Select(props: {
           </option>
         ))}
       </select>
-    </div>
+    </Field>
   );
 }
 
@@ -347,13 +496,35 @@ export function Checkbox(props: { label: string; checked: boolean; onChange: (ch
   );
 }
 
-/** A form's submission: busy while it runs, its error kept (and the form's values untouched) on failure. */
-export function useSubmit(action: () => Promise<void>): {
+/**
+ * A list's filters, a form named by `label`. With `onApply`, what is typed waits for "Apply filters";
+ * without it, each control applies its value as it changes.
+ */
+export function Filters(props: { label: string; onApply?: () => void; children: ComponentChildren }) {
+  return (
+    <form
+      class="filters"
+      aria-label={props.label}
+      onSubmit={(event) => {
+        event.preventDefault();
+        props.onApply?.();
+      }}
+    >
+      {props.children}
+      {props.onApply && <button type="submit">Apply filters</button>}
+    </form>
+  );
+}
+
+export interface Submission {
   busy: boolean;
   error: unknown;
   submit: (event?: TargetedEvent<HTMLFormElement, Event>) => void;
   clear: () => void;
-} {
+}
+
+/** A form's submission: busy while it runs, its error kept (and the form's values untouched) on failure. */
+export function useSubmit(action: () => Promise<void>): Submission {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const submit = (event?: TargetedEvent<HTMLFormElement, Event>) => {
@@ -366,6 +537,49 @@ export function useSubmit(action: () => Promise<void>): {
       .finally(() => setBusy(false));
   };
   return { busy, error, submit, clear: () => setError(null) };
+}
+
+interface SubmitButtonProps {
+  label: string;
+  busy: boolean;
+  /** Said instead of `label` while the form is being sent (without it, the button is only disabled). */
+  busyLabel?: string;
+  /** The action ends or removes something. */
+  danger?: boolean;
+}
+
+/** A form's main button, disabled while the form is being sent: one click, one request. */
+export function SubmitButton(props: SubmitButtonProps) {
+  return (
+    <button type="submit" class={props.danger ? "primary danger" : "primary"} disabled={props.busy}>
+      {props.busy && props.busyLabel ? props.busyLabel : props.label}
+    </button>
+  );
+}
+
+/**
+ * A section with the form that creates one thing, both named by the heading: the fields, the submission's
+ * error, then the button. `intro` stands between the heading and the form.
+ */
+export function CreateSection(props: {
+  id: string;
+  title: string;
+  submission: Submission;
+  label: string;
+  intro?: ComponentChildren;
+  children: ComponentChildren;
+}) {
+  const { busy, error, submit } = props.submission;
+  return (
+    <Section id={props.id} title={props.title}>
+      {props.intro}
+      <form onSubmit={submit} aria-labelledby={props.id}>
+        {props.children}
+        <ErrorBox error={error} />
+        <SubmitButton label={props.label} busy={busy} busyLabel="Creating…" />
+      </form>
+    </Section>
+  );
 }
 
 // --- formatting -----------------------------------------------------------------------------------

@@ -63,3 +63,15 @@ export function withParams(path: string, values: Record<string, string | null | 
   const text = params.toString();
   return text ? `${path}?${text}` : path;
 }
+
+/**
+ * A list's filters: `applied` are those in the URL, `draft` what the form holds until it applies them.
+ * Back and forward change the URL under the form: the form shows again what is applied.
+ */
+export function useFilters<Name extends string>(location: Location, names: readonly Name[]) {
+  const applied = Object.fromEntries(names.map((name) => [name, location.query.get(name) ?? ""])) as Record<Name, string>;
+  const [draft, setDraft] = useState(applied);
+  useEffect(() => setDraft(applied), [location.href]);
+  const set = (name: Name) => (value: string) => setDraft((current) => ({ ...current, [name]: value }));
+  return { applied, draft, set };
+}

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 
 import { get, path } from "../api";
-import { ErrorBox, Link, Loading, Notice, PageTitle, StatusBadge, Time, useLoad, useSession, words } from "../components";
+import { Crumbs, ErrorBox, Link, NotLoaded, Notice, PageTitle, Section, StatusBadge, Table, Time, useLoad, useSession, words } from "../components";
 import type { RiskAcceptanceDetail } from "../types";
 import { endText, ExtendDialog, findingText, RevokeDialog, scopeText } from "./acceptances";
 
@@ -13,14 +13,7 @@ export function AcceptancePage(props: { id: string }) {
   const [dialog, setDialog] = useState<"revoke" | "extend" | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const shown = acceptance.data;
-  if (!shown) {
-    return (
-      <>
-        <PageTitle title="Risk acceptance">Risk acceptance</PageTitle>
-        {acceptance.error ? <ErrorBox error={acceptance.error} onRetry={acceptance.reload} /> : <Loading what="the acceptance" />}
-      </>
-    );
-  }
+  if (!shown) return <NotLoaded title="Risk acceptance" loaded={acceptance} what="the acceptance" />;
   const changed = (text: string) => {
     setDialog(null);
     setDone(text);
@@ -28,9 +21,7 @@ export function AcceptancePage(props: { id: string }) {
   };
   return (
     <>
-      <p class="crumbs">
-        <Link href="/risk-acceptances">Risk acceptances</Link> ›
-      </p>
+      <Crumbs href="/risk-acceptances" label="Risk acceptances" />
       <PageTitle title={`Acceptance of ${shown.finding.id}`}>Acceptance of {findingText(shown)}</PageTitle>
       <ErrorBox error={acceptance.error} />
       {done && <Notice>{done}</Notice>}
@@ -92,49 +83,32 @@ export function AcceptancePage(props: { id: string }) {
           </button>
         </div>
       )}
-      <section aria-labelledby="covered-heading">
-        <h2 id="covered-heading">Images it covers</h2>
-        <div class="table-wrap">
-          <table>
-            <caption>Covered images</caption>
-            <thead>
-              <tr>
-                <th scope="col">Image</th>
-                <th scope="col">Digest</th>
-                <th scope="col" class="num">
-                  Findings it matches
-                </th>
-                <th scope="col" class="num">
-                  Accepted by it
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.covered_images.length === 0 && (
-                <tr>
-                  <td colSpan={4}>{shown.status === "active" ? "No image has this finding now." : "None: it is no longer in force."}</td>
-                </tr>
-              )}
-              {shown.covered_images.map((image) => (
-                <tr key={image.image_id}>
-                  <th scope="row">
-                    <Link href={`/images/${encodeURIComponent(image.image_id)}`}>
-                      {image.registry}/{image.repository}
-                      {image.tags.length ? `:${image.tags.join(", ")}` : ""}
-                    </Link>
-                  </th>
-                  <td>
-                    <code class="wrap">{image.digest ?? "—"}</code>
-                  </td>
-                  <td class="num">{image.findings}</td>
-                  <td class="num">{image.accepted}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      <Section id="covered-heading" title="Images it covers">
+        <Table
+          caption="Covered images"
+          columns={["Image", "Digest", { num: "Findings it matches" }, { num: "Accepted by it" }]}
+          empty={
+            shown.covered_images.length === 0 && (shown.status === "active" ? "No image has this finding now." : "None: it is no longer in force.")
+          }
+        >
+          {shown.covered_images.map((image) => (
+            <tr key={image.image_id}>
+              <th scope="row">
+                <Link href={`/images/${encodeURIComponent(image.image_id)}`}>
+                  {image.registry}/{image.repository}
+                  {image.tags.length ? `:${image.tags.join(", ")}` : ""}
+                </Link>
+              </th>
+              <td>
+                <code class="wrap">{image.digest ?? "—"}</code>
+              </td>
+              <td class="num">{image.findings}</td>
+              <td class="num">{image.accepted}</td>
+            </tr>
+          ))}
+        </Table>
         {shown.covered_images_truncated && <p class="muted">More images are covered than shown here.</p>}
-      </section>
+      </Section>
       {dialog === "revoke" && <RevokeDialog acceptance={shown} onClose={() => setDialog(null)} onDone={changed} />}
       {dialog === "extend" && <ExtendDialog acceptance={shown} onClose={() => setDialog(null)} onDone={changed} />}
     </>

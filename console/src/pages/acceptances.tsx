@@ -5,13 +5,12 @@ import { useEffect, useState } from "preact/hooks";
 
 import { get, path, post } from "../api";
 import {
-  Dialog,
-  ErrorBox,
+  Filters,
+  FormDialog,
   Link,
-  Loading,
   Notice,
   PageTitle,
-  Pager,
+  PagedTable,
   Select,
   StatusBadge,
   TextArea,
@@ -22,9 +21,9 @@ import {
   useSubmit,
   words,
 } from "../components";
+import { PeriodFields, usePeriod } from "../period";
 import { type Location, navigate, withParams } from "../router";
-import type { Page, Period, RiskAcceptance, RiskAcceptanceDetail } from "../types";
-import { PERIOD_OPTIONS, periodBody, tomorrow } from "./image";
+import type { Page, RiskAcceptance, RiskAcceptanceDetail } from "../types";
 
 const PAGE_SIZE = 25;
 // How many acceptances' own answers (for "stale") are read at once.
@@ -117,7 +116,7 @@ export function AcceptancesPage(props: { location: Location }) {
   }, `${view}:${finding}:${round}`);
   const stale = useStaleness(paged.data?.items);
   const mayChange = session.can("risks:accept");
-  const rows = (paged.data?.items ?? []).filter((item) => view !== "stale" || stale[item.id] === true);
+  const items = paged.data?.items ?? [];
   const changed = (text: string) => {
     setRevoking(null);
     setExtending(null);
@@ -128,89 +127,61 @@ export function AcceptancesPage(props: { location: Location }) {
   return (
     <>
       <PageTitle title="Risk acceptances">Risk acceptances</PageTitle>
-      <form
-        class="filters"
-        aria-label="Filter risk acceptances"
-        onSubmit={(event) => {
-          event.preventDefault();
-          navigate(withParams("/risk-acceptances", { view, finding: findingInput.trim() }));
-        }}
-      >
+      <Filters label="Filter risk acceptances" onApply={() => navigate(withParams("/risk-acceptances", { view, finding: findingInput.trim() }))}>
         <Select label="Show" value={view} options={VIEWS} onChange={(value) => navigate(withParams("/risk-acceptances", { view: value, finding }))} />
         <TextField label="Finding" value={findingInput} onInput={setFindingInput} placeholder="CVE-2021-36159" />
-        <button type="submit">Apply filters</button>
-      </form>
+      </Filters>
       {done && <Notice>{done}</Notice>}
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="risk acceptances" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Risk acceptances</caption>
-            <thead>
-              <tr>
-                <th scope="col">Status</th>
-                <th scope="col">Finding</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Stale</th>
-                <th scope="col">Accepted by</th>
-                <th scope="col">Why</th>
-                {mayChange && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.length === 0 && (
-                <tr>
-                  <td colSpan={mayChange ? 8 : 7}>
-                    {view === "stale" && paged.data.items.length > 0
-                      ? Object.keys(stale).length < paged.data.items.length
-                        ? "Checking which are stale…"
-                        : "No stale acceptances on this page."
-                      : "No risk acceptances here."}
-                  </td>
-                </tr>
-              )}
-              {rows.map((acceptance) => (
-                <tr key={acceptance.id}>
-                  <td>
-                    <StatusBadge status={acceptance.status} />
-                  </td>
-                  <th scope="row">
-                    <Link href={`/risk-acceptances/${encodeURIComponent(acceptance.id)}`}>{findingText(acceptance)}</Link>
-                    <small class="muted block">{words(acceptance.finding.kind)}</small>
-                  </th>
-                  <td>{scopeText(acceptance)}</td>
-                  <td>{acceptance.expires_at ? <Time value={acceptance.expires_at} /> : endText(acceptance)}</td>
-                  <td>{acceptance.status !== "active" ? "—" : stale[acceptance.id] === undefined ? "…" : stale[acceptance.id] === true ? "Stale" : stale[acceptance.id] === false ? "No" : "?"}</td>
-                  <td>
-                    {acceptance.accepted_by}
-                    <small class="muted block">
-                      <Time value={acceptance.accepted_at} />
-                    </small>
-                  </td>
-                  <td class="reason">{acceptance.status === "revoked" && acceptance.revoke_reason ? `${acceptance.reason} — revoked: ${acceptance.revoke_reason}` : acceptance.reason}</td>
-                  {mayChange && (
-                    <td class="actions">
-                      {acceptance.status === "active" && (
-                        <>
-                          <button type="button" onClick={() => setRevoking(acceptance)}>
-                            Revoke<span class="visually-hidden"> {findingText(acceptance)}</span>
-                          </button>
-                          <button type="button" onClick={() => setExtending(acceptance)}>
-                            Extend<span class="visually-hidden"> {findingText(acceptance)}</span>
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Risk acceptances" />
+      <PagedTable
+        paged={paged}
+        caption="Risk acceptances"
+        loading="risk acceptances"
+        columns={["Status", "Finding", "Scope", "Expires", "Stale", "Accepted by", "Why", mayChange && "Actions"]}
+        // "Stale" is not a status the server filters by: the page's active ones, as each one's answer tells.
+        filter={(item) => view !== "stale" || stale[item.id] === true}
+        empty={
+          view === "stale" && items.length > 0
+            ? Object.keys(stale).length < items.length
+              ? "Checking which are stale…"
+              : "No stale acceptances on this page."
+            : "No risk acceptances here."
+        }
+        row={(acceptance) => (
+          <tr key={acceptance.id}>
+            <td>
+              <StatusBadge status={acceptance.status} />
+            </td>
+            <th scope="row">
+              <Link href={`/risk-acceptances/${encodeURIComponent(acceptance.id)}`}>{findingText(acceptance)}</Link>
+              <small class="muted block">{words(acceptance.finding.kind)}</small>
+            </th>
+            <td>{scopeText(acceptance)}</td>
+            <td>{acceptance.expires_at ? <Time value={acceptance.expires_at} /> : endText(acceptance)}</td>
+            <td>{acceptance.status !== "active" ? "—" : stale[acceptance.id] === undefined ? "…" : stale[acceptance.id] === true ? "Stale" : stale[acceptance.id] === false ? "No" : "?"}</td>
+            <td>
+              {acceptance.accepted_by}
+              <small class="muted block">
+                <Time value={acceptance.accepted_at} />
+              </small>
+            </td>
+            <td class="reason">{acceptance.status === "revoked" && acceptance.revoke_reason ? `${acceptance.reason} — revoked: ${acceptance.revoke_reason}` : acceptance.reason}</td>
+            {mayChange && (
+              <td class="actions">
+                {acceptance.status === "active" && (
+                  <>
+                    <button type="button" onClick={() => setRevoking(acceptance)}>
+                      Revoke<span class="visually-hidden"> {findingText(acceptance)}</span>
+                    </button>
+                    <button type="button" onClick={() => setExtending(acceptance)}>
+                      Extend<span class="visually-hidden"> {findingText(acceptance)}</span>
+                    </button>
+                  </>
+                )}
+              </td>
+            )}
+          </tr>
+        )}
+      />
       {revoking && <RevokeDialog acceptance={revoking} onClose={() => setRevoking(null)} onDone={changed} />}
       {extending && <ExtendDialog acceptance={extending} onClose={() => setExtending(null)} onDone={changed} />}
     </>
@@ -218,61 +189,35 @@ export function AcceptancesPage(props: { location: Location }) {
 }
 
 export function RevokeDialog(props: { acceptance: RiskAcceptance; onClose: () => void; onDone: (text: string) => void }) {
+  const { acceptance } = props;
   const [reason, setReason] = useState("");
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     if (!reason.trim()) throw new Error("Say why the acceptance ends: the reason is required.");
-    await post(path`/v1/risk-acceptances/${props.acceptance.id}/revoke`, { reason: reason.trim() }, props.acceptance.version);
-    props.onDone(`Revoked the acceptance of ${findingText(props.acceptance)}: the images it covered are judged again.`);
+    await post(path`/v1/risk-acceptances/${acceptance.id}/revoke`, { reason: reason.trim() }, acceptance.version);
+    props.onDone(`Revoked the acceptance of ${findingText(acceptance)}: the images it covered are judged again.`);
   });
   return (
-    <Dialog title={`Revoke: ${findingText(props.acceptance)}`} onClose={props.onClose}>
-      <form onSubmit={submit}>
-        <p>{scopeText(props.acceptance)}. Revoking ends it now: the finding counts again on every image it covered.</p>
-        <TextArea label="Reason" value={reason} onInput={setReason} required />
-        <ErrorBox error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary danger" disabled={busy}>
-            {busy ? "Revoking…" : "Revoke"}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title={`Revoke: ${findingText(acceptance)}`} onClose={props.onClose} submission={submission} label="Revoke" busyLabel="Revoking…" danger>
+      <p>{scopeText(acceptance)}. Revoking ends it now: the finding counts again on every image it covered.</p>
+      <TextArea label="Reason" value={reason} onInput={setReason} required />
+    </FormDialog>
   );
 }
 
 export function ExtendDialog(props: { acceptance: RiskAcceptance; onClose: () => void; onDone: (text: string) => void }) {
-  const [period, setPeriod] = useState<Period>("30d");
-  const [until, setUntil] = useState("");
-  const { busy, error, submit } = useSubmit(async () => {
-    const extended = await post<RiskAcceptance>(
-      path`/v1/risk-acceptances/${props.acceptance.id}/extend`,
-      periodBody(period, until),
-      props.acceptance.version,
-    );
-    props.onDone(`Extended the acceptance of ${findingText(props.acceptance)}: it now ends ${endText(extended)}.`);
+  const { acceptance } = props;
+  const period = usePeriod();
+  const submission = useSubmit(async () => {
+    const extended = await post<RiskAcceptance>(path`/v1/risk-acceptances/${acceptance.id}/extend`, period.body(), acceptance.version);
+    props.onDone(`Extended the acceptance of ${findingText(acceptance)}: it now ends ${endText(extended)}.`);
   });
   return (
-    <Dialog title={`Extend: ${findingText(props.acceptance)}`} onClose={props.onClose}>
-      <form onSubmit={submit}>
-        <p>
-          It ends {props.acceptance.expires_at ? <Time value={props.acceptance.expires_at} /> : endText(props.acceptance)} now. A new period counts from
-          today and must end later.
-        </p>
-        <Select label="Period" value={period} onChange={(value) => setPeriod(value as Period)} options={PERIOD_OPTIONS} />
-        {period === "custom" && <TextField label="Until" type="date" value={until} onInput={setUntil} required min={tomorrow()} />}
-        <ErrorBox error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? "Extending…" : "Extend"}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title={`Extend: ${findingText(acceptance)}`} onClose={props.onClose} submission={submission} label="Extend" busyLabel="Extending…">
+      <p>
+        It ends {acceptance.expires_at ? <Time value={acceptance.expires_at} /> : endText(acceptance)} now. A new period counts from today and must end
+        later.
+      </p>
+      <PeriodFields choice={period} />
+    </FormDialog>
   );
 }

@@ -5,18 +5,21 @@ import { useEffect, useState } from "preact/hooks";
 
 import { ApiError, get, path, post } from "../api";
 import {
-  Dialog,
+  Crumbs,
   ErrorBox,
+  Filters,
+  FormDialog,
   Link,
   Loading,
+  NotLoaded,
   Notice,
   PageTitle,
-  Pager,
+  PagedTable,
+  Section,
   Select,
   SeverityBadge,
   StatusBadge,
   TextArea,
-  TextField,
   Time,
   imageReference,
   severityCount,
@@ -26,8 +29,9 @@ import {
   useSubmit,
   words,
 } from "../components";
+import { PeriodFields, usePeriod } from "../period";
 import { type Location, navigate, withParams } from "../router";
-import type { DecisionRecord, Finding, Image, ImageVerdict, Page, Period, RiskAcceptance, Scan, VerdictReason } from "../types";
+import type { DecisionRecord, Finding, Image, ImageVerdict, Page, RiskAcceptance, Scan, VerdictReason } from "../types";
 import { FINDING_KINDS, SEVERITIES } from "../types";
 
 // The image's status follows the stream's evaluation: read it again this often while the page is open.
@@ -59,14 +63,7 @@ export function ImagePage(props: { id: string; location: Location }) {
     return () => window.clearInterval(timer);
   }, [id]);
 
-  if (!image.data) {
-    return (
-      <>
-        <PageTitle title="Image">Image</PageTitle>
-        {image.error ? <ErrorBox error={image.error} onRetry={image.reload} /> : <Loading what="the image" />}
-      </>
-    );
-  }
+  if (!image.data) return <NotLoaded title="Image" loaded={image} what="the image" />;
   const shown = image.data;
   const reference = imageReference(shown);
   const accepted = (text: string) => {
@@ -77,9 +74,7 @@ export function ImagePage(props: { id: string; location: Location }) {
   };
   return (
     <>
-      <p class="crumbs">
-        <Link href="/images">Images</Link> ›
-      </p>
+      <Crumbs href="/images" label="Images" />
       <PageTitle title={reference}>{reference}</PageTitle>
       <ErrorBox error={image.error} />
       <dl class="facts">
@@ -112,11 +107,10 @@ export function ImagePage(props: { id: string; location: Location }) {
       </dl>
       {done && <Notice>{done}</Notice>}
 
-      <section aria-labelledby="verdict-heading">
-        <h2 id="verdict-heading">Verdict</h2>
+      <Section id="verdict-heading" title="Verdict">
         <ErrorBox error={verdict.error} />
         {verdict.data ? <VerdictView verdict={verdict.data} /> : verdict.loading ? <Loading what="the verdict" /> : <p>No verdict yet: the image has no scan.</p>}
-      </section>
+      </Section>
 
       <FindingsSection
         image={shown}
@@ -220,9 +214,8 @@ function FindingsSection(props: { image: Image; location: Location; round: numbe
     navigate(withParams(location.path, { ...filters, [name]: value }), { replace: true });
 
   return (
-    <section aria-labelledby="findings-heading">
-      <h2 id="findings-heading">Findings</h2>
-      <form class="filters" aria-label="Filter findings" onSubmit={(event) => event.preventDefault()}>
+    <Section id="findings-heading" title="Findings">
+      <Filters label="Filter findings">
         <Select
           label="Kind"
           value={filters.kind}
@@ -245,69 +238,48 @@ function FindingsSection(props: { image: Image; location: Location; round: numbe
             ["false", "No fix yet"],
           ]}
         />
-      </form>
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="findings" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Findings</caption>
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">Severity</th>
-                <th scope="col">ID</th>
-                <th scope="col">Package</th>
-                <th scope="col">Installed → fixed</th>
-                <th scope="col">Accepted</th>
-                {props.mayAccept && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.length === 0 && (
-                <tr>
-                  <td colSpan={props.mayAccept ? 7 : 6}>No findings{filters.kind || filters.severity || filters.fixable ? " match these filters" : ""}.</td>
-                </tr>
+      </Filters>
+      <PagedTable
+        paged={paged}
+        caption="Findings"
+        loading="findings"
+        columns={["Kind", "Severity", "ID", "Package", "Installed → fixed", "Accepted", props.mayAccept && "Actions"]}
+        empty={`No findings${filters.kind || filters.severity || filters.fixable ? " match these filters" : ""}.`}
+        row={(finding, index) => (
+          <tr key={`${finding.kind}:${finding.id}:${finding.package ?? ""}:${finding.installed_version ?? ""}:${index}`}>
+            <td>{words(finding.kind)}</td>
+            <td>
+              <SeverityBadge severity={finding.severity} />
+            </td>
+            <th scope="row">
+              {finding.id}
+              {finding.title && <small class="muted block">{finding.title}</small>}
+            </th>
+            <td>{finding.package ?? finding.location ?? "—"}</td>
+            <td>
+              {finding.installed_version ?? "—"} → {finding.fixed_version ?? (finding.kind === "vulnerability" ? "no fix yet" : "—")}
+            </td>
+            <td>
+              {finding.accepted ? (
+                <Link href={`/risk-acceptances/${encodeURIComponent(finding.accepted.acceptance_id)}`}>
+                  Yes{finding.accepted.expires_at ? `, until ${finding.accepted.expires_at.slice(0, 10)}` : ""}
+                </Link>
+              ) : (
+                "No"
               )}
-              {paged.data.items.map((finding, index) => (
-                <tr key={`${finding.kind}:${finding.id}:${finding.package ?? ""}:${finding.installed_version ?? ""}:${index}`}>
-                  <td>{words(finding.kind)}</td>
-                  <td>
-                    <SeverityBadge severity={finding.severity} />
-                  </td>
-                  <th scope="row">
-                    {finding.id}
-                    {finding.title && <small class="muted block">{finding.title}</small>}
-                  </th>
-                  <td>{finding.package ?? finding.location ?? "—"}</td>
-                  <td>
-                    {finding.installed_version ?? "—"} → {finding.fixed_version ?? (finding.kind === "vulnerability" ? "no fix yet" : "—")}
-                  </td>
-                  <td>
-                    {finding.accepted ? (
-                      <Link href={`/risk-acceptances/${encodeURIComponent(finding.accepted.acceptance_id)}`}>
-                        Yes{finding.accepted.expires_at ? `, until ${finding.accepted.expires_at.slice(0, 10)}` : ""}
-                      </Link>
-                    ) : (
-                      "No"
-                    )}
-                  </td>
-                  {props.mayAccept && (
-                    <td>
-                      {!finding.accepted && (
-                        <button type="button" onClick={() => setAccepting(finding)}>
-                          Accept risk<span class="visually-hidden"> of {finding.id}{finding.package ? ` in ${finding.package}` : ""}</span>
-                        </button>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Findings" />
+            </td>
+            {props.mayAccept && (
+              <td>
+                {!finding.accepted && (
+                  <button type="button" onClick={() => setAccepting(finding)}>
+                    Accept risk<span class="visually-hidden"> of {finding.id}{finding.package ? ` in ${finding.package}` : ""}</span>
+                  </button>
+                )}
+              </td>
+            )}
+          </tr>
+        )}
+      />
       {accepting && (
         <AcceptDialog
           image={image}
@@ -319,28 +291,8 @@ function FindingsSection(props: { image: Image; location: Location; round: numbe
           }}
         />
       )}
-    </section>
+    </Section>
   );
-}
-
-export const PERIOD_OPTIONS: [Period, string][] = [
-  ["30d", "30 days"],
-  ["60d", "60 days"],
-  ["90d", "90 days"],
-  ["custom", "Until a date"],
-  ["indefinite", "Indefinitely"],
-  ["until_fixed", "Until fixed"],
-];
-
-/** The period's fields of a body: a date becomes the end of that day, UTC. */
-export function periodBody(period: Period, until: string): { period: Period; expires_at?: string } {
-  if (period !== "custom") return { period };
-  if (!until) throw new Error("Choose the date the acceptance ends.");
-  return { period, expires_at: `${until}T23:59:59Z` };
-}
-
-export function tomorrow(): string {
-  return new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 }
 
 type ScopeChoice = "image" | "repository" | "all";
@@ -348,11 +300,10 @@ type ScopeChoice = "image" | "repository" | "all";
 function AcceptDialog(props: { image: Image; finding: Finding; onClose: () => void; onAccepted: (text: string) => void }) {
   const { image, finding } = props;
   const [scope, setScope] = useState<ScopeChoice>("image");
-  const [period, setPeriod] = useState<Period>("30d");
-  const [until, setUntil] = useState("");
+  const period = usePeriod();
   const [reason, setReason] = useState("");
   const repository = `${image.registry}/${image.repository}`;
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     if (!reason.trim()) throw new Error("Say why the risk may stay: the reason is required.");
     const where = scope === "image" ? { image: image.id } : scope === "repository" ? { repository } : { all: true };
     const what =
@@ -363,154 +314,97 @@ function AcceptDialog(props: { image: Image; finding: Finding; onClose: () => vo
       finding: what,
       scope: where,
       reason: reason.trim(),
-      ...periodBody(period, until),
+      ...period.body(),
     });
     const ends = made.expires_at ? `until ${made.expires_at.slice(0, 10)}` : made.period === "until_fixed" ? "until fixed" : "indefinitely";
     props.onAccepted(`Accepted ${finding.id} ${ends} (${made.id}).`);
   });
   const scopeName = "accept-scope";
   return (
-    <Dialog title={`Accept risk: ${finding.id}`} onClose={props.onClose}>
-      <form onSubmit={submit}>
-        <p>
-          <SeverityBadge severity={finding.severity} /> {words(finding.kind)} {finding.id}
-          {finding.package ? ` in ${finding.package} ${finding.installed_version ?? ""}` : ""}
-        </p>
-        <fieldset>
-          <legend>Scope</legend>
-          {(
-            [
-              ["image", `This image (${imageReference(image)})`],
-              ["repository", `Every tag of the repository (${repository})`],
-              ["all", "Everywhere in my scopes"],
-            ] as [ScopeChoice, string][]
-          ).map(([value, label]) => (
-            <label key={value} class="choice">
-              <input type="radio" name={scopeName} value={value} checked={scope === value} onChange={() => setScope(value)} /> {label}
-            </label>
-          ))}
-        </fieldset>
-        <Select label="Period" value={period} onChange={(value) => setPeriod(value as Period)} options={PERIOD_OPTIONS} />
-        {period === "custom" && <TextField label="Until" type="date" value={until} onInput={setUntil} required min={tomorrow()} />}
-        <TextArea label="Reason" value={reason} onInput={setReason} required hint="Why the risk may stay; shown with the acceptance and in exports." />
-        <ErrorBox error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? "Accepting…" : "Accept"}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title={`Accept risk: ${finding.id}`} onClose={props.onClose} submission={submission} label="Accept" busyLabel="Accepting…">
+      <p>
+        <SeverityBadge severity={finding.severity} /> {words(finding.kind)} {finding.id}
+        {finding.package ? ` in ${finding.package} ${finding.installed_version ?? ""}` : ""}
+      </p>
+      <fieldset>
+        <legend>Scope</legend>
+        {(
+          [
+            ["image", `This image (${imageReference(image)})`],
+            ["repository", `Every tag of the repository (${repository})`],
+            ["all", "Everywhere in my scopes"],
+          ] as [ScopeChoice, string][]
+        ).map(([value, label]) => (
+          <label key={value} class="choice">
+            <input type="radio" name={scopeName} value={value} checked={scope === value} onChange={() => setScope(value)} /> {label}
+          </label>
+        ))}
+      </fieldset>
+      <PeriodFields choice={period} />
+      <TextArea label="Reason" value={reason} onInput={setReason} required hint="Why the risk may stay; shown with the acceptance and in exports." />
+    </FormDialog>
   );
 }
 
+/** One of the image's histories, newest first, ten at a time: its decision records ("verdicts") or scans. */
+function useHistory<T>(id: string, list: "verdicts" | "scans") {
+  return usePaged<T>((nextToken) => get<Page<T>>(path`/v1/images/${id}/${list}`, { limit: 10, next_token: nextToken }), id);
+}
+
 function DecisionRecords(props: { id: string }) {
-  const paged = usePaged<DecisionRecord>(
-    (nextToken) => get<Page<DecisionRecord>>(path`/v1/images/${props.id}/verdicts`, { limit: 10, next_token: nextToken }),
-    props.id,
-  );
+  const paged = useHistory<DecisionRecord>(props.id, "verdicts");
   return (
-    <section aria-labelledby="decisions-heading">
-      <h2 id="decisions-heading">Decision records</h2>
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Decision records</caption>
-            <thead>
-              <tr>
-                <th scope="col">Scan received</th>
-                <th scope="col">Status</th>
-                <th scope="col">Blocked</th>
-                <th scope="col">Failing policies</th>
-                <th scope="col">Policies used</th>
-                <th scope="col" class="num">
-                  Acceptances
-                </th>
-                <th scope="col">Submitted by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.map((record) => (
-                <tr key={record.scan_id}>
-                  <td>
-                    <Time value={record.received_at} />
-                  </td>
-                  <td>
-                    <StatusBadge status={record.status} />
-                  </td>
-                  <td>{record.block ? "Yes" : "No"}</td>
-                  <td>{record.reasons.map((reason) => `${reason.policy_name}: ${words(reason.condition)}`).join("; ") || "—"}</td>
-                  <td>{record.policies.map((policy) => `${policy.name} v${policy.version}`).join("; ")}</td>
-                  <td class="num">{record.acceptances.length}</td>
-                  <td>{record.submitted_by}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Decision records" />
-    </section>
+    <Section id="decisions-heading" title="Decision records">
+      <PagedTable
+        paged={paged}
+        caption="Decision records"
+        columns={["Scan received", "Status", "Blocked", "Failing policies", "Policies used", { num: "Acceptances" }, "Submitted by"]}
+        row={(record) => (
+          <tr key={record.scan_id}>
+            <td>
+              <Time value={record.received_at} />
+            </td>
+            <td>
+              <StatusBadge status={record.status} />
+            </td>
+            <td>{record.block ? "Yes" : "No"}</td>
+            <td>{record.reasons.map((reason) => `${reason.policy_name}: ${words(reason.condition)}`).join("; ") || "—"}</td>
+            <td>{record.policies.map((policy) => `${policy.name} v${policy.version}`).join("; ")}</td>
+            <td class="num">{record.acceptances.length}</td>
+            <td>{record.submitted_by}</td>
+          </tr>
+        )}
+      />
+    </Section>
   );
 }
 
 function ScanHistory(props: { id: string }) {
-  const paged = usePaged<Scan>(
-    (nextToken) => get<Page<Scan>>(path`/v1/images/${props.id}/scans`, { limit: 10, next_token: nextToken }),
-    props.id,
-  );
+  const paged = useHistory<Scan>(props.id, "scans");
   return (
-    <section aria-labelledby="scans-heading">
-      <h2 id="scans-heading">Scan history</h2>
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Scans</caption>
-            <thead>
-              <tr>
-                <th scope="col">Received</th>
-                <th scope="col">Scanner</th>
-                <th scope="col" class="num">
-                  Findings
-                </th>
-                <th scope="col" class="num">
-                  Critical
-                </th>
-                <th scope="col" class="num">
-                  High
-                </th>
-                <th scope="col">Verdict then</th>
-                <th scope="col">Submitted by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.map((scan) => (
-                <tr key={scan.scan_id}>
-                  <td>
-                    <Time value={scan.received_at} />
-                  </td>
-                  <td>
-                    {scan.scanner ?? scan.format} {scan.scanner_version ?? ""}
-                  </td>
-                  <td class="num">{scan.finding_count}</td>
-                  <td class="num">{severityCount(scan.counts, "critical")}</td>
-                  <td class="num">{severityCount(scan.counts, "high")}</td>
-                  <td>
-                    <StatusBadge status={scan.verdict.status} />
-                  </td>
-                  <td>{scan.submitted_by}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Scans" />
-    </section>
+    <Section id="scans-heading" title="Scan history">
+      <PagedTable
+        paged={paged}
+        caption="Scans"
+        columns={["Received", "Scanner", { num: "Findings" }, { num: "Critical" }, { num: "High" }, "Verdict then", "Submitted by"]}
+        row={(scan) => (
+          <tr key={scan.scan_id}>
+            <td>
+              <Time value={scan.received_at} />
+            </td>
+            <td>
+              {scan.scanner ?? scan.format} {scan.scanner_version ?? ""}
+            </td>
+            <td class="num">{scan.finding_count}</td>
+            <td class="num">{severityCount(scan.counts, "critical")}</td>
+            <td class="num">{severityCount(scan.counts, "high")}</td>
+            <td>
+              <StatusBadge status={scan.verdict.status} />
+            </td>
+            <td>{scan.submitted_by}</td>
+          </tr>
+        )}
+      />
+    </Section>
   );
 }

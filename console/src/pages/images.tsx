@@ -1,23 +1,8 @@
 // Images: one page of the server's list at a time, filtered by registry, repository and status.
 
-import { useEffect, useState } from "preact/hooks";
-
 import { get } from "../api";
-import {
-  ErrorBox,
-  Link,
-  Loading,
-  PageTitle,
-  Pager,
-  Select,
-  severityCount,
-  StatusBadge,
-  TextField,
-  Time,
-  imageReference,
-  usePaged,
-} from "../components";
-import { type Location, navigate, withParams } from "../router";
+import { Filters, Link, PageTitle, PagedTable, Select, StatusBadge, TextField, Time, imageReference, severityCount, usePaged } from "../components";
+import { type Location, navigate, useFilters, withParams } from "../router";
 import type { Image, Page } from "../types";
 
 const STATUS_OPTIONS: [string, string][] = [
@@ -28,25 +13,8 @@ const STATUS_OPTIONS: [string, string][] = [
 ];
 
 export function ImagesPage(props: { location: Location }) {
-  const query = props.location.query;
-  const filters = {
-    registry: query.get("registry") ?? "",
-    repository: query.get("repository") ?? "",
-    status: query.get("status") ?? "",
-    kind: query.get("kind") ?? "",
-    limit: query.get("limit") ?? "",
-  };
-  const [registry, setRegistry] = useState(filters.registry);
-  const [repository, setRepository] = useState(filters.repository);
-  const [status, setStatus] = useState(filters.status);
-  const [kind, setKind] = useState(filters.kind);
-  // Back and forward change the URL under the form: show what is applied.
-  useEffect(() => {
-    setRegistry(filters.registry);
-    setRepository(filters.repository);
-    setStatus(filters.status);
-    setKind(filters.kind);
-  }, [props.location.href]);
+  // `limit` has no field: it is kept as the URL says.
+  const { applied: filters, draft, set } = useFilters(props.location, ["registry", "repository", "status", "kind", "limit"]);
   const paged = usePaged<Image>(
     (nextToken) =>
       get<Page<Image>>("/v1/images", {
@@ -59,106 +27,75 @@ export function ImagesPage(props: { location: Location }) {
       }),
     JSON.stringify(filters),
   );
-  const apply = (changes: Partial<typeof filters> = {}) =>
-    navigate(withParams("/images", { registry, repository, status, kind, limit: filters.limit, ...changes }));
+  const apply = (changes: Partial<typeof filters> = {}) => navigate(withParams("/images", { ...draft, limit: filters.limit, ...changes }));
 
   return (
     <>
       <PageTitle title="Images">Images</PageTitle>
-      <form
-        class="filters"
-        aria-label="Filter images"
-        onSubmit={(event) => {
-          event.preventDefault();
-          apply();
-        }}
-      >
-        <TextField label="Registry" value={registry} onInput={setRegistry} placeholder="docker.io" />
-        <TextField label="Repository" value={repository} onInput={setRepository} placeholder="library/alpine" />
+      <Filters label="Filter images" onApply={() => apply()}>
+        <TextField label="Registry" value={draft.registry} onInput={set("registry")} placeholder="docker.io" />
+        <TextField label="Repository" value={draft.repository} onInput={set("repository")} placeholder="library/alpine" />
         <Select
           label="Status"
-          value={status}
+          value={draft.status}
           options={STATUS_OPTIONS}
           onChange={(value) => {
-            setStatus(value);
+            set("status")(value);
             apply({ status: value });
           }}
         />
         <Select
           label="Kind"
-          value={kind}
+          value={draft.kind}
           options={[
             ["", "Images and workloads"],
             ["image", "Images"],
             ["workload", "Kubernetes workloads"],
           ]}
           onChange={(value) => {
-            setKind(value);
+            set("kind")(value);
             apply({ kind: value });
           }}
         />
-        <button type="submit">Apply filters</button>
-      </form>
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="images" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Images</caption>
-            <thead>
-              <tr>
-                <th scope="col">Reference</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">
-                  Critical
-                </th>
-                <th scope="col" class="num">
-                  High
-                </th>
-                <th scope="col" class="num">
-                  Medium
-                </th>
-                <th scope="col" class="num">
-                  Low
-                </th>
-                <th scope="col">Other findings</th>
-                <th scope="col" class="num">
-                  Accepted
-                </th>
-                <th scope="col">Last scan</th>
-              </tr>
-            </thead>
-            <tbody aria-busy={!paged.current}>
-              {paged.data.items.length === 0 && (
-                <tr>
-                  <td colSpan={9}>No images{filters.registry || filters.repository || filters.status ? " match these filters" : " yet"}.</td>
-                </tr>
-              )}
-              {paged.data.items.map((image) => (
-                <tr key={image.id}>
-                  <th scope="row">
-                    <Link href={`/images/${encodeURIComponent(image.id)}`}>{imageReference(image)}</Link>
-                    {image.tags.length > 1 && <small class="muted"> +{image.tags.length - 1} tags</small>}
-                  </th>
-                  <td>
-                    <StatusBadge status={image.status} />
-                  </td>
-                  <td class="num">{severityCount(image.counts, "critical")}</td>
-                  <td class="num">{severityCount(image.counts, "high")}</td>
-                  <td class="num">{severityCount(image.counts, "medium")}</td>
-                  <td class="num">{severityCount(image.counts, "low")}</td>
-                  <td>{otherFindings(image)}</td>
-                  <td class="num">{image.counts?.accepted ?? 0}</td>
-                  <td>
-                    <Time value={image.last_scan_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Images" />
+      </Filters>
+      <PagedTable
+        paged={paged}
+        caption="Images"
+        loading="images"
+        busy={!paged.current}
+        columns={[
+          "Reference",
+          "Status",
+          { num: "Critical" },
+          { num: "High" },
+          { num: "Medium" },
+          { num: "Low" },
+          "Other findings",
+          { num: "Accepted" },
+          "Last scan",
+        ]}
+        empty={`No images${filters.registry || filters.repository || filters.status ? " match these filters" : " yet"}.`}
+        row={(image) => (
+          <tr key={image.id}>
+            <th scope="row">
+              <Link href={`/images/${encodeURIComponent(image.id)}`}>{imageReference(image)}</Link>
+              {image.tags.length > 1 && <small class="muted"> +{image.tags.length - 1} tags</small>}
+            </th>
+            <td>
+              <StatusBadge status={image.status} />
+            </td>
+            <td class="num">{severityCount(image.counts, "critical")}</td>
+            <td class="num">{severityCount(image.counts, "high")}</td>
+            <td class="num">{severityCount(image.counts, "medium")}</td>
+            <td class="num">{severityCount(image.counts, "low")}</td>
+            <td>{otherFindings(image)}</td>
+            <td class="num">{image.counts?.accepted ?? 0}</td>
+            <td>
+              <Time value={image.last_scan_at} />
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

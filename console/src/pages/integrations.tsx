@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 
 import { get, path, post } from "../api";
-import { ErrorBox, Loading, Notice, PageTitle, Pager, Select, TextField, csv, usePaged, useSession, useSubmit } from "../components";
+import { CreateSection, ErrorBox, Notice, PageTitle, PagedTable, Select, TextField, csv, usePaged, useSession, useSubmit } from "../components";
 import type { Integration, IntegrationTestResult, IntegrationType, Page } from "../types";
 
 function configText(integration: Integration): string {
@@ -56,50 +56,30 @@ export function IntegrationsPage() {
       <p>Named connections (e-mail, Telegram, SNS, webhooks) that response policies send notifications through.</p>
       {done && <Notice>{done}</Notice>}
       <ErrorBox error={testError} />
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="integrations" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Integrations</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Destination</th>
-                <th scope="col">Secret</th>
-                {mayManage && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.length === 0 && (
-                <tr>
-                  <td colSpan={mayManage ? 6 : 5}>No integrations yet.</td>
-                </tr>
-              )}
-              {paged.data.items.map((integration) => (
-                <tr key={integration.name}>
-                  <th scope="row">{integration.name}</th>
-                  <td>{integration.type}</td>
-                  <td>{integration.scope}</td>
-                  <td class="wrap">{configText(integration)}</td>
-                  <td>{integration.has_secret ? "Set" : "—"}</td>
-                  {mayManage && (
-                    <td>
-                      <button type="button" onClick={() => void sendTest(integration)} disabled={testing === integration.name}>
-                        {testing === integration.name ? "Sending…" : "Send a test"}
-                        <span class="visually-hidden"> through {integration.name}</span>
-                      </button>
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Integrations" />
+      <PagedTable
+        paged={paged}
+        caption="Integrations"
+        loading="integrations"
+        columns={["Name", "Type", "Scope", "Destination", "Secret", mayManage && "Actions"]}
+        empty="No integrations yet."
+        row={(integration) => (
+          <tr key={integration.name}>
+            <th scope="row">{integration.name}</th>
+            <td>{integration.type}</td>
+            <td>{integration.scope}</td>
+            <td class="wrap">{configText(integration)}</td>
+            <td>{integration.has_secret ? "Set" : "—"}</td>
+            {mayManage && (
+              <td>
+                <button type="button" onClick={() => void sendTest(integration)} disabled={testing === integration.name}>
+                  {testing === integration.name ? "Sending…" : "Send a test"}
+                  <span class="visually-hidden"> through {integration.name}</span>
+                </button>
+              </td>
+            )}
+          </tr>
+        )}
+      />
       {mayManage && (
         <CreateIntegration
           onCreated={(integration) => {
@@ -124,7 +104,7 @@ function CreateIntegration(props: { onCreated: (integration: Integration) => voi
   const [url, setUrl] = useState("");
   const [secret, setSecret] = useState("");
   const [preset, setPreset] = useState("generic");
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     const config: Record<string, unknown> =
       type === "email"
         ? { from: from.trim(), to: csv(to) }
@@ -140,56 +120,49 @@ function CreateIntegration(props: { onCreated: (integration: Integration) => voi
     props.onCreated(made);
   });
   return (
-    <section aria-labelledby="new-integration">
-      <h2 id="new-integration">New integration</h2>
-      <form onSubmit={submit} aria-labelledby="new-integration">
-        <TextField label="Name" value={name} onInput={setName} required hint="Letters, digits, . _ -; response policies name it." />
-        <Select
-          label="Type"
-          value={type}
-          onChange={(value) => setType(value as IntegrationType)}
-          options={[
-            ["email", "E-mail"],
-            ["telegram", "Telegram"],
-            ["sns", "SNS topic"],
-            ["webhook", "Webhook"],
-          ]}
-        />
-        <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; fixed once created." />
-        {type === "email" && (
-          <>
-            <TextField label="From" type="email" value={from} onInput={setFrom} required placeholder="riskgate@example.com" />
-            <TextField label="To" value={to} onInput={setTo} required hint="Comma-separated addresses." />
-          </>
-        )}
-        {type === "telegram" && (
-          <>
-            <TextField label="Bot token" type="password" value={botToken} onInput={setBotToken} required hint="Write-only: never shown again." />
-            <TextField label="Chat id" value={chatId} onInput={setChatId} required />
-          </>
-        )}
-        {type === "sns" && <TextField label="Topic ARN" value={topicArn} onInput={setTopicArn} required />}
-        {type === "webhook" && (
-          <>
-            <TextField label="URL" type="url" value={url} onInput={setUrl} required hint="https, a public host." />
-            <TextField label="Signing secret" type="password" value={secret} onInput={setSecret} hint="Write-only: signs each request (16 characters or more)." />
-            <Select
-              label="Preset"
-              value={preset}
-              onChange={setPreset}
-              options={[
-                ["generic", "Generic JSON"],
-                ["slack", "Slack"],
-                ["teams", "Microsoft Teams"],
-              ]}
-            />
-          </>
-        )}
-        <ErrorBox error={error} />
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create integration"}
-        </button>
-      </form>
-    </section>
+    <CreateSection id="new-integration" title="New integration" submission={submission} label="Create integration">
+      <TextField label="Name" value={name} onInput={setName} required hint="Letters, digits, . _ -; response policies name it." />
+      <Select
+        label="Type"
+        value={type}
+        onChange={(value) => setType(value as IntegrationType)}
+        options={[
+          ["email", "E-mail"],
+          ["telegram", "Telegram"],
+          ["sns", "SNS topic"],
+          ["webhook", "Webhook"],
+        ]}
+      />
+      <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; fixed once created." />
+      {type === "email" && (
+        <>
+          <TextField label="From" type="email" value={from} onInput={setFrom} required placeholder="riskgate@example.com" />
+          <TextField label="To" value={to} onInput={setTo} required hint="Comma-separated addresses." />
+        </>
+      )}
+      {type === "telegram" && (
+        <>
+          <TextField label="Bot token" type="password" value={botToken} onInput={setBotToken} required hint="Write-only: never shown again." />
+          <TextField label="Chat id" value={chatId} onInput={setChatId} required />
+        </>
+      )}
+      {type === "sns" && <TextField label="Topic ARN" value={topicArn} onInput={setTopicArn} required />}
+      {type === "webhook" && (
+        <>
+          <TextField label="URL" type="url" value={url} onInput={setUrl} required hint="https, a public host." />
+          <TextField label="Signing secret" type="password" value={secret} onInput={setSecret} hint="Write-only: signs each request (16 characters or more)." />
+          <Select
+            label="Preset"
+            value={preset}
+            onChange={setPreset}
+            options={[
+              ["generic", "Generic JSON"],
+              ["slack", "Slack"],
+              ["teams", "Microsoft Teams"],
+            ]}
+          />
+        </>
+      )}
+    </CreateSection>
   );
 }

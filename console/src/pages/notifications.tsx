@@ -1,7 +1,7 @@
 // Notifications: the delivery log of response policies.
 
 import { get } from "../api";
-import { ErrorBox, Link, Loading, PageTitle, Pager, Select, StatusBadge, Time, usePaged, words } from "../components";
+import { Filters, Link, PageTitle, PagedTable, Select, StatusBadge, Time, usePaged, words } from "../components";
 import { type Location, navigate, withParams } from "../router";
 import type { Notification, Page } from "../types";
 import { TRIGGERS } from "../types";
@@ -24,7 +24,7 @@ export function NotificationsPage(props: { location: Location }) {
   return (
     <>
       <PageTitle title="Notifications">Notifications</PageTitle>
-      <form class="filters" aria-label="Filter notifications" onSubmit={(event) => event.preventDefault()}>
+      <Filters label="Filter notifications">
         <Select
           label="Status"
           value={status}
@@ -43,60 +43,35 @@ export function NotificationsPage(props: { location: Location }) {
           onChange={(value) => navigate(withParams("/notifications", { status, trigger: value }))}
           options={[["", "Any trigger"], ...TRIGGERS.map((value): [string, string] => [value, words(value)])]}
         />
-      </form>
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="notifications" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Notifications</caption>
-            <thead>
-              <tr>
-                <th scope="col">Created</th>
-                <th scope="col">Policy</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">About</th>
-                <th scope="col">Through</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">
-                  Attempts
-                </th>
-                <th scope="col">Last error</th>
-                <th scope="col">Sent</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.length === 0 && (
-                <tr>
-                  <td colSpan={9}>No notifications{status || trigger ? " match these filters" : " yet"}.</td>
-                </tr>
-              )}
-              {paged.data.items.map((notification) => (
-                <tr key={notification.id}>
-                  <td>
-                    <Time value={notification.created_at} />
-                  </td>
-                  <th scope="row">{notification.policy_name ?? notification.policy_id}</th>
-                  <td>{words(notification.trigger)}</td>
-                  <td>{subjectLink(notification)}</td>
-                  <td>
-                    {notification.output ?? "?"} via {notification.integration}
-                  </td>
-                  <td>
-                    <StatusBadge status={notification.status} />
-                  </td>
-                  <td class="num">{notification.attempts ?? 0}</td>
-                  <td class="wrap">{notification.last_error ?? "—"}</td>
-                  <td>
-                    <Time value={notification.sent_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Notifications" />
+      </Filters>
+      <PagedTable
+        paged={paged}
+        caption="Notifications"
+        loading="notifications"
+        columns={["Created", "Policy", "Trigger", "About", "Through", "Status", { num: "Attempts" }, "Last error", "Sent"]}
+        empty={`No notifications${status || trigger ? " match these filters" : " yet"}.`}
+        row={(notification) => (
+          <tr key={notification.id}>
+            <td>
+              <Time value={notification.created_at} />
+            </td>
+            <th scope="row">{notification.policy_name ?? notification.policy_id}</th>
+            <td>{words(notification.trigger)}</td>
+            <td>{subjectLink(notification)}</td>
+            <td>
+              {notification.output ?? "?"} via {notification.integration}
+            </td>
+            <td>
+              <StatusBadge status={notification.status} />
+            </td>
+            <td class="num">{notification.attempts ?? 0}</td>
+            <td class="wrap">{notification.last_error ?? "—"}</td>
+            <td>
+              <Time value={notification.sent_at} />
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

@@ -5,14 +5,16 @@ import { useEffect, useState } from "preact/hooks";
 import { get, patch, path, post, remove } from "../api";
 import {
   Checkbox,
-  Dialog,
+  Crumbs,
   ErrorBox,
+  FormDialog,
   Link,
-  Loading,
+  NotLoaded,
   Notice,
   PageTitle,
-  Pager,
+  PagedTable,
   Select,
+  SubmitButton,
   TextArea,
   TextField,
   Time,
@@ -66,42 +68,25 @@ export function PoliciesPage() {
           </Link>
         </p>
       )}
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="policies" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Assurance policies</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Mode</th>
-                <th scope="col">Enabled</th>
-                <th scope="col">Fails on</th>
-                <th scope="col">Blocks CI</th>
-                <th scope="col">Re-evaluation</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.map((policy) => (
-                <tr key={policy.id}>
-                  <th scope="row">
-                    <Link href={`/assurance-policies/${encodeURIComponent(policy.id)}`}>{policy.name}</Link>
-                  </th>
-                  <td>{policy.scope}</td>
-                  <td>{policy.mode === "dry_run" ? "Dry run" : "Enforce"}</td>
-                  <td>{policy.enabled ? "Yes" : "No"}</td>
-                  <td>{conditionsText(policy.conditions)}</td>
-                  <td>{policy.actions.includes("block_ci") ? "Yes" : "No"}</td>
-                  <td>{progress(policy)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Assurance policies" />
+      <PagedTable
+        paged={paged}
+        caption="Assurance policies"
+        loading="policies"
+        columns={["Name", "Scope", "Mode", "Enabled", "Fails on", "Blocks CI", "Re-evaluation"]}
+        row={(policy) => (
+          <tr key={policy.id}>
+            <th scope="row">
+              <Link href={`/assurance-policies/${encodeURIComponent(policy.id)}`}>{policy.name}</Link>
+            </th>
+            <td>{policy.scope}</td>
+            <td>{policy.mode === "dry_run" ? "Dry run" : "Enforce"}</td>
+            <td>{policy.enabled ? "Yes" : "No"}</td>
+            <td>{conditionsText(policy.conditions)}</td>
+            <td>{policy.actions.includes("block_ci") ? "Yes" : "No"}</td>
+            <td>{progress(policy)}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }
@@ -223,14 +208,7 @@ export function PolicyPage(props: { id: string | null }) {
     loaded.reload();
   });
 
-  if (!creating && !loaded.data) {
-    return (
-      <>
-        <PageTitle title="Assurance policy">Assurance policy</PageTitle>
-        {loaded.error ? <ErrorBox error={loaded.error} onRetry={loaded.reload} /> : <Loading what="the policy" />}
-      </>
-    );
-  }
+  if (!creating && !loaded.data) return <NotLoaded title="Assurance policy" loaded={loaded} what="the policy" />;
   if (creating && !mayManage) {
     return (
       <>
@@ -242,9 +220,7 @@ export function PolicyPage(props: { id: string | null }) {
   const title = creating ? "New assurance policy" : (loaded.data?.name ?? "Assurance policy");
   return (
     <>
-      <p class="crumbs">
-        <Link href="/assurance-policies">Assurance policies</Link> ›
-      </p>
+      <Crumbs href="/assurance-policies" label="Assurance policies" />
       <PageTitle title={title}>{title}</PageTitle>
       {loaded.data && (
         <p class="muted">
@@ -299,9 +275,7 @@ export function PolicyPage(props: { id: string | null }) {
         <ErrorBox error={error} />
         {mayManage && (
           <div class="buttons">
-            <button type="submit" class="primary" disabled={busy}>
-              {busy ? "Saving…" : creating ? "Create policy" : "Save policy"}
-            </button>
+            <SubmitButton label={creating ? "Create policy" : "Save policy"} busy={busy} busyLabel="Saving…" />
             {!creating && (
               <button type="button" class="danger" onClick={() => setDeleting(true)}>
                 Delete policy
@@ -316,25 +290,14 @@ export function PolicyPage(props: { id: string | null }) {
 }
 
 function DeletePolicy(props: { id: string; name: string; version?: number; onClose: () => void }) {
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     await remove(path`/v1/assurance-policies/${props.id}`, props.version);
     navigate("/assurance-policies");
   });
   return (
-    <Dialog title={`Delete ${props.name || "the policy"}?`} onClose={props.onClose}>
-      <form onSubmit={submit}>
-        <p>Images in its scope are judged again without it.</p>
-        <ErrorBox error={error} />
-        <div class="buttons">
-          <button type="submit" class="primary danger" disabled={busy}>
-            Delete
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title={`Delete ${props.name || "the policy"}?`} onClose={props.onClose} submission={submission} label="Delete" danger>
+      <p>Images in its scope are judged again without it.</p>
+    </FormDialog>
   );
 }
 

@@ -5,11 +5,11 @@ import { useState } from "preact/hooks";
 import { get, path, post } from "../api";
 import {
   Checkbox,
+  CreateSection,
   ErrorBox,
-  Loading,
   Notice,
   PageTitle,
-  Pager,
+  PagedTable,
   Select,
   TextArea,
   TextField,
@@ -59,55 +59,34 @@ export function ResponsePoliciesPage() {
       <p>When a policy's trigger fires for an object in its scope, each of its outputs sends a notification.</p>
       {done && <Notice>{done}</Notice>}
       <ErrorBox error={actionError} />
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="response policies" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Response policies</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Outputs</th>
-                <th scope="col">Filters</th>
-                <th scope="col">Enabled</th>
-                {mayManage && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.length === 0 && (
-                <tr>
-                  <td colSpan={mayManage ? 7 : 6}>No response policies yet.</td>
-                </tr>
-              )}
-              {paged.data.items.map((policy) => (
-                <tr key={policy.id}>
-                  <th scope="row">
-                    {policy.name}
-                    {policy.description && <small class="muted block">{policy.description}</small>}
-                  </th>
-                  <td>{words(policy.trigger)}</td>
-                  <td>{policy.scope}</td>
-                  <td>{policy.outputs.map((output) => `${output.output} via ${output.integration}`).join(", ")}</td>
-                  <td>{filtersText(policy)}</td>
-                  <td>{policy.enabled ? "Yes" : "No"}</td>
-                  {mayManage && (
-                    <td>
-                      <button type="button" onClick={() => void toggle(policy)}>
-                        {policy.enabled ? "Disable" : "Enable"}
-                        <span class="visually-hidden"> {policy.name}</span>
-                      </button>
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Response policies" />
+      <PagedTable
+        paged={paged}
+        caption="Response policies"
+        loading="response policies"
+        columns={["Name", "Trigger", "Scope", "Outputs", "Filters", "Enabled", mayManage && "Actions"]}
+        empty="No response policies yet."
+        row={(policy) => (
+          <tr key={policy.id}>
+            <th scope="row">
+              {policy.name}
+              {policy.description && <small class="muted block">{policy.description}</small>}
+            </th>
+            <td>{words(policy.trigger)}</td>
+            <td>{policy.scope}</td>
+            <td>{policy.outputs.map((output) => `${output.output} via ${output.integration}`).join(", ")}</td>
+            <td>{filtersText(policy)}</td>
+            <td>{policy.enabled ? "Yes" : "No"}</td>
+            {mayManage && (
+              <td>
+                <button type="button" onClick={() => void toggle(policy)}>
+                  {policy.enabled ? "Disable" : "Enable"}
+                  <span class="visually-hidden"> {policy.name}</span>
+                </button>
+              </td>
+            )}
+          </tr>
+        )}
+      />
       {mayManage && (
         <CreateResponsePolicy
           onCreated={(policy) => {
@@ -137,7 +116,7 @@ function CreateResponsePolicy(props: { onCreated: (policy: ResponsePolicy) => vo
   const [severity, setSeverity] = useState("");
   const [repositories, setRepositories] = useState("");
   const [fixableOnly, setFixableOnly] = useState(false);
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     const known = integrations.data ?? [];
     if (chosen.length === 0) throw new Error("Choose at least one integration to send through.");
     const outputs = chosen.map((integration) => ({
@@ -162,42 +141,35 @@ function CreateResponsePolicy(props: { onCreated: (policy: ResponsePolicy) => vo
     props.onCreated(made);
   });
   return (
-    <section aria-labelledby="new-response-policy">
-      <h2 id="new-response-policy">New response policy</h2>
-      <form onSubmit={submit} aria-labelledby="new-response-policy">
-        <TextField label="Name" value={name} onInput={setName} required />
-        <TextArea label="Description" value={description} onInput={setDescription} />
-        <Select label="Trigger" value={trigger} onChange={setTrigger} options={TRIGGERS.map((value): [string, string] => [value, words(value)])} />
-        <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; global hears about everything." />
-        <fieldset>
-          <legend>Send through</legend>
-          <ErrorBox error={integrations.error} onRetry={integrations.reload} />
-          {integrations.data && integrations.data.length === 0 && <p>No integrations yet: create one on the Integrations page first.</p>}
-          {(integrations.data ?? []).map((integration) => (
-            <Checkbox
-              key={integration.name}
-              label={`${integration.name} (${integration.type})`}
-              checked={chosen.includes(integration.name)}
-              onChange={(checked) => setChosen(checked ? [...chosen, integration.name] : chosen.filter((item) => item !== integration.name))}
-            />
-          ))}
-        </fieldset>
-        <fieldset>
-          <legend>Only when</legend>
-          <Select
-            label="Severity at least"
-            value={severity}
-            onChange={setSeverity}
-            options={[["", "Any severity"], ...SEVERITIES.map((value): [string, string] => [value, value])]}
+    <CreateSection id="new-response-policy" title="New response policy" submission={submission} label="Create response policy">
+      <TextField label="Name" value={name} onInput={setName} required />
+      <TextArea label="Description" value={description} onInput={setDescription} />
+      <Select label="Trigger" value={trigger} onChange={setTrigger} options={TRIGGERS.map((value): [string, string] => [value, words(value)])} />
+      <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; global hears about everything." />
+      <fieldset>
+        <legend>Send through</legend>
+        <ErrorBox error={integrations.error} onRetry={integrations.reload} />
+        {integrations.data && integrations.data.length === 0 && <p>No integrations yet: create one on the Integrations page first.</p>}
+        {(integrations.data ?? []).map((integration) => (
+          <Checkbox
+            key={integration.name}
+            label={`${integration.name} (${integration.type})`}
+            checked={chosen.includes(integration.name)}
+            onChange={(checked) => setChosen(checked ? [...chosen, integration.name] : chosen.filter((item) => item !== integration.name))}
           />
-          <TextField label="Repositories" value={repositories} onInput={setRepositories} hint="Comma-separated globs, e.g. team-a/*; empty: all." />
-          <Checkbox label="Fixable vulnerabilities only" checked={fixableOnly} onChange={setFixableOnly} />
-        </fieldset>
-        <ErrorBox error={error} />
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create response policy"}
-        </button>
-      </form>
-    </section>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>Only when</legend>
+        <Select
+          label="Severity at least"
+          value={severity}
+          onChange={setSeverity}
+          options={[["", "Any severity"], ...SEVERITIES.map((value): [string, string] => [value, value])]}
+        />
+        <TextField label="Repositories" value={repositories} onInput={setRepositories} hint="Comma-separated globs, e.g. team-a/*; empty: all." />
+        <Checkbox label="Fixable vulnerabilities only" checked={fixableOnly} onChange={setFixableOnly} />
+      </fieldset>
+    </CreateSection>
   );
 }

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 
 import { get, post } from "../api";
-import { ErrorBox, Loading, Notice, PageTitle, Pager, TextArea, TextField, usePaged, useSubmit } from "../components";
+import { ErrorBox, Notice, PageTitle, PagedTable, Section, SubmitButton, TextArea, TextField, usePaged, useSubmit } from "../components";
 import type { Page, ResourceSelector, Role, Scope } from "../types";
 
 function selectorText(selector: ResourceSelector): string {
@@ -19,73 +19,44 @@ export function ScopesPage() {
     <>
       <PageTitle title="Scopes and roles">Scopes and roles</PageTitle>
       {done && <Notice>{done}</Notice>}
-      <section aria-labelledby="scopes-heading">
-        <h2 id="scopes-heading">Scopes</h2>
-        <ErrorBox error={scopes.error} onRetry={scopes.reload} />
-        {scopes.loading && !scopes.data && <Loading what="scopes" />}
-        {scopes.data && (
-          <div class="table-wrap">
-            <table>
-              <caption>Scopes</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Id</th>
-                  <th scope="col">Images (registry/repository:tag)</th>
-                  <th scope="col">Description</th>
-                </tr>
-              </thead>
-              <tbody>
-                {scopes.data.items.map((scope) => (
-                  <tr key={scope.id}>
-                    <th scope="row">{scope.name}</th>
-                    <td>
-                      <code>{scope.id}</code>
-                    </td>
-                    <td>{scope.system ? "everything" : (scope.resources ?? []).map(selectorText).join(", ")}</td>
-                    <td>{scope.description ?? ""}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <Pager paged={scopes} label="Scopes" />
+      <Section id="scopes-heading" title="Scopes">
+        <PagedTable
+          paged={scopes}
+          caption="Scopes"
+          loading="scopes"
+          columns={["Name", "Id", "Images (registry/repository:tag)", "Description"]}
+          row={(scope) => (
+            <tr key={scope.id}>
+              <th scope="row">{scope.name}</th>
+              <td>
+                <code>{scope.id}</code>
+              </td>
+              <td>{scope.system ? "everything" : (scope.resources ?? []).map(selectorText).join(", ")}</td>
+              <td>{scope.description ?? ""}</td>
+            </tr>
+          )}
+        />
         <CreateScope
           onCreated={(scope) => {
             setDone(`Created the scope ${scope.name} (${scope.id}).`);
             setRound((value) => value + 1);
           }}
         />
-      </section>
-      <section aria-labelledby="roles-heading">
-        <h2 id="roles-heading">Roles</h2>
-        <ErrorBox error={roles.error} onRetry={roles.reload} />
-        {roles.data && (
-          <div class="table-wrap">
-            <table>
-              <caption>Roles</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Permissions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {roles.data.items.map((role) => (
-                  <tr key={role.name}>
-                    <th scope="row">{role.name}</th>
-                    <td>{role.system ? "system" : "custom"}</td>
-                    <td>{role.permissions.join(", ")}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <Pager paged={roles} label="Roles" />
-      </section>
+      </Section>
+      <Section id="roles-heading" title="Roles">
+        <PagedTable
+          paged={roles}
+          caption="Roles"
+          columns={["Name", "Kind", "Permissions"]}
+          row={(role) => (
+            <tr key={role.name}>
+              <th scope="row">{role.name}</th>
+              <td>{role.system ? "system" : "custom"}</td>
+              <td>{role.permissions.join(", ")}</td>
+            </tr>
+          )}
+        />
+      </Section>
     </>
   );
 }
@@ -133,9 +104,7 @@ function CreateScope(props: { onCreated: (scope: Scope) => void }) {
         <button type="button" onClick={() => setSelectors([...selectors, { registry: "", repository: "", tag: "" }])}>
           Add a selector
         </button>
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create scope"}
-        </button>
+        <SubmitButton label="Create scope" busy={busy} busyLabel="Creating…" />
       </div>
       <ErrorBox error={error} />
     </form>

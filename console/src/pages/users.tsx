@@ -4,13 +4,17 @@ import { useState } from "preact/hooks";
 
 import { get, patch, path, post, remove } from "../api";
 import {
+  CreateSection,
+  Crumbs,
   ErrorBox,
   Link,
-  Loading,
+  NotLoaded,
   Notice,
   PageTitle,
-  Pager,
+  PagedTable,
+  Section,
   Select,
+  SubmitButton,
   TextField,
   Time,
   useLoad,
@@ -42,38 +46,23 @@ export function UsersPage() {
     <>
       <PageTitle title="Users and tokens">Users and tokens</PageTitle>
       {done && <Notice>{done}</Notice>}
-      <ErrorBox error={paged.error} onRetry={paged.reload} />
-      {paged.loading && !paged.data && <Loading what="users" />}
-      {paged.data && (
-        <div class="table-wrap">
-          <table>
-            <caption>Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">E-mail</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Enabled</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paged.data.items.map((user) => (
-                <tr key={user.id}>
-                  <th scope="row">
-                    <Link href={`/users/${encodeURIComponent(user.id)}`}>{user.name}</Link>
-                  </th>
-                  <td>{user.kind}</td>
-                  <td>{user.email ?? "—"}</td>
-                  <td>{bindingsText(user.role_bindings)}</td>
-                  <td>{user.enabled ? "Yes" : "No"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager paged={paged} label="Users" />
+      <PagedTable
+        paged={paged}
+        caption="Users"
+        loading="users"
+        columns={["Name", "Kind", "E-mail", "Roles", "Enabled"]}
+        row={(user) => (
+          <tr key={user.id}>
+            <th scope="row">
+              <Link href={`/users/${encodeURIComponent(user.id)}`}>{user.name}</Link>
+            </th>
+            <td>{user.kind}</td>
+            <td>{user.email ?? "—"}</td>
+            <td>{bindingsText(user.role_bindings)}</td>
+            <td>{user.enabled ? "Yes" : "No"}</td>
+          </tr>
+        )}
+      />
       <CreateUser
         onCreated={(user) => {
           setDone(`Created ${user.name}. Open it to issue a token.`);
@@ -91,7 +80,7 @@ function CreateUser(props: { onCreated: (user: User) => void }) {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState("developer");
   const [scope, setScope] = useState("global");
-  const { busy, error, submit } = useSubmit(async () => {
+  const submission = useSubmit(async () => {
     const made = await post<User>("/v1/users", {
       name: name.trim(),
       kind,
@@ -103,29 +92,21 @@ function CreateUser(props: { onCreated: (user: User) => void }) {
     props.onCreated(made);
   });
   return (
-    <section aria-labelledby="new-user">
-      <h2 id="new-user">New user</h2>
-      <ErrorBox error={choices.error} />
-      <form onSubmit={submit} aria-labelledby="new-user">
-        <TextField label="Name" value={name} onInput={setName} required />
-        <Select
-          label="Kind"
-          value={kind}
-          onChange={setKind}
-          options={[
-            ["person", "Person"],
-            ["service", "Service (a pipeline)"],
-          ]}
-        />
-        <TextField label="E-mail" type="email" value={email} onInput={setEmail} />
-        <Select label="Role" value={role} onChange={setRole} options={[["", "No role yet"], ...choices.roles]} />
-        <Select label="In scope" value={scope} onChange={setScope} options={choices.scopes.length ? choices.scopes : [["global", "global"]]} />
-        <ErrorBox error={error} />
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create user"}
-        </button>
-      </form>
-    </section>
+    <CreateSection id="new-user" title="New user" submission={submission} label="Create user" intro={<ErrorBox error={choices.error} />}>
+      <TextField label="Name" value={name} onInput={setName} required />
+      <Select
+        label="Kind"
+        value={kind}
+        onChange={setKind}
+        options={[
+          ["person", "Person"],
+          ["service", "Service (a pipeline)"],
+        ]}
+      />
+      <TextField label="E-mail" type="email" value={email} onInput={setEmail} />
+      <Select label="Role" value={role} onChange={setRole} options={[["", "No role yet"], ...choices.roles]} />
+      <Select label="In scope" value={scope} onChange={setScope} options={choices.scopes.length ? choices.scopes : [["global", "global"]]} />
+    </CreateSection>
   );
 }
 
@@ -178,20 +159,11 @@ export function UserPage(props: { id: string }) {
     }
   };
 
-  if (!user.data) {
-    return (
-      <>
-        <PageTitle title="User">User</PageTitle>
-        {user.error ? <ErrorBox error={user.error} onRetry={user.reload} /> : <Loading what="the user" />}
-      </>
-    );
-  }
+  if (!user.data) return <NotLoaded title="User" loaded={user} what="the user" />;
   const shown = user.data;
   return (
     <>
-      <p class="crumbs">
-        <Link href="/users">Users and tokens</Link> ›
-      </p>
+      <Crumbs href="/users" label="Users and tokens" />
       <PageTitle title={shown.name}>{shown.name}</PageTitle>
       {done && <Notice>{done}</Notice>}
       <ErrorBox error={actionError} />
@@ -217,8 +189,7 @@ export function UserPage(props: { id: string }) {
         </dd>
       </dl>
 
-      <section aria-labelledby="bindings-heading">
-        <h2 id="bindings-heading">Role bindings</h2>
+      <Section id="bindings-heading" title="Role bindings">
         <ul class="bindings">
           {shown.role_bindings.length === 0 && <li>None: the user may do nothing.</li>}
           {shown.role_bindings.map((binding, index) => (
@@ -250,10 +221,9 @@ export function UserPage(props: { id: string }) {
           <Select label="In scope" value={scope} onChange={setScope} options={choices.scopes.length ? choices.scopes : [["global", "global"]]} />
           <button type="submit">Add binding</button>
         </form>
-      </section>
+      </Section>
 
-      <section aria-labelledby="tokens-heading">
-        <h2 id="tokens-heading">Tokens</h2>
+      <Section id="tokens-heading" title="Tokens">
         {issued && (
           <div class="issued" role="status">
             <p>
@@ -270,66 +240,44 @@ export function UserPage(props: { id: string }) {
             </div>
           </div>
         )}
-        <ErrorBox error={tokens.error} onRetry={tokens.reload} />
-        {tokens.data && (
-          <div class="table-wrap">
-            <table>
-              <caption>Tokens</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Revoked</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.data.items.length === 0 && (
-                  <tr>
-                    <td colSpan={6}>No tokens.</td>
-                  </tr>
+        <PagedTable
+          paged={tokens}
+          caption="Tokens"
+          columns={["Name", "Created", "Expires", "Last used", "Revoked", "Actions"]}
+          empty="No tokens."
+          row={(token) => (
+            <tr key={token.id}>
+              <th scope="row">{token.name}</th>
+              <td>
+                <Time value={token.created_at} />
+              </td>
+              <td>
+                <Time value={token.expires_at} empty="never" />
+              </td>
+              <td>
+                <Time value={token.last_used_at} empty="never" />
+              </td>
+              <td>
+                <Time value={token.revoked_at} empty="no" />
+              </td>
+              <td>
+                {!token.revoked_at && (
+                  <button type="button" onClick={() => void revoke(token)}>
+                    Revoke<span class="visually-hidden"> token {token.name}</span>
+                  </button>
                 )}
-                {tokens.data.items.map((token) => (
-                  <tr key={token.id}>
-                    <th scope="row">{token.name}</th>
-                    <td>
-                      <Time value={token.created_at} />
-                    </td>
-                    <td>
-                      <Time value={token.expires_at} empty="never" />
-                    </td>
-                    <td>
-                      <Time value={token.last_used_at} empty="never" />
-                    </td>
-                    <td>
-                      <Time value={token.revoked_at} empty="no" />
-                    </td>
-                    <td>
-                      {!token.revoked_at && (
-                        <button type="button" onClick={() => void revoke(token)}>
-                          Revoke<span class="visually-hidden"> token {token.name}</span>
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <Pager paged={tokens} label="Tokens" />
+              </td>
+            </tr>
+          )}
+        />
         <form onSubmit={issue.submit} aria-labelledby="issue-heading">
           <h3 id="issue-heading">Issue a token</h3>
           <TextField label="Token name" value={tokenName} onInput={setTokenName} required hint="What it is for, e.g. gitlab." />
           <TextField label="Expires on" type="date" value={expires} onInput={setExpires} hint="Empty: never expires." />
           <ErrorBox error={issue.error} />
-          <button type="submit" class="primary" disabled={issue.busy}>
-            {issue.busy ? "Issuing…" : "Issue token"}
-          </button>
+          <SubmitButton label="Issue token" busy={issue.busy} busyLabel="Issuing…" />
         </form>
-      </section>
+      </Section>
     </>
   );
 }
