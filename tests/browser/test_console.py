@@ -205,6 +205,100 @@ def test_an_email_response_policy_mails_the_next_non_compliant_scan(
     expect(row.get_by_role("button", name="Enable")).to_be_visible()
 
 
+def test_an_officer_edits_a_response_policy_and_an_integration(console: Console) -> None:
+    # Given an e-mail integration and a response policy sending through it, made through the API
+    made = console.api(
+        "POST",
+        "/v1/integrations",
+        {
+            "name": "edit-mail",
+            "type": "email",
+            "config": {"from": "riskgate@example.com", "to": ["first@example.com"]},
+        },
+    )
+    assert made.status == 201, made.body
+    name = "Edited in the console"
+    created = console.api(
+        "POST",
+        "/v1/response-policies",
+        {
+            "name": name,
+            "description": "before the edit",
+            "trigger": "non_compliant",
+            "outputs": [{"output": "email", "integration": "edit-mail"}],
+        },
+    )
+    assert created.status == 201, created.body
+    policy_id = created.json()["id"]
+    console.sign_in()
+    page = console.page
+
+    # When an officer edits the policy's description and trigger in the console
+    console.goto("/response-policies")
+    policies = page.get_by_role("table", name="Response policies")
+    row = policies.get_by_role("row").filter(has_text=name)
+    row.get_by_role("button", name=f"Edit {name}").click()
+    dialog = page.get_by_role("dialog", name=f"Edit: {name}")
+    expect(dialog).to_be_visible()
+    # (the dialog starts from the policy as read)
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value(name)
+    expect(dialog.get_by_label("Description")).to_have_value("before the edit")
+    expect(dialog.get_by_label("Trigger")).to_have_value("non_compliant")
+    expect(dialog.get_by_label("edit-mail (email)")).to_be_checked()
+    dialog.get_by_label("Description").fill("after the edit")
+    dialog.get_by_label("Trigger").select_option("critical_vulnerabilities")
+    console.check_accessibility("the edit response policy dialog")
+    console.shot("response-policy-edit")
+    dialog.get_by_role("button", name="Save").click()
+    # Then the dialog closes, the change is said and shown, and the API has it
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text=f"Saved {name}.")).to_be_visible()
+    expect(row).to_contain_text("after the edit")
+    expect(row).to_contain_text("critical vulnerabilities")
+    stored = console.api("GET", f"/v1/response-policies/{policy_id}").json()
+    assert stored["description"] == "after the edit"
+    assert stored["trigger"] == "critical_vulnerabilities"
+    assert stored["outputs"] == [{"output": "email", "integration": "edit-mail"}]
+
+    # When the integration's recipients are edited
+    console.goto("/integrations")
+    integrations = page.get_by_role("table", name="Integrations")
+    integrations.get_by_role("button", name="Edit edit-mail").click()
+    edit_mail = page.get_by_role("dialog", name="Edit: edit-mail")
+    expect(edit_mail.get_by_label("From")).to_have_value("riskgate@example.com")
+    expect(edit_mail.get_by_label("To")).to_have_value("first@example.com")
+    edit_mail.get_by_label("To").fill("first@example.com, second@example.com")
+    console.check_accessibility("the edit integration dialog")
+    console.shot("integration-edit")
+    edit_mail.get_by_role("button", name="Save").click()
+    # Then the table and the API show both
+    expect(edit_mail).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Saved edit-mail.")).to_be_visible()
+    expect(integrations.get_by_role("row").filter(has_text="edit-mail")).to_contain_text(
+        "first@example.com, second@example.com"
+    )
+    config = console.api("GET", "/v1/integrations/edit-mail").json()["config"]
+    assert config == {"from": "riskgate@example.com", "to": ["first@example.com", "second@example.com"]}
+
+    # 409: someone changes the policy through the API after the page read it
+    console.goto("/response-policies")
+    row.get_by_role("button", name=f"Edit {name}").click()
+    other = console.api("PATCH", f"/v1/response-policies/{policy_id}", {"description": "changed elsewhere"})
+    assert other.status == 200, other.body
+    dialog.get_by_label("Description").fill("typed during a conflict")
+    dialog.get_by_label("Trigger").select_option("malware")
+    dialog.get_by_role("button", name="Save").click()
+    # Then the dialog says so and keeps what was typed; the other change stands
+    expect(dialog.get_by_role("alert")).to_contain_text("Conflict")
+    expect(dialog.get_by_label("Description")).to_have_value("typed during a conflict")
+    expect(dialog.get_by_label("Trigger")).to_have_value("malware")
+    console.shot("response-policy-edit-409")
+    stored = console.api("GET", f"/v1/response-policies/{policy_id}").json()
+    assert (stored["description"], stored["trigger"]) == ("changed elsewhere", "critical_vulnerabilities")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+
+
 def test_a_developer_sees_no_accept_risk_button(console: Console, scanner_fixtures: Path) -> None:
     # Given an image with a critical finding, and a token of a user with the developer role
     reference = "registry.example/developer/alpine:3.10"

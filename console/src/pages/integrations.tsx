@@ -1,9 +1,23 @@
-// Integrations: the named connections response policies send through; create one, send a test.
+// Integrations: the named connections response policies send through; create one, edit one, send a test.
 
 import { useState } from "preact/hooks";
 
-import { get, path, post } from "../api";
-import { CreateSection, ErrorBox, Notice, PageTitle, PagedTable, Select, TextField, csv, usePaged, useSession, useSubmit } from "../components";
+import { get, patch, path, post } from "../api";
+import {
+  CreateSection,
+  ErrorBox,
+  FormDialog,
+  Notice,
+  PageTitle,
+  PagedTable,
+  Select,
+  TextArea,
+  TextField,
+  csv,
+  usePaged,
+  useSession,
+  useSubmit,
+} from "../components";
 import type { Integration, IntegrationTestResult, IntegrationType, Page } from "../types";
 
 function configText(integration: Integration): string {
@@ -29,6 +43,7 @@ export function IntegrationsPage() {
   const [done, setDone] = useState<string | null>(null);
   const [testError, setTestError] = useState<unknown>(null);
   const [testing, setTesting] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Integration | null>(null);
   const paged = usePaged<Integration>(
     (nextToken) => get<Page<Integration>>("/v1/integrations", { limit: 50, next_token: nextToken }),
     `integrations:${round}`,
@@ -70,7 +85,16 @@ export function IntegrationsPage() {
             <td class="wrap">{configText(integration)}</td>
             <td>{integration.has_secret ? "Set" : "—"}</td>
             {mayManage && (
-              <td>
+              <td class="actions">
+                <button
+                  type="button"
+                  onClick={() => {
+                    setTestError(null);
+                    setEditing(integration);
+                  }}
+                >
+                  Edit<span class="visually-hidden"> {integration.name}</span>
+                </button>
                 <button type="button" onClick={() => void sendTest(integration)} disabled={testing === integration.name}>
                   {testing === integration.name ? "Sending…" : "Send a test"}
                   <span class="visually-hidden"> through {integration.name}</span>
@@ -80,6 +104,17 @@ export function IntegrationsPage() {
           </tr>
         )}
       />
+      {editing && (
+        <EditIntegration
+          integration={editing}
+          onClose={() => setEditing(null)}
+          onSaved={(text) => {
+            setEditing(null);
+            setDone(text);
+            setRound((value) => value + 1);
+          }}
+        />
+      )}
       {mayManage && (
         <CreateIntegration
           onCreated={(integration) => {
@@ -92,77 +127,222 @@ export function IntegrationsPage() {
   );
 }
 
-function CreateIntegration(props: { onCreated: (integration: Integration) => void }) {
-  const [name, setName] = useState("");
-  const [type, setType] = useState<IntegrationType>("email");
-  const [scope, setScope] = useState("global");
-  const [from, setFrom] = useState("");
-  const [to, setTo] = useState("");
-  const [botToken, setBotToken] = useState("");
-  const [chatId, setChatId] = useState("");
-  const [topicArn, setTopicArn] = useState("");
-  const [url, setUrl] = useState("");
-  const [secret, setSecret] = useState("");
-  const [preset, setPreset] = useState("generic");
-  const submission = useSubmit(async () => {
-    const config: Record<string, unknown> =
-      type === "email"
-        ? { from: from.trim(), to: csv(to) }
-        : type === "telegram"
-          ? { bot_token: botToken, chat_id: chatId.trim() }
-          : type === "sns"
-            ? { topic_arn: topicArn.trim() }
-            : { url: url.trim(), secret, preset };
-    const made = await post<Integration>("/v1/integrations", { name: name.trim(), type, scope: scope.trim() || "global", config });
-    setName("");
-    setBotToken("");
-    setSecret("");
-    props.onCreated(made);
-  });
+// --- a type's config fields: one form for creating and editing ------------------------------------------
+
+interface Draft {
+  from: string;
+  to: string;
+  botToken: string;
+  chatId: string;
+  topicArn: string;
+  url: string;
+  secret: string;
+  preset: string;
+  template: string;
+  rateLimit: string;
+}
+
+const EMPTY: Draft = {
+  from: "",
+  to: "",
+  botToken: "",
+  chatId: "",
+  topicArn: "",
+  url: "",
+  secret: "",
+  preset: "generic",
+  template: "",
+  rateLimit: "",
+};
+
+const text = (value: unknown): string => (value === undefined || value === null ? "" : String(value));
+
+/** The public config as read (secrets are never read: their fields start empty). */
+function draftOf(integration: Integration): Draft {
+  const config = integration.config;
+  return {
+    ...EMPTY,
+    from: text(config.from),
+    to: Array.isArray(config.to) ? config.to.join(", ") : text(config.to),
+    chatId: text(config.chat_id),
+    topicArn: text(config.topic_arn),
+    url: text(config.url),
+    preset: text(config.preset) || "generic",
+    template: text(config.template),
+    rateLimit: text(config.rate_limit_per_minute),
+  };
+}
+
+/** A whole number as one, anything else as typed (the API then says what is wrong with it). */
+function rateLimitOf(value: string): number | string {
+  return /^\d+$/.test(value.trim()) ? Number(value.trim()) : value.trim();
+}
+
+/** The public fields of a type as the API takes them; an empty optional field is null (its default). */
+function publicConfig(type: IntegrationType, draft: Draft): Record<string, unknown> {
+  switch (type) {
+    case "email":
+      return { from: draft.from.trim(), to: csv(draft.to) };
+    case "telegram":
+      return { chat_id: draft.chatId.trim() };
+    case "sns":
+      return { topic_arn: draft.topicArn.trim() };
+    case "webhook":
+      return {
+        url: draft.url.trim(),
+        preset: draft.preset,
+        template: draft.template.trim() ? draft.template : null,
+        rate_limit_per_minute: draft.rateLimit.trim() ? rateLimitOf(draft.rateLimit) : null,
+      };
+  }
+}
+
+/** The write-only fields typed (an empty one: not sent, so a stored secret stays). */
+function secretConfig(type: IntegrationType, draft: Draft): Record<string, string> {
+  if (type === "telegram" && draft.botToken) return { bot_token: draft.botToken };
+  if (type === "webhook" && draft.secret) return { secret: draft.secret };
+  return {};
+}
+
+function ConfigFields(props: {
+  type: IntegrationType;
+  draft: Draft;
+  onChange: (change: Partial<Draft>) => void;
+  /** Editing one whose secret is stored: an empty secret field keeps it. */
+  hasSecret?: boolean;
+  editing?: boolean;
+}) {
+  const { type, draft } = props;
+  const set =
+    <K extends keyof Draft>(name: K) =>
+    (value: Draft[K]) =>
+      props.onChange({ [name]: value } as Partial<Draft>);
+  const keep = props.hasSecret ? " (leave empty to keep)" : "";
   return (
-    <CreateSection id="new-integration" title="New integration" submission={submission} label="Create integration">
-      <TextField label="Name" value={name} onInput={setName} required hint="Letters, digits, . _ -; response policies name it." />
-      <Select
-        label="Type"
-        value={type}
-        onChange={(value) => setType(value as IntegrationType)}
-        options={[
-          ["email", "E-mail"],
-          ["telegram", "Telegram"],
-          ["sns", "SNS topic"],
-          ["webhook", "Webhook"],
-        ]}
-      />
-      <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; fixed once created." />
+    <>
       {type === "email" && (
         <>
-          <TextField label="From" type="email" value={from} onInput={setFrom} required placeholder="riskgate@example.com" />
-          <TextField label="To" value={to} onInput={setTo} required hint="Comma-separated addresses." />
+          <TextField label="From" type="email" value={draft.from} onInput={set("from")} required placeholder="riskgate@example.com" />
+          <TextField label="To" value={draft.to} onInput={set("to")} required hint="Comma-separated addresses." />
         </>
       )}
       {type === "telegram" && (
         <>
-          <TextField label="Bot token" type="password" value={botToken} onInput={setBotToken} required hint="Write-only: never shown again." />
-          <TextField label="Chat id" value={chatId} onInput={setChatId} required />
+          <TextField
+            label={`Bot token${keep}`}
+            type="password"
+            value={draft.botToken}
+            onInput={set("botToken")}
+            required={!props.hasSecret}
+            hint="Write-only: never shown again."
+          />
+          <TextField label="Chat id" value={draft.chatId} onInput={set("chatId")} required />
         </>
       )}
-      {type === "sns" && <TextField label="Topic ARN" value={topicArn} onInput={setTopicArn} required />}
+      {type === "sns" && <TextField label="Topic ARN" value={draft.topicArn} onInput={set("topicArn")} required />}
       {type === "webhook" && (
         <>
-          <TextField label="URL" type="url" value={url} onInput={setUrl} required hint="https, a public host." />
-          <TextField label="Signing secret" type="password" value={secret} onInput={setSecret} hint="Write-only: signs each request (16 characters or more)." />
+          <TextField label="URL" type="url" value={draft.url} onInput={set("url")} required hint="https, a public host." />
+          <TextField
+            label={`Signing secret${keep}`}
+            type="password"
+            value={draft.secret}
+            onInput={set("secret")}
+            hint="Write-only: signs each request (16 characters or more)."
+          />
           <Select
             label="Preset"
-            value={preset}
-            onChange={setPreset}
+            value={draft.preset}
+            onChange={set("preset")}
             options={[
               ["generic", "Generic JSON"],
               ["slack", "Slack"],
               ["teams", "Microsoft Teams"],
             ]}
           />
+          <TextField
+            label="Rate limit per minute"
+            type="number"
+            min="1"
+            value={draft.rateLimit}
+            onInput={set("rateLimit")}
+            hint={props.editing ? "1 to 600; empty: back to 60." : "1 to 600; empty: 60."}
+          />
+          <TextArea
+            label="Body template"
+            value={draft.template}
+            onInput={set("template")}
+            hint="Optional, instead of the preset's body; placeholders {policy_name}, {trigger}, {image}, {registry}, {verdict}, {counts}."
+          />
         </>
       )}
+    </>
+  );
+}
+
+const TYPES: [IntegrationType, string][] = [
+  ["email", "E-mail"],
+  ["telegram", "Telegram"],
+  ["sns", "SNS topic"],
+  ["webhook", "Webhook"],
+];
+
+function CreateIntegration(props: { onCreated: (integration: Integration) => void }) {
+  const [name, setName] = useState("");
+  const [type, setType] = useState<IntegrationType>("email");
+  const [scope, setScope] = useState("global");
+  const [draft, setDraft] = useState<Draft>(EMPTY);
+  const submission = useSubmit(async () => {
+    // What is left empty is left out: the API's defaults apply.
+    const config = Object.fromEntries(
+      Object.entries({ ...publicConfig(type, draft), ...secretConfig(type, draft) }).filter(([, value]) => value !== null),
+    );
+    const made = await post<Integration>("/v1/integrations", { name: name.trim(), type, scope: scope.trim() || "global", config });
+    setName("");
+    setDraft((current) => ({ ...current, botToken: "", secret: "" }));
+    props.onCreated(made);
+  });
+  return (
+    <CreateSection id="new-integration" title="New integration" submission={submission} label="Create integration">
+      <TextField label="Name" value={name} onInput={setName} required hint="Letters, digits, . _ -; response policies name it." />
+      <Select label="Type" value={type} onChange={(value) => setType(value as IntegrationType)} options={TYPES} />
+      <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; fixed once created." />
+      <ConfigFields type={type} draft={draft} onChange={(change) => setDraft((current) => ({ ...current, ...change }))} />
     </CreateSection>
+  );
+}
+
+/** A dialog over one integration as read: PATCH with the config fields that changed, from the version read. */
+function EditIntegration(props: { integration: Integration; onClose: () => void; onSaved: (text: string) => void }) {
+  const { integration } = props;
+  const [draft, setDraft] = useState<Draft>(() => draftOf(integration));
+  const submission = useSubmit(async () => {
+    const before = publicConfig(integration.type, draftOf(integration));
+    const after = publicConfig(integration.type, draft);
+    const config: Record<string, unknown> = secretConfig(integration.type, draft);
+    for (const [field, value] of Object.entries(after)) {
+      if (JSON.stringify(value) !== JSON.stringify(before[field])) config[field] = value;
+    }
+    if (Object.keys(config).length === 0) {
+      props.onSaved(`Nothing changed in ${integration.name}.`);
+      return;
+    }
+    await patch<Integration>(path`/v1/integrations/${integration.name}`, { config }, integration.version);
+    props.onSaved(`Saved ${integration.name}.`);
+  });
+  return (
+    <FormDialog title={`Edit: ${integration.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">
+      <p>
+        {TYPES.find(([value]) => value === integration.type)?.[1] ?? integration.type} in the scope {integration.scope}: the name, type and scope
+        are fixed.
+      </p>
+      <ConfigFields
+        type={integration.type}
+        draft={draft}
+        onChange={(change) => setDraft((current) => ({ ...current, ...change }))}
+        hasSecret={integration.has_secret}
+        editing
+      />
+    </FormDialog>
   );
 }

@@ -1,12 +1,13 @@
-// Response policies: who is told what, through which integrations; create, enable and disable.
+// Response policies: who is told what, through which integrations; create, edit, enable and disable.
 
 import { useState } from "preact/hooks";
 
-import { get, path, post } from "../api";
+import { get, patch, path, post } from "../api";
 import {
   Checkbox,
   CreateSection,
   ErrorBox,
+  FormDialog,
   Notice,
   PageTitle,
   PagedTable,
@@ -20,7 +21,8 @@ import {
   useSubmit,
   words,
 } from "../components";
-import type { Integration, Page, ResponsePolicy } from "../types";
+import type { Loaded } from "../components";
+import type { Integration, Output, Page, ResponseFilters, ResponsePolicy } from "../types";
 import { SEVERITIES, TRIGGERS } from "../types";
 
 function filtersText(policy: ResponsePolicy): string {
@@ -38,6 +40,7 @@ export function ResponsePoliciesPage() {
   const [round, setRound] = useState(0);
   const [done, setDone] = useState<string | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
+  const [editing, setEditing] = useState<ResponsePolicy | null>(null);
   const paged = usePaged<ResponsePolicy>(
     (nextToken) => get<Page<ResponsePolicy>>("/v1/response-policies", { limit: 50, next_token: nextToken }),
     `response-policies:${round}`,
@@ -77,7 +80,16 @@ export function ResponsePoliciesPage() {
             <td>{filtersText(policy)}</td>
             <td>{policy.enabled ? "Yes" : "No"}</td>
             {mayManage && (
-              <td>
+              <td class="actions">
+                <button
+                  type="button"
+                  onClick={() => {
+                    setActionError(null);
+                    setEditing(policy);
+                  }}
+                >
+                  Edit<span class="visually-hidden"> {policy.name}</span>
+                </button>
                 <button type="button" onClick={() => void toggle(policy)}>
                   {policy.enabled ? "Disable" : "Enable"}
                   <span class="visually-hidden"> {policy.name}</span>
@@ -87,6 +99,17 @@ export function ResponsePoliciesPage() {
           </tr>
         )}
       />
+      {editing && (
+        <EditResponsePolicy
+          policy={editing}
+          onClose={() => setEditing(null)}
+          onSaved={(text) => {
+            setEditing(null);
+            setDone(text);
+            setRound((value) => value + 1);
+          }}
+        />
+      )}
       {mayManage && (
         <CreateResponsePolicy
           onCreated={(policy) => {
@@ -99,63 +122,115 @@ export function ResponsePoliciesPage() {
   );
 }
 
-function CreateResponsePolicy(props: { onCreated: (policy: ResponsePolicy) => void }) {
+// --- the fields a policy is made of: one form for creating and editing -------------------------------
+
+interface Draft {
+  name: string;
+  description: string;
+  trigger: string;
+  scope: string;
+  /** The integrations sent through, in order. */
+  chosen: string[];
+  severity: string;
+  repositories: string;
+  fixableOnly: boolean;
+}
+
+const EMPTY: Draft = {
+  name: "",
+  description: "",
+  trigger: "non_compliant",
+  scope: "global",
+  chosen: [],
+  severity: "",
+  repositories: "",
+  fixableOnly: false,
+};
+
+function draftOf(policy: ResponsePolicy): Draft {
+  const filters = policy.filters ?? {};
+  return {
+    name: policy.name,
+    description: policy.description ?? "",
+    trigger: policy.trigger,
+    scope: policy.scope,
+    chosen: policy.outputs.map((output) => output.integration).filter((name, index, all) => all.indexOf(name) === index),
+    severity: filters.severity_at_least ?? "",
+    repositories: (filters.repositories ?? []).join(", "),
+    fixableOnly: Boolean(filters.fixable_only),
+  };
+}
+
+/** An integration that may be chosen as an output: its name and type. */
+interface Choice {
+  name: string;
+  type: string;
+}
+
+function outputsOf(draft: Draft, choices: Choice[]): Output[] {
+  if (draft.chosen.length === 0) throw new Error("Choose at least one integration to send through.");
+  return draft.chosen.map((integration) => ({
+    output: choices.find((choice) => choice.name === integration)?.type ?? "email",
+    integration,
+  }));
+}
+
+/** The filters as the API takes them: only those that narrow. */
+function filtersOf(draft: Draft): ResponseFilters {
+  const filters: ResponseFilters = {};
+  if (draft.severity) filters.severity_at_least = draft.severity;
+  if (csv(draft.repositories).length) filters.repositories = csv(draft.repositories);
+  if (draft.fixableOnly) filters.fixable_only = true;
+  return filters;
+}
+
+/** Two filters alike whatever the defaults left out (the API answers them all). */
+function sameFilters(one: ResponseFilters, other: ResponseFilters): boolean {
+  const plain = (filters: ResponseFilters) =>
+    JSON.stringify([filters.severity_at_least ?? null, filters.repositories ?? [], Boolean(filters.fixable_only)]);
+  return plain(one) === plain(other);
+}
+
+/** The integrations the caller may send through (none without integrations:read). */
+function useIntegrations(): Loaded<Integration[]> {
   const session = useSession();
-  const integrations = useLoad(
+  return useLoad(
     () =>
       session.can("integrations:read")
         ? get<Page<Integration>>("/v1/integrations", { limit: 200 }).then((page) => page.items)
         : Promise.resolve([] as Integration[]),
     "integrations",
   );
-  const [name, setName] = useState("");
-  const [description, setDescription] = useState("");
-  const [trigger, setTrigger] = useState<string>("non_compliant");
-  const [scope, setScope] = useState("global");
-  const [chosen, setChosen] = useState<string[]>([]);
-  const [severity, setSeverity] = useState("");
-  const [repositories, setRepositories] = useState("");
-  const [fixableOnly, setFixableOnly] = useState(false);
-  const submission = useSubmit(async () => {
-    const known = integrations.data ?? [];
-    if (chosen.length === 0) throw new Error("Choose at least one integration to send through.");
-    const outputs = chosen.map((integration) => ({
-      integration,
-      output: known.find((item) => item.name === integration)?.type ?? "email",
-    }));
-    const filters: Record<string, unknown> = {};
-    if (severity) filters.severity_at_least = severity;
-    if (csv(repositories).length) filters.repositories = csv(repositories);
-    if (fixableOnly) filters.fixable_only = true;
-    const made = await post<ResponsePolicy>("/v1/response-policies", {
-      name: name.trim(),
-      description,
-      trigger,
-      scope: scope.trim() || "global",
-      outputs,
-      filters,
-    });
-    setName("");
-    setDescription("");
-    setChosen([]);
-    props.onCreated(made);
-  });
+}
+
+function PolicyFields(props: {
+  draft: Draft;
+  onChange: (change: Partial<Draft>) => void;
+  integrations: Loaded<Integration[]>;
+  /** Choices beyond the integrations read (a policy's outputs through one the caller cannot list). */
+  choices: Choice[];
+}) {
+  const { draft, integrations, choices } = props;
+  const set =
+    <K extends keyof Draft>(name: K) =>
+    (value: Draft[K]) =>
+      props.onChange({ [name]: value } as Partial<Draft>);
   return (
-    <CreateSection id="new-response-policy" title="New response policy" submission={submission} label="Create response policy">
-      <TextField label="Name" value={name} onInput={setName} required />
-      <TextArea label="Description" value={description} onInput={setDescription} />
-      <Select label="Trigger" value={trigger} onChange={setTrigger} options={TRIGGERS.map((value): [string, string] => [value, words(value)])} />
-      <TextField label="Scope" value={scope} onInput={setScope} hint="A scope id; global hears about everything." />
+    <>
+      <TextField label="Name" value={draft.name} onInput={set("name")} required />
+      <TextArea label="Description" value={draft.description} onInput={set("description")} />
+      <Select label="Trigger" value={draft.trigger} onChange={set("trigger")} options={TRIGGERS.map((value): [string, string] => [value, words(value)])} />
+      <TextField label="Scope" value={draft.scope} onInput={set("scope")} hint="A scope id; global hears about everything." />
       <fieldset>
         <legend>Send through</legend>
         <ErrorBox error={integrations.error} onRetry={integrations.reload} />
-        {integrations.data && integrations.data.length === 0 && <p>No integrations yet: create one on the Integrations page first.</p>}
-        {(integrations.data ?? []).map((integration) => (
+        {integrations.data && choices.length === 0 && <p>No integrations yet: create one on the Integrations page first.</p>}
+        {choices.map((choice) => (
           <Checkbox
-            key={integration.name}
-            label={`${integration.name} (${integration.type})`}
-            checked={chosen.includes(integration.name)}
-            onChange={(checked) => setChosen(checked ? [...chosen, integration.name] : chosen.filter((item) => item !== integration.name))}
+            key={choice.name}
+            label={`${choice.name} (${choice.type})`}
+            checked={draft.chosen.includes(choice.name)}
+            onChange={(checked) => set("chosen")(checked ? [...draft.chosen, choice.name] : draft.chosen.filter((item) => item !== choice.name))}
           />
         ))}
       </fieldset>
@@ -163,13 +238,82 @@ function CreateResponsePolicy(props: { onCreated: (policy: ResponsePolicy) => vo
         <legend>Only when</legend>
         <Select
           label="Severity at least"
-          value={severity}
-          onChange={setSeverity}
+          value={draft.severity}
+          onChange={set("severity")}
           options={[["", "Any severity"], ...SEVERITIES.map((value): [string, string] => [value, value])]}
         />
-        <TextField label="Repositories" value={repositories} onInput={setRepositories} hint="Comma-separated globs, e.g. team-a/*; empty: all." />
-        <Checkbox label="Fixable vulnerabilities only" checked={fixableOnly} onChange={setFixableOnly} />
+        <TextField
+          label="Repositories"
+          value={draft.repositories}
+          onInput={set("repositories")}
+          hint="Comma-separated globs, e.g. team-a/*; empty: all."
+        />
+        <Checkbox label="Fixable vulnerabilities only" checked={draft.fixableOnly} onChange={set("fixableOnly")} />
       </fieldset>
+    </>
+  );
+}
+
+function choicesOf(integrations: Integration[] | null, outputs: Output[] = []): Choice[] {
+  const choices: Choice[] = (integrations ?? []).map((integration) => ({ name: integration.name, type: integration.type }));
+  for (const output of outputs) {
+    if (!choices.some((choice) => choice.name === output.integration)) choices.push({ name: output.integration, type: output.output });
+  }
+  return choices;
+}
+
+function CreateResponsePolicy(props: { onCreated: (policy: ResponsePolicy) => void }) {
+  const integrations = useIntegrations();
+  const choices = choicesOf(integrations.data);
+  const [draft, setDraft] = useState<Draft>(EMPTY);
+  const submission = useSubmit(async () => {
+    const made = await post<ResponsePolicy>("/v1/response-policies", {
+      name: draft.name.trim(),
+      description: draft.description,
+      trigger: draft.trigger,
+      scope: draft.scope.trim() || "global",
+      outputs: outputsOf(draft, choices),
+      filters: filtersOf(draft),
+    });
+    setDraft((current) => ({ ...current, name: "", description: "", chosen: [] }));
+    props.onCreated(made);
+  });
+  return (
+    <CreateSection id="new-response-policy" title="New response policy" submission={submission} label="Create response policy">
+      <PolicyFields draft={draft} onChange={(change) => setDraft((current) => ({ ...current, ...change }))} integrations={integrations} choices={choices} />
     </CreateSection>
+  );
+}
+
+/** A dialog over one policy as read: PATCH with only what changed, from the version read. */
+function EditResponsePolicy(props: { policy: ResponsePolicy; onClose: () => void; onSaved: (text: string) => void }) {
+  const { policy } = props;
+  const integrations = useIntegrations();
+  const choices = choicesOf(integrations.data, policy.outputs);
+  const [draft, setDraft] = useState<Draft>(() => draftOf(policy));
+  const submission = useSubmit(async () => {
+    const changes: Record<string, unknown> = {};
+    const name = draft.name.trim();
+    if (name !== policy.name) changes.name = name;
+    if (draft.description !== (policy.description ?? "")) changes.description = draft.description;
+    if (draft.trigger !== policy.trigger) changes.trigger = draft.trigger;
+    const scope = draft.scope.trim() || "global";
+    if (scope !== policy.scope) changes.scope = scope;
+    const outputs = outputsOf(draft, choices);
+    const before = policy.outputs.map((output) => ({ output: output.output, integration: output.integration }));
+    if (JSON.stringify(outputs) !== JSON.stringify(before)) changes.outputs = outputs;
+    const filters = filtersOf(draft);
+    if (!sameFilters(filters, policy.filters ?? {})) changes.filters = filters;
+    if (Object.keys(changes).length === 0) {
+      props.onSaved(`Nothing changed in ${policy.name}.`);
+      return;
+    }
+    const saved = await patch<ResponsePolicy>(path`/v1/response-policies/${policy.id}`, changes, policy.version);
+    props.onSaved(`Saved ${saved.name}.`);
+  });
+  return (
+    <FormDialog title={`Edit: ${policy.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">
+      <PolicyFields draft={draft} onChange={(change) => setDraft((current) => ({ ...current, ...change }))} integrations={integrations} choices={choices} />
+    </FormDialog>
   );
 }
