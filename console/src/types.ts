@@ -12,9 +12,30 @@ export type Permission =
   | "response_policies:manage"
   | "integrations:read"
   | "integrations:manage"
+  | "registries:read"
+  | "registries:manage"
   | "users:manage"
   | "audit:read"
   | "scopes:global";
+
+/** Every permission, in the API's order (its Permission enum): what a custom role may be made of. */
+export const PERMISSIONS: readonly Permission[] = [
+  "images:read",
+  "scans:write",
+  "assurance_policies:read",
+  "assurance_policies:manage",
+  "risks:read",
+  "risks:accept",
+  "response_policies:read",
+  "response_policies:manage",
+  "integrations:read",
+  "integrations:manage",
+  "registries:read",
+  "registries:manage",
+  "users:manage",
+  "audit:read",
+  "scopes:global",
+];
 
 export interface Page<T> {
   items: T[];
@@ -333,6 +354,7 @@ export interface Role {
   description?: string;
   permissions: string[];
   system: boolean;
+  version?: number | null;
 }
 
 export interface User {

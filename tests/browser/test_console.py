@@ -299,6 +299,96 @@ def test_an_officer_edits_a_response_policy_and_an_integration(console: Console)
     expect(dialog).to_have_count(0)
 
 
+def test_an_administrator_edits_a_scope_and_makes_a_custom_role(console: Console) -> None:
+    # Given a scope made through the API
+    name = "browser-edited-scope"
+    made = console.api(
+        "POST",
+        "/v1/scopes",
+        {"name": name, "description": "before the edit", "resources": [{"repository": "team-e/*"}]},
+    )
+    assert made.status == 201, made.body
+    scope_id = made.json()["id"]
+    console.sign_in()
+    page = console.page
+
+    # When the administrator edits its description and images in the console
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Scopes and roles").click()
+    scopes = page.get_by_role("table", name="Scopes")
+    row = scopes.get_by_role("row").filter(has_text=scope_id)
+    # (the global scope covers everything and cannot change)
+    expect(scopes.get_by_role("button", name="Edit global")).to_have_count(0)
+    row.get_by_role("button", name=f"Edit {name}").click()
+    dialog = page.get_by_role("dialog", name=f"Edit: {name}")
+    expect(dialog).to_be_visible()
+    # (the dialog starts from the scope as read)
+    expect(dialog.get_by_label("Scope name")).to_have_value(name)
+    expect(dialog.get_by_label("Scope description")).to_have_value("before the edit")
+    expect(dialog.get_by_label("Repository 1")).to_have_value("team-e/*")
+    dialog.get_by_label("Scope description").fill("after the edit")
+    dialog.get_by_label("Registry 1").fill("ghcr.io")
+    dialog.get_by_role("button", name="Add a selector").click()
+    dialog.get_by_label("Repository 2").fill("team-f/*")
+    dialog.get_by_label("Tag 2").fill("v*")
+    console.check_accessibility("the edit scope dialog")
+    console.shot("scope-edit")
+    dialog.get_by_role("button", name="Save").click()
+    # Then the dialog closes, the change is said and shown, and the API has it
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text=f"Saved {name}.")).to_be_visible()
+    expect(row).to_contain_text("after the edit")
+    expect(row).to_contain_text("ghcr.io/team-e/*:*, */team-f/*:v*")
+    stored = console.api("GET", f"/v1/scopes/{scope_id}").json()
+    assert (stored["name"], stored["description"]) == (name, "after the edit")
+    assert stored["resources"] == [
+        {"registry": "ghcr.io", "repository": "team-e/*", "tag": None},
+        {"registry": None, "repository": "team-f/*", "tag": "v*"},
+    ]
+
+    # When the administrator creates a custom role in the console
+    roles = page.get_by_role("table", name="Roles")
+    expect(roles.get_by_role("row").filter(has_text="administrator")).to_contain_text("Yes")
+    expect(roles.get_by_role("button", name="Edit administrator")).to_have_count(0)
+    new_role = page.get_by_role("form", name="New role")
+    new_role.get_by_label("Role name").fill("browser-triager")
+    new_role.get_by_label("Role description").fill("reads images and accepts risks")
+    new_role.get_by_label("images:read").check()
+    new_role.get_by_label("risks:read").check()
+    new_role.get_by_label("risks:accept").check()
+    console.check_accessibility("the new role form")
+    new_role.get_by_role("button", name="Create role").click()
+    # Then it is listed as a custom role, and the API has it
+    expect(page.get_by_role("status").filter(has_text="Created the role browser-triager.")).to_be_visible()
+    role_row = roles.get_by_role("row").filter(has_text="browser-triager")
+    expect(role_row).to_contain_text("images:read, risks:accept, risks:read")
+    expect(role_row).to_contain_text("No")
+    stored_role = console.api("GET", "/v1/roles/browser-triager").json()
+    assert stored_role["description"] == "reads images and accepts risks"
+    assert sorted(stored_role["permissions"]) == ["images:read", "risks:accept", "risks:read"]
+    assert stored_role["system"] is False
+
+    # When its permissions are edited: risks:accept taken away, audit:read given
+    role_row.get_by_role("button", name="Edit browser-triager").click()
+    edit_role = page.get_by_role("dialog", name="Edit: browser-triager")
+    expect(edit_role.get_by_label("Role description")).to_have_value("reads images and accepts risks")
+    expect(edit_role.get_by_label("risks:accept")).to_be_checked()
+    expect(edit_role.get_by_label("audit:read")).not_to_be_checked()
+    edit_role.get_by_label("Role description").fill("reads images, risks and the audit log")
+    edit_role.get_by_label("risks:accept").uncheck()
+    edit_role.get_by_label("audit:read").check()
+    console.check_accessibility("the edit role dialog")
+    console.shot("role-edit")
+    edit_role.get_by_role("button", name="Save").click()
+    # Then the table and the API show it
+    expect(edit_role).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Saved browser-triager.")).to_be_visible()
+    expect(role_row).to_contain_text("reads images, risks and the audit log")
+    expect(role_row).to_contain_text("audit:read, images:read, risks:read")
+    stored_role = console.api("GET", "/v1/roles/browser-triager").json()
+    assert sorted(stored_role["permissions"]) == ["audit:read", "images:read", "risks:read"]
+    assert stored_role["description"] == "reads images, risks and the audit log"
+
+
 def test_a_developer_sees_no_accept_risk_button(console: Console, scanner_fixtures: Path) -> None:
     # Given an image with a critical finding, and a token of a user with the developer role
     reference = "registry.example/developer/alpine:3.10"
