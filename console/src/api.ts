@@ -127,6 +127,21 @@ export const post = <T>(path: string, body?: unknown, ifMatch?: number) => call<
 export const patch = <T>(path: string, body: unknown, ifMatch?: number) => call<T>("PATCH", path, { body, ifMatch });
 export const remove = (path: string, ifMatch?: number) => call<void>("DELETE", path, { ifMatch });
 
+/**
+ * An edit dialog's save: a PATCH of only the fields that changed, from the version read (If-Match); none
+ * changed, no request. Answers what to tell the user, by the name the thing has after the save.
+ */
+export async function patchChanges(
+  path: string,
+  name: string,
+  changes: Record<string, unknown>,
+  version?: number | null,
+): Promise<string> {
+  if (Object.keys(changes).length === 0) return `Nothing changed in ${name}.`;
+  const saved = await patch<{ name: string }>(path, changes, version ?? undefined);
+  return `Saved ${saved.name}.`;
+}
+
 /** Path segments are ids and names chosen by people: always encoded. */
 export function path(strings: TemplateStringsArray, ...values: string[]): string {
   return strings.reduce((built, part, index) => built + part + (index < values.length ? encodeURIComponent(values[index]) : ""), "");

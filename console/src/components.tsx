@@ -523,6 +523,23 @@ export interface Submission {
   clear: () => void;
 }
 
+/**
+ * Which item of a list its edit dialog is open for (`item`, null when none). `saved` closes the dialog
+ * and hands the words to say to `onSaved` (which shows them and reloads the list).
+ */
+export function useEditing<T>(onSaved: (text: string) => void) {
+  const [item, setItem] = useState<T | null>(null);
+  return {
+    item,
+    open: (chosen: T) => setItem(chosen),
+    close: () => setItem(null),
+    saved: (text: string) => {
+      setItem(null);
+      onSaved(text);
+    },
+  };
+}
+
 /** A form's submission: busy while it runs, its error kept (and the form's values untouched) on failure. */
 export function useSubmit(action: () => Promise<void>): Submission {
   const [busy, setBusy] = useState(false);

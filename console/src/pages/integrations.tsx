@@ -2,7 +2,7 @@
 
 import { useState } from "preact/hooks";
 
-import { get, patch, path, post } from "../api";
+import { get, patchChanges, path, post } from "../api";
 import {
   CreateSection,
   ErrorBox,
@@ -14,6 +14,7 @@ import {
   TextArea,
   TextField,
   csv,
+  useEditing,
   usePaged,
   useSession,
   useSubmit,
@@ -43,7 +44,10 @@ export function IntegrationsPage() {
   const [done, setDone] = useState<string | null>(null);
   const [testError, setTestError] = useState<unknown>(null);
   const [testing, setTesting] = useState<string | null>(null);
-  const [editing, setEditing] = useState<Integration | null>(null);
+  const editing = useEditing<Integration>((text) => {
+    setDone(text);
+    setRound((value) => value + 1);
+  });
   const paged = usePaged<Integration>(
     (nextToken) => get<Page<Integration>>("/v1/integrations", { limit: 50, next_token: nextToken }),
     `integrations:${round}`,
@@ -90,7 +94,7 @@ export function IntegrationsPage() {
                   type="button"
                   onClick={() => {
                     setTestError(null);
-                    setEditing(integration);
+                    editing.open(integration);
                   }}
                 >
                   Edit<span class="visually-hidden"> {integration.name}</span>
@@ -104,17 +108,7 @@ export function IntegrationsPage() {
           </tr>
         )}
       />
-      {editing && (
-        <EditIntegration
-          integration={editing}
-          onClose={() => setEditing(null)}
-          onSaved={(text) => {
-            setEditing(null);
-            setDone(text);
-            setRound((value) => value + 1);
-          }}
-        />
-      )}
+      {editing.item && <EditIntegration integration={editing.item} onClose={editing.close} onSaved={editing.saved} />}
       {mayManage && (
         <CreateIntegration
           onCreated={(integration) => {
@@ -323,12 +317,8 @@ function EditIntegration(props: { integration: Integration; onClose: () => void;
     for (const [field, value] of Object.entries(after)) {
       if (JSON.stringify(value) !== JSON.stringify(before[field])) config[field] = value;
     }
-    if (Object.keys(config).length === 0) {
-      props.onSaved(`Nothing changed in ${integration.name}.`);
-      return;
-    }
-    await patch<Integration>(path`/v1/integrations/${integration.name}`, { config }, integration.version);
-    props.onSaved(`Saved ${integration.name}.`);
+    const changes = Object.keys(config).length ? { config } : {};
+    props.onSaved(await patchChanges(path`/v1/integrations/${integration.name}`, integration.name, changes, integration.version));
   });
   return (
     <FormDialog title={`Edit: ${integration.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">

@@ -2,7 +2,7 @@
 
 import { useState } from "preact/hooks";
 
-import { get, patch, path, post } from "../api";
+import { get, patchChanges, path, post } from "../api";
 import {
   Checkbox,
   CreateSection,
@@ -15,6 +15,7 @@ import {
   TextArea,
   TextField,
   csv,
+  useEditing,
   useLoad,
   usePaged,
   useSession,
@@ -40,7 +41,10 @@ export function ResponsePoliciesPage() {
   const [round, setRound] = useState(0);
   const [done, setDone] = useState<string | null>(null);
   const [actionError, setActionError] = useState<unknown>(null);
-  const [editing, setEditing] = useState<ResponsePolicy | null>(null);
+  const editing = useEditing<ResponsePolicy>((text) => {
+    setDone(text);
+    setRound((value) => value + 1);
+  });
   const paged = usePaged<ResponsePolicy>(
     (nextToken) => get<Page<ResponsePolicy>>("/v1/response-policies", { limit: 50, next_token: nextToken }),
     `response-policies:${round}`,
@@ -85,7 +89,7 @@ export function ResponsePoliciesPage() {
                   type="button"
                   onClick={() => {
                     setActionError(null);
-                    setEditing(policy);
+                    editing.open(policy);
                   }}
                 >
                   Edit<span class="visually-hidden"> {policy.name}</span>
@@ -99,17 +103,7 @@ export function ResponsePoliciesPage() {
           </tr>
         )}
       />
-      {editing && (
-        <EditResponsePolicy
-          policy={editing}
-          onClose={() => setEditing(null)}
-          onSaved={(text) => {
-            setEditing(null);
-            setDone(text);
-            setRound((value) => value + 1);
-          }}
-        />
-      )}
+      {editing.item && <EditResponsePolicy policy={editing.item} onClose={editing.close} onSaved={editing.saved} />}
       {mayManage && (
         <CreateResponsePolicy
           onCreated={(policy) => {
@@ -304,12 +298,7 @@ function EditResponsePolicy(props: { policy: ResponsePolicy; onClose: () => void
     if (JSON.stringify(outputs) !== JSON.stringify(before)) changes.outputs = outputs;
     const filters = filtersOf(draft);
     if (!sameFilters(filters, policy.filters ?? {})) changes.filters = filters;
-    if (Object.keys(changes).length === 0) {
-      props.onSaved(`Nothing changed in ${policy.name}.`);
-      return;
-    }
-    const saved = await patch<ResponsePolicy>(path`/v1/response-policies/${policy.id}`, changes, policy.version);
-    props.onSaved(`Saved ${saved.name}.`);
+    props.onSaved(await patchChanges(path`/v1/response-policies/${policy.id}`, policy.name, changes, policy.version));
   });
   return (
     <FormDialog title={`Edit: ${policy.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">

@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 
-import { get, patch, path, post } from "../api";
+import { get, patchChanges, path, post } from "../api";
 import {
   Checkbox,
   CreateSection,
@@ -17,6 +17,7 @@ import {
   SubmitButton,
   TextArea,
   TextField,
+  useEditing,
   usePaged,
   useSession,
   useSubmit,
@@ -35,8 +36,14 @@ export function ScopesPage() {
   const [scopeRound, setScopeRound] = useState(0);
   const [roleRound, setRoleRound] = useState(0);
   const [done, setDone] = useState<string | null>(null);
-  const [editingScope, setEditingScope] = useState<Scope | null>(null);
-  const [editingRole, setEditingRole] = useState<Role | null>(null);
+  const editingScope = useEditing<Scope>((text) => {
+    setDone(text);
+    setScopeRound((value) => value + 1);
+  });
+  const editingRole = useEditing<Role>((text) => {
+    setDone(text);
+    setRoleRound((value) => value + 1);
+  });
   const scopes = usePaged<Scope>(
     (nextToken) => get<Page<Scope>>("/v1/scopes", { limit: 50, next_token: nextToken }),
     `scopes:${scopeRound}`,
@@ -65,7 +72,7 @@ export function ScopesPage() {
                   {scope.system ? (
                     <span class="muted">read-only</span>
                   ) : (
-                    <button type="button" onClick={() => setEditingScope(scope)}>
+                    <button type="button" onClick={() => editingScope.open(scope)}>
                       Edit<span class="visually-hidden"> {scope.name}</span>
                     </button>
                   )}
@@ -100,7 +107,7 @@ export function ScopesPage() {
                   {role.system ? (
                     <span class="muted">read-only</span>
                   ) : (
-                    <button type="button" onClick={() => setEditingRole(role)}>
+                    <button type="button" onClick={() => editingRole.open(role)}>
                       Edit<span class="visually-hidden"> {role.name}</span>
                     </button>
                   )}
@@ -118,28 +125,8 @@ export function ScopesPage() {
           />
         )}
       </Section>
-      {editingScope && (
-        <EditScope
-          scope={editingScope}
-          onClose={() => setEditingScope(null)}
-          onSaved={(text) => {
-            setEditingScope(null);
-            setDone(text);
-            setScopeRound((value) => value + 1);
-          }}
-        />
-      )}
-      {editingRole && (
-        <EditRole
-          role={editingRole}
-          onClose={() => setEditingRole(null)}
-          onSaved={(text) => {
-            setEditingRole(null);
-            setDone(text);
-            setRoleRound((value) => value + 1);
-          }}
-        />
-      )}
+      {editingScope.item && <EditScope scope={editingScope.item} onClose={editingScope.close} onSaved={editingScope.saved} />}
+      {editingRole.item && <EditRole role={editingRole.item} onClose={editingRole.close} onSaved={editingRole.saved} />}
     </>
   );
 }
@@ -245,12 +232,7 @@ function EditScope(props: { scope: Scope; onClose: () => void; onSaved: (text: s
     if (draft.description !== (scope.description ?? "")) changes.description = draft.description;
     const resources = resourcesOf(draft);
     if (!sameResources(resources, scope.resources ?? [])) changes.resources = resources;
-    if (Object.keys(changes).length === 0) {
-      props.onSaved(`Nothing changed in ${scope.name}.`);
-      return;
-    }
-    const saved = await patch<Scope>(path`/v1/scopes/${scope.id}`, changes, scope.version ?? undefined);
-    props.onSaved(`Saved ${saved.name}.`);
+    props.onSaved(await patchChanges(path`/v1/scopes/${scope.id}`, scope.name, changes, scope.version));
   });
   return (
     <FormDialog title={`Edit: ${scope.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">
@@ -338,12 +320,7 @@ function EditRole(props: { role: Role; onClose: () => void; onSaved: (text: stri
     if (draft.description !== (role.description ?? "")) changes.description = draft.description;
     const permissions = permissionsOf(draft);
     if (JSON.stringify([...permissions].sort()) !== JSON.stringify([...role.permissions].sort())) changes.permissions = permissions;
-    if (Object.keys(changes).length === 0) {
-      props.onSaved(`Nothing changed in ${role.name}.`);
-      return;
-    }
-    const saved = await patch<Role>(path`/v1/roles/${role.name}`, changes, role.version ?? undefined);
-    props.onSaved(`Saved ${saved.name}.`);
+    props.onSaved(await patchChanges(path`/v1/roles/${role.name}`, role.name, changes, role.version));
   });
   return (
     <FormDialog title={`Edit: ${role.name}`} onClose={props.onClose} submission={submission} label="Save" busyLabel="Saving…">
